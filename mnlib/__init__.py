@@ -1,0 +1,1 @@
+"""mnlib: the reference library of the MobileNet course."""

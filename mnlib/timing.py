@@ -75,7 +75,7 @@ def environment(device: str = "cpu") -> dict:
 
     env = {"device": device, "torch": torch.__version__, "python": platform.python_version(),
            "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-           "processor": platform.processor() or platform.machine(),
+           "processor": _cpu_name(),
            "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
            "glibc_tunables": os.environ.get("GLIBC_TUNABLES")}
     if hasattr(os, "getloadavg"):
@@ -85,6 +85,17 @@ def environment(device: str = "cpu") -> dict:
         env["cuda"] = torch.version.cuda
         env["cudnn"] = torch.backends.cudnn.version()
     return env
+
+
+def _cpu_name() -> str:
+    try:  # Linux names the CPU model here; platform.processor() often says only 'x86_64'
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _minor_faults() -> int | None:

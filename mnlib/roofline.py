@@ -1,0 +1,266 @@
+"""The roofline model (Williams, Waterman and Patterson 2009) for the layers of a MobileNet.
+
+Units and the traffic model (stated once, here):
+- operational intensity I is in **MACs per byte** (one multiply-accumulate = 2 FLOPs, so
+  FLOP/byte = 2 I); a machine's peak is in MAC/s and its bandwidth in bytes/s.
+- bytes are the minimum traffic to main memory: read the input once, read the weights once,
+  write the output once (no re-reads, no cache effects). Real kernels move at least this much.
+- attainable rate = min(peak, I x bandwidth); the ridge point (machine balance) is peak / bandwidth.
+  A layer with I below the balance is memory-bound, above it compute-bound.
+
+Hand check: a 3x3 depthwise conv, stride 1, on 112x112xC in fp32 does 112^2 * 9 * C MACs and moves
+4 (2 * 112^2 + 9) C bytes, so I = 28224 / 25097 = 1.1246 MAC/byte for any C, and K^2 / 8 as H W grows.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from . import cost, timing
+
+
+def conv_traffic(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
+                 groups: int = 1, batch: int = 1, dtype_bytes: int = 4,
+                 bias: bool = False) -> tuple[int, int]:
+    """(MACs, bytes) of a KxK conv with 'same' padding: N H'W'C_out (C_in/g) K^2 and the minimum traffic."""
+    for name, v in (("batch", batch), ("dtype_bytes", dtype_bytes)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    pad = (kernel_size - 1) // 2
+    macs = batch * cost.conv2d_macs(c_in, c_out, h, w, kernel_size, stride, pad, groups=groups)
+    ho = cost.conv_output_size(h, kernel_size, stride, pad)
+    wo = cost.conv_output_size(w, kernel_size, stride, pad)
+    weights = cost.conv2d_params(c_in, c_out, kernel_size, groups, bias)
+    elements = batch * c_in * h * w + batch * c_out * ho * wo + weights  # read x, read W, write y
+    return macs, elements * dtype_bytes
+
+
+def conv_intensity(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
+                   groups: int = 1, batch: int = 1, dtype_bytes: int = 4) -> float:
+    """MACs per byte of a KxK convolution (C_in -> C_out on H x W, groups g)."""
+    macs, nbytes = conv_traffic(c_in, c_out, h, w, kernel_size, stride, groups, batch, dtype_bytes)
+    return macs / nbytes
+
+
+def depthwise_intensity(c: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
+                        batch: int = 1, dtype_bytes: int = 4) -> float:
+    """A depthwise KxK conv (groups = C): about K^2 / (2 dtype_bytes) at stride 1 on a large map."""
+    return conv_intensity(c, c, h, w, kernel_size, stride, c, batch, dtype_bytes)
+
+
+def pointwise_intensity(c_in: int, c_out: int, h: int, w: int, batch: int = 1,
+                        dtype_bytes: int = 4) -> float:
+    """A 1x1 conv: N H W C_in C_out MACs over (N H W (C_in + C_out) + C_in C_out) elements."""
+    return conv_intensity(c_in, c_out, h, w, 1, 1, 1, batch, dtype_bytes)
+
+
+def dsc_intensity(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
+                  batch: int = 1, dtype_bytes: int = 4, fused: bool = False) -> float:
+    """Depthwise then pointwise as one unit. Unfused, the depthwise output is written and read back;
+    ``fused=True`` keeps it on chip (one read of x, one write of y, both weights)."""
+    dw_macs, dw_bytes = conv_traffic(c_in, c_in, h, w, kernel_size, stride, c_in, batch, dtype_bytes)
+    ho = cost.conv_output_size(h, kernel_size, stride, (kernel_size - 1) // 2)
+    wo = cost.conv_output_size(w, kernel_size, stride, (kernel_size - 1) // 2)
+    pw_macs, pw_bytes = conv_traffic(c_in, c_out, ho, wo, 1, 1, 1, batch, dtype_bytes)
+    nbytes = dw_bytes + pw_bytes
+    if fused:  # the intermediate (N, C_in, H', W') is neither written nor read again
+        nbytes -= 2 * batch * c_in * ho * wo * dtype_bytes
+    return (dw_macs + pw_macs) / nbytes
+
+
+def linear_intensity(in_features: int, out_features: int, batch: int = 1, dtype_bytes: int = 4,
+                     bias: bool = True) -> float:
+    """A fully connected layer: N in out MACs over (N in + N out + in out [+ out]) elements.
+
+    At batch 1 it reads every weight for one MAC: I < 1 / dtype_bytes, always memory-bound.
+    """
+    for name, v in (("in_features", in_features), ("out_features", out_features), ("batch", batch),
+                    ("dtype_bytes", dtype_bytes)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    weights = in_features * out_features + (out_features if bias else 0)
+    elements = batch * (in_features + out_features) + weights
+    return batch * in_features * out_features / (elements * dtype_bytes)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A roofline: peak MAC/s and memory bandwidth in bytes/s, with where the figures came from."""
+    name: str
+    peak_macs_per_s: float
+    bandwidth_bytes_per_s: float
+    details: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        for n in ("peak_macs_per_s", "bandwidth_bytes_per_s"):
+            v = getattr(self, n)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
+                raise ValueError(f"{n} must be a finite number > 0, got {v!r}")
+
+    @property
+    def balance(self) -> float:
+        """Machine balance (the ridge point) in MAC/byte: below it a layer is memory-bound."""
+        return self.peak_macs_per_s / self.bandwidth_bytes_per_s
+
+
+def _check_intensity(intensity) -> float:
+    if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not intensity > 0:
+        raise ValueError(f"intensity must be a number > 0 (MAC/byte), got {intensity!r}")
+    return float(intensity)
+
+
+def attainable(intensity: float, machine: Machine) -> float:
+    """Attainable MAC/s = min(peak, I x bandwidth)."""
+    i = _check_intensity(intensity)
+    return min(machine.peak_macs_per_s, i * machine.bandwidth_bytes_per_s)
+
+
+def bound(intensity: float, machine: Machine) -> str:
+    """'memory' when I is below the machine balance, else 'compute'."""
+    return "memory" if _check_intensity(intensity) < machine.balance else "compute"
+
+
+# --- measuring this machine ------------------------------------------------------------------
+
+def _gemm_rate(n: int, dtype, device: str, repeats: int) -> float:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    s = timing.benchmark(lambda: torch.mm(a, b, out=out), warmup=2, repeats=repeats,
+                         min_sample_s=0.05, device=device)
+    return n ** 3 / s.median  # n^3 MACs per product
+
+
+def _bandwidths(n_bytes: int, device: str, repeats: int) -> dict:
+    """Large copy (read + write: 2 n_bytes) and STREAM triad a = b + s c (3 n_bytes), fp32."""
+    n = n_bytes // 4
+    b, c = torch.rand(n, device=device), torch.rand(n, device=device)
+    a = torch.empty(n, device=device)
+    copy = timing.benchmark(lambda: a.copy_(b), warmup=2, repeats=repeats, min_sample_s=0.05,
+                            device=device)
+    triad = timing.benchmark(lambda: torch.add(b, c, alpha=3.0, out=a), warmup=2, repeats=repeats,
+                             min_sample_s=0.05, device=device)
+    return {"copy_bytes_per_s": 2 * n * 4 / copy.median, "triad_bytes_per_s": 3 * n * 4 / triad.median}
+
+
+def measure_machine(device: str = "cpu", *, gemm_size: int | None = None,
+                    stream_bytes: int | None = None, repeats: int = 5,
+                    dtype: str = "float32") -> Machine:
+    """Measure this machine's roofline: peak GEMM rate (fp32; on CUDA also fp16 and bf16) and
+    memory bandwidth (large copy and STREAM triad; the roof is the faster of the two).
+
+    ``dtype`` picks which GEMM peak is the roof. Sizes default to ones that overflow the caches
+    (64 MiB arrays on CPU, 1 GiB on GPU) and keep the run to seconds.
+    """
+    timing.check_device(device)
+    timing._check_int("repeats", repeats, 1)
+    cuda = device.startswith("cuda")
+    gemm_size = gemm_size or (8192 if cuda else 1024)
+    stream_bytes = stream_bytes or ((1 << 30) if cuda else (64 << 20))
+    dtypes = {"float32": torch.float32}
+    if cuda:
+        dtypes.update(float16=torch.float16, bfloat16=torch.bfloat16)
+    if dtype not in dtypes:
+        raise ValueError(f"dtype must be one of {sorted(dtypes)} on {device}, got {dtype!r}")
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, not TF32
+        peaks = {k: _gemm_rate(gemm_size, v, device, repeats) for k, v in dtypes.items()}
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+    bw = _bandwidths(stream_bytes, device, repeats)
+    env = timing.environment(device)
+    name = env.get("gpu", f"{env['processor']} ({env['threads']} threads)")
+    details = {"gemm_macs_per_s": peaks, "gemm_size": gemm_size, "stream_bytes": stream_bytes,
+               "roof_dtype": dtype, **bw, "env": env}
+    return Machine(name, peaks[dtype], max(bw.values()), details)
+
+
+# --- the layers of a model on the roofline ---------------------------------------------------
+
+@dataclass
+class LayerRow:
+    """One layer on the roofline: its work, its traffic, and what the roofline predicts for it."""
+    name: str
+    kind: str
+    in_shape: tuple
+    out_shape: tuple
+    macs: int
+    bytes: int
+    intensity: float          # MAC/byte; 0 for element-wise layers (no MACs)
+    attainable_macs_per_s: float
+    predicted_s: float        # max(MACs / peak, bytes / bandwidth)
+    bound: str                # 'memory' or 'compute'
+
+
+MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "linear", "se")
+
+
+def layer_bytes(layer: cost.LayerCost, dtype_bytes: int = 4) -> int:
+    """Minimum traffic of one counted layer: read input and weights once, write output once.
+
+    A residual add reads two tensors; the SE scale reads x and the (N, C, 1, 1) gate.
+    """
+    n_in, n_out = math.prod(layer.in_shape), math.prod(layer.out_shape)
+    if layer.kind == "add":
+        n_in *= 2
+    elif layer.kind == "scale":
+        n_in += layer.out_shape[0] * layer.out_shape[1]
+    return (n_in + n_out + layer.params) * dtype_bytes
+
+
+def layer_table(model: torch.nn.Module, input_size=(1, 3, 224, 224), machine: Machine | None = None,
+                dtype_bytes: int = 4, macs_only: bool = True) -> list[LayerRow]:
+    """Every conv and linear layer of ``model`` (all layers but the free ones if not ``macs_only``)
+    with MACs, bytes, intensity, attainable rate, roofline time and bound on ``machine``."""
+    if not isinstance(machine, Machine):
+        raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
+    rows = []
+    for layer in cost.count(model, input_size).layers:
+        if layer.kind == "free" or (macs_only and not layer.macs):
+            continue
+        nbytes = layer_bytes(layer, dtype_bytes)
+        t_mem = nbytes / machine.bandwidth_bytes_per_s
+        if layer.macs:
+            i = layer.macs / nbytes
+            rate = attainable(i, machine)
+            t = layer.macs / rate
+            which = bound(i, machine)
+        else:  # element-wise work: only the traffic counts
+            i, rate, t, which = 0.0, 0.0, t_mem, "memory"
+        rows.append(LayerRow(layer.name, layer.kind, layer.in_shape, layer.out_shape, layer.macs,
+                             nbytes, i, rate, t, which))
+    return rows
+
+
+KIND_COLOURS = {"conv": "tab:blue", "depthwise": "tab:red", "pointwise": "tab:green",
+                "grouped": "tab:purple", "linear": "tab:orange", "se": "tab:brown"}
+
+
+def plot_roofline(machine: Machine, rows=None, ax=None, title: str | None = None):
+    """Log-log roofline of ``machine`` (GMAC/s vs MAC/byte), ridge point marked, layers as points
+    coloured by kind (placed at their intensity and their roofline-attainable rate)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.5))
+    rows = [r for r in (rows or []) if r.macs]
+    lo = min([machine.balance / 100] + [r.intensity / 2 for r in rows])
+    hi = max([machine.balance * 100] + [r.intensity * 2 for r in rows])
+    xs = [lo * (hi / lo) ** (k / 200) for k in range(201)]
+    ax.loglog(xs, [attainable(x, machine) / 1e9 for x in xs], color="black", lw=2, label="roofline")
+    ax.axvline(machine.balance, color="grey", ls=":", lw=1)
+    ax.plot([machine.balance], [machine.peak_macs_per_s / 1e9], "k^", ms=8,
+            label=f"ridge point {machine.balance:.3g} MAC/byte")
+    for kind in sorted({r.kind for r in rows}):
+        pts = [r for r in rows if r.kind == kind]
+        ax.scatter([r.intensity for r in pts], [r.attainable_macs_per_s / 1e9 for r in pts],
+                   s=22, alpha=0.8, color=KIND_COLOURS.get(kind, "tab:gray"), label=kind, zorder=3)
+    ax.set_xlabel("operational intensity (MAC/byte; FLOP/byte = 2x)")
+    ax.set_ylabel("attainable rate (GMAC/s)")
+    ax.set_title(title or f"roofline of {machine.name}")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax

@@ -1,14 +1,42 @@
-"""Run one submission's kernel confined (stub: the real mechanism follows).
+"""Run one submission's kernel confined: its own uid, its own namespaces, bounded resources.
 
-Contract with the pipeline (see the autograder contract): ``probe()`` says whether confinement
-works here, ``wrap(argv, ...)`` returns the argv that runs ``argv`` confined, ``cleanup(scratch)``
-kills whatever the submission left behind and removes its scratch directory.
+Mechanism ("uid+namespaces", Linux, needs root): ``wrap(argv, ...)`` returns an argv that starts
+this file as a small root launcher. The launcher
+  1. puts itself in a fresh cgroup (memory and process count bounded, when the host lets us),
+  2. unshares mount, network, PID, IPC and UTS namespaces (no network: only a down loopback),
+  3. builds a new root from an allowlist (system dirs, the Python install, the venv, mnlib, the
+     ``readable`` paths, all read-only; the scratch dir read-write; fresh size-bounded tmpfs for
+     /tmp, /var/tmp, /dev/shm), so solutions/, the gradebook and other students' work do not exist,
+  4. drops to an unprivileged uid used by nobody else (``UID_BASE`` + the launcher's pid, so two
+     sandboxes running at once never share a uid or an RLIMIT_NPROC budget), with setrlimit bounds
+     and no_new_privs, and execs the kernel as PID 1 of its namespace.
+When that PID 1 exits or is killed, the kernel kills every other process in the namespace: no
+process a notebook starts survives it. If the launcher itself is killed, PR_SET_PDEATHSIG kills
+PID 1. ``cleanup(scratch)`` kills what is left in the cgroup and removes the scratch dir.
+
+Output size is bounded in the trusted process (``OutputBudget``, used by the executor) because
+outputs travel over ZMQ to it; the kernel's own stdout/stderr fds are bounded by the launcher.
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import hashlib
+import json
+import os
 import pathlib
 import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+# Above every range Debian allocates to people or packages (<= 65535), so no account shares it.
+UID_BASE = 1_000_000
+MECHANISM = "uid+namespaces"
+CGROUP_V1 = pathlib.Path("/sys/fs/cgroup")
+CGROUP_PREFIX = "nbsandbox"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -24,29 +52,421 @@ class Probe:
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Per-notebook bounds; None means unbounded (only in --unsafe mode)."""
+    """Per-notebook bounds; None means unbounded."""
 
-    wall_s: float | None = 600.0
-    cpu_s: float | None = 600.0
-    memory_bytes: int | None = 2 * 1024**3
-    output_bytes: int | None = 16 * 1024**2
-    disk_bytes: int | None = 256 * 1024**2
-    nproc: int | None = 64
+    wall_s: float | None = 600.0  # backstop: the executor's notebook timeout is normally shorter
+    cpu_s: float | None = 600.0  # RLIMIT_CPU, per process
+    memory_bytes: int | None = 2 * 1024**3  # cgroup memory limit; RLIMIT_DATA when no cgroup
+    output_bytes: int | None = 16 * 1024**2  # all outputs of one notebook (OutputBudget)
+    disk_bytes: int | None = 256 * 1024**2  # RLIMIT_FSIZE and the size of each private tmpfs
+    nproc: int | None = 256  # threads count: torch starts one per core and a few more
+    nofile: int = 1024
+
+
+# --------------------------------------------------------------------------- trusted side
+
+
+def _mnlib_dir() -> pathlib.Path | None:
+    """Where mnlib lives (an editable install points into the repository)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mnlib")
+    if spec is None or not spec.origin:
+        return None
+    return pathlib.Path(spec.origin).resolve().parent
+
+
+def _python_dirs() -> list[pathlib.Path]:
+    """The interpreter's install and the venv, which the kernel needs to start."""
+    dirs = {pathlib.Path(sys.prefix), pathlib.Path(sys.base_prefix), pathlib.Path(sys.exec_prefix),
+            pathlib.Path(sys.base_exec_prefix), pathlib.Path(os.path.realpath(sys.executable)).parent.parent}
+    return sorted(d for d in dirs if d.exists())
+
+
+SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc", "/sys"]
 
 
 def probe() -> Probe:
-    """Stub: no mechanism yet."""
-    return Probe(False, "none", "sandbox not implemented yet")
+    """Say whether the mechanism works here, by running ``id -u`` through it."""
+    if sys.platform != "linux":
+        return Probe(False, MECHANISM, "needs Linux namespaces")
+    if os.geteuid() != 0:
+        return Probe(False, MECHANISM, "needs root to switch to an unprivileged uid and unshare namespaces")
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-probe-"))
+    try:
+        argv = wrap(["/bin/sh", "-c", "id -u; cat /proc/net/dev | wc -l"], scratch=scratch, readable=[],
+                    limits=Limits(wall_s=30))
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        out = r.stdout.split()
+        if r.returncode != 0 or len(out) < 2 or out[0] == "0":
+            return Probe(False, MECHANISM, f"test run failed (rc {r.returncode}): {r.stderr.strip()[-300:]}")
+        cg = "cgroup memory+pids" if _cgroup_paths(scratch) else "no writable cgroup: RLIMIT_DATA for memory"
+        return Probe(True, MECHANISM, f"uid {out[0]}, private mount/net/pid/ipc namespaces, {cg}")
+    except (OSError, subprocess.SubprocessError) as e:
+        return Probe(False, MECHANISM, f"test run failed: {e}")
+    finally:
+        cleanup(scratch)
 
 
 def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path],
          limits: Limits, unsafe: bool = False) -> list[str]:
-    """Return argv confined; in unsafe mode return argv unchanged."""
+    """Return the argv that runs ``argv`` confined (cwd stays the caller's, if inside scratch)."""
     if unsafe:
         return list(argv)
-    raise SandboxUnavailable(probe().reason)
+    if sys.platform != "linux" or os.geteuid() != 0:
+        raise SandboxUnavailable("the sandbox needs Linux and root (it drops to an unprivileged uid)")
+    scratch = pathlib.Path(scratch).resolve()
+    if not scratch.is_dir():
+        raise ValueError(f"scratch: {scratch} is not a directory")
+    ro = [pathlib.Path(p).resolve() for p in readable]
+    mn = _mnlib_dir()
+    ro += _python_dirs() + ([mn] if mn else [])
+    spec = {
+        "scratch": str(scratch),
+        "ro": sorted({str(p) for p in ro if p.exists()}),
+        "system": [d for d in SYSTEM_DIRS if os.path.lexists(d)],
+        "limits": dataclasses.asdict(limits),
+        "cgroups": {k: str(v) for k, v in _cgroup_paths(scratch).items()},
+        "venv_bin": str(pathlib.Path(sys.prefix) / "bin"),
+    }
+    # -I -S: the launcher runs as root and must not import anything from the working directory.
+    return [sys.executable, "-I", "-S", os.path.abspath(__file__), "launch", json.dumps(spec), "--", *argv]
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup (v1) path for ``controller``: sandboxes nest under it."""
+    try:
+        for line in pathlib.Path("/proc/self/cgroup").read_text().splitlines():
+            _, ctrls, path = line.split(":", 2)
+            if controller in ctrls.split(","):
+                return path
+    except OSError:
+        pass
+    return None
+
+
+def _cgroup_paths(scratch: pathlib.Path) -> dict[str, pathlib.Path]:
+    """Per-scratch cgroup dirs (named by a hash of the scratch path, so cleanup finds them)."""
+    tag = hashlib.sha1(str(pathlib.Path(scratch).resolve()).encode()).hexdigest()[:16]
+    out = {}
+    for ctrl in ("memory", "pids"):
+        own = _own_cgroup(ctrl)
+        base = CGROUP_V1 / ctrl
+        if own is None or not base.is_dir():
+            continue
+        parent = base / own.lstrip("/")
+        if os.access(parent, os.W_OK) and (parent / "cgroup.procs").exists():
+            out[ctrl] = parent / f"{CGROUP_PREFIX}-{tag}"
+    return out
+
+
+def _kill_cgroup(path: pathlib.Path) -> None:
+    """SIGKILL every process in a cgroup until it is empty, then remove it."""
+    if not path.is_dir():
+        return
+    for _ in range(100):
+        try:
+            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except OSError:
+            break
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    for _ in range(50):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
 
 
 def cleanup(scratch: pathlib.Path) -> None:
-    """Remove the scratch directory."""
+    """Kill whatever the sandbox for ``scratch`` left running, then remove the scratch dir."""
+    scratch = pathlib.Path(scratch)
+    for path in _cgroup_paths(scratch).values():
+        _kill_cgroup(path)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def kernel_manager(scratch: pathlib.Path, readable: list[pathlib.Path], limits: Limits, *,
+                   unsafe: bool = False, kernel_name: str = "python3"):
+    """A jupyter_client KernelManager whose kernel runs confined, talking over ipc sockets in scratch.
+
+    Pass it to nbclient (``NotebookClient(nb, km=...)``); the kernelspec argv is wrapped at launch.
+    """
+    from jupyter_client import KernelManager
+
+    class ConfinedKernelManager(KernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            argv = super().format_kernel_cmd(extra_arguments)
+            return wrap(argv, scratch=scratch, readable=readable, limits=limits, unsafe=unsafe)
+
+    scratch = pathlib.Path(scratch).resolve()
+    # ipc: with its own network namespace the kernel cannot share TCP loopback with us
+    return ConfinedKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(scratch / "kernel"),
+                                 connection_file=str(scratch / "kernel.json"))
+
+
+class OutputTooLarge(RuntimeError):
+    """A notebook's outputs passed ``Limits.output_bytes``."""
+
+
+class OutputBudget:
+    """Counts the bytes of outputs one notebook produces; the executor calls ``charge`` per output.
+
+    Lives in the trusted process because outputs arrive there over ZMQ; once over budget the
+    executor stops the notebook instead of storing more.
+    """
+
+    def __init__(self, limit: int | None):
+        self.limit, self.used = limit, 0
+
+    def charge(self, output: dict) -> None:
+        """Add one nbformat output's size; raise OutputTooLarge past the limit."""
+        self.used += len(json.dumps(output, default=str))
+        if self.limit is not None and self.used > self.limit:
+            raise OutputTooLarge(f"outputs exceed {self.limit} bytes")
+
+
+# --------------------------------------------------------------------------- launcher (root)
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+def _libc():
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return libc
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(libc, src, tgt, fstype, flags, data=None):
+    _check(libc.mount(src and src.encode(), str(tgt).encode(), fstype and fstype.encode(), flags,
+                      data and data.encode()), f"mount {src} on {tgt}")
+
+
+def _bind(libc, src: str, tgt: pathlib.Path, *, rw: bool, device: bool = False) -> None:
+    """Bind ``src`` at ``tgt`` (same type of node), then make it read-only unless ``rw``."""
+    if os.path.isdir(src):
+        tgt.mkdir(parents=True, exist_ok=True)
+    else:
+        tgt.parent.mkdir(parents=True, exist_ok=True)
+        tgt.touch()
+    _mount(libc, src, tgt, None, MS_BIND | MS_REC)
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if device else MS_NODEV) | (0 if rw else MS_RDONLY)
+    _mount(libc, None, tgt, None, flags)
+
+
+def _build_root(libc, spec: dict, newroot: pathlib.Path) -> None:
+    """Mount the allowlisted tree at ``newroot`` and pivot into it."""
+    lim = spec["limits"]
+    disk = lim["disk_bytes"] or 256 * 1024**2
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks to the host
+    _mount(libc, "tmpfs", newroot, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    for d in spec["system"]:
+        if os.path.islink(d):  # merged /usr: /bin -> usr/bin
+            os.symlink(os.readlink(d), newroot / d.lstrip("/"))
+        else:
+            _bind(libc, d, newroot / d.lstrip("/"), rw=False)
+    for d in spec["ro"]:
+        if not any(d == s or d.startswith(s + "/") for s in spec["system"]):
+            _bind(libc, d, newroot / d.lstrip("/"), rw=False)
+    for d in ("tmp", "var/tmp", "dev/shm"):
+        (newroot / d).mkdir(parents=True, exist_ok=True)
+        _mount(libc, "tmpfs", newroot / d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777")
+    _bind(libc, spec["scratch"], newroot / spec["scratch"].lstrip("/"), rw=True)  # after /tmp
+    dev = newroot / "dev"
+    for node in ("null", "zero", "full", "random", "urandom"):
+        _bind(libc, f"/dev/{node}", dev / node, rw=True, device=True)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, dev / name)
+    (newroot / "proc").mkdir(exist_ok=True)
+    _mount(libc, "proc", newroot / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    old = newroot / ".oldroot"
+    old.mkdir()
+    nr = SYS_PIVOT_ROOT[os.uname().machine]
+    _check(libc.syscall(nr, str(newroot).encode(), str(old).encode()), "pivot_root")
+    os.chdir("/")
+    _check(libc.umount2(b"/.oldroot", MNT_DETACH), "umount old root")
+    os.rmdir("/.oldroot")
+    # the root tmpfs itself becomes read-only: the kernel writes only to scratch and the tmpfs dirs
+    _mount(libc, None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _set_limits(lim: dict, have_memory_cgroup: bool) -> None:
+    import resource
+
+    def cap(which, value):
+        if value is not None:
+            resource.setrlimit(which, (int(value), int(value)))
+
+    cpu = lim["cpu_s"]
+    if cpu is not None:  # soft limit sends SIGXCPU, the hard one SIGKILL a little later
+        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 5))
+    cap(resource.RLIMIT_NPROC, lim["nproc"])
+    cap(resource.RLIMIT_FSIZE, lim["disk_bytes"])
+    cap(resource.RLIMIT_NOFILE, lim["nofile"])
+    cap(resource.RLIMIT_CORE, 0)
+    if not have_memory_cgroup:
+        cap(resource.RLIMIT_DATA, lim["memory_bytes"])
+
+
+def _setup_cgroups(spec: dict) -> bool:
+    """Create this sandbox's cgroups, set their limits and join them; say if memory is bounded."""
+    lim, mem = spec["limits"], False
+    for ctrl, path in spec["cgroups"].items():
+        p = pathlib.Path(path)
+        try:
+            p.mkdir(exist_ok=True)
+            if ctrl == "memory" and lim["memory_bytes"]:
+                (p / "memory.limit_in_bytes").write_text(str(lim["memory_bytes"]))
+                mem = True
+            if ctrl == "pids" and lim["nproc"]:
+                (p / "pids.max").write_text(str(lim["nproc"]))
+            (p / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError as e:
+            print(f"sandbox: cgroup {ctrl} unavailable ({e})", file=sys.stderr)
+            mem = mem and ctrl != "memory"
+    return mem
+
+
+def _leave_cgroups(spec: dict) -> None:
+    """Move the launcher back to its parent cgroups; its forked child stays confined."""
+    for path in spec["cgroups"].values():
+        try:
+            (pathlib.Path(path).parent / "cgroup.procs").write_text(str(os.getpid()))
+        except OSError:
+            pass
+
+
+SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION", "PYTHONHASHSEED")
+
+
+def _child_env(spec: dict, uid: int) -> dict:
+    """A clean environment: nothing of the grader's (tokens, paths) leaks into the kernel."""
+    s = spec["scratch"]
+    env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("JPY_")}
+    env.update(PATH=f"{spec['venv_bin']}:/usr/local/bin:/usr/bin:/bin", HOME=s, TMPDIR="/tmp",
+               USER="nbsandbox", LOGNAME="nbsandbox", IPYTHONDIR=f"{s}/.ipython",
+               MPLCONFIGDIR=f"{s}/.matplotlib", JUPYTER_RUNTIME_DIR=f"{s}/.jupyter",
+               JUPYTER_DATA_DIR=f"{s}/.jupyter", XDG_CACHE_HOME=f"{s}/.cache")
+    env.setdefault("LANG", "C.UTF-8")
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def _relay(pipes: dict[int, int], pid: int, budget: int) -> int:
+    """Copy the kernel's raw stdout/stderr to ours (at most ``budget`` bytes) until it exits."""
+    import select
+
+    status = None
+    while pipes or status is None:
+        if status is None:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+        if not pipes:
+            time.sleep(0.05)
+            continue
+        try:
+            ready, _, _ = select.select(list(pipes), [], [], 0.1)
+        except InterruptedError:
+            continue
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                os.close(fd)
+                del pipes[fd]
+            elif budget > 0:
+                os.write(pipes[fd], chunk[:budget])
+                budget -= len(chunk)
+                if budget <= 0:
+                    os.write(pipes[fd], b"\n[sandbox: further kernel output discarded]\n")
+    return status
+
+
+def _launch(spec: dict, argv: list[str]) -> int:
+    """Root launcher: cgroups, namespaces, new root, drop privileges, exec; return exit status."""
+    libc = _libc()
+    uid = UID_BASE + os.getpid()
+    scratch = spec["scratch"]
+    have_mem = _setup_cgroups(spec)
+    for dirpath, dirnames, filenames in os.walk(scratch):
+        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+            os.lchown(name, uid, uid)
+    os.chmod(scratch, 0o700)
+    cwd = os.getcwd()
+    newroot = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-root-"))
+    _check(libc.unshare(CLONE_NEWPID), "unshare pid")  # applies to the child forked below
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # PID 1 of the new namespace
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            # the launcher stays in the host mount namespace so it can remove newroot afterwards
+            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+            _build_root(libc, spec, newroot)
+            inside = cwd == scratch or cwd.startswith(scratch + "/")
+            os.chdir(cwd if inside else scratch)
+            _set_limits(spec["limits"], have_mem)
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change clears it
+            os.execvpe(argv[0], argv, _child_env(spec, uid))
+        except BaseException as e:  # noqa: BLE001 - report and never return into the launcher
+            os.write(2, f"sandbox: cannot start {argv[0]}: {e}\n".encode())
+        os._exit(127)
+    for fd in (out_w, err_w):
+        os.close(fd)
+    _leave_cgroups(spec)  # the final kill sweep must not hit the launcher itself
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum if signum == signal.SIGINT else signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(s, forward)
+    if spec["limits"]["wall_s"]:
+        signal.signal(signal.SIGALRM, lambda *_: forward(signal.SIGKILL, None))
+        signal.setitimer(signal.ITIMER_REAL, float(spec["limits"]["wall_s"]))
+    # no threads after unshare(CLONE_NEWPID) (clone fails), so relay output in this loop
+    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62)
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    for path in spec["cgroups"].values():
+        _kill_cgroup(pathlib.Path(path))
+    os.rmdir(newroot)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "launch" and sys.argv[3] == "--":
+        sys.exit(_launch(json.loads(sys.argv[2]), sys.argv[4:]))
+    sys.exit("usage: sandbox.py launch SPEC -- ARGV (started by autograder.sandbox.wrap)")

@@ -1,0 +1,18 @@
+"""Shared fixtures and markers of the course's test suite."""
+import json
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a minute (still part of make test)")
+    config.addinivalue_line("markers", "browser: drives Debian's chromium over the built book")
+
+
+@pytest.fixture(scope="session")
+def published():
+    """Published numbers kept as data with their sources (data/published.json)."""
+    return json.loads((ROOT / "data" / "published.json").read_text())

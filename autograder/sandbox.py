@@ -14,7 +14,7 @@ When that PID 1 exits or is killed, the kernel kills every other process in the 
 process a notebook starts survives it. If the launcher itself is killed, PR_SET_PDEATHSIG kills
 PID 1. ``cleanup(scratch)`` kills what is left in the cgroup and removes the scratch dir.
 
-Output size is bounded in the trusted process (``OutputBudget``, used by the executor) because
+Output size is bounded in the trusted process (``BoundedOutputs``, used by the executor) because
 outputs travel over ZMQ to it; the kernel's own stdout/stderr fds are bounded by the launcher.
 """
 from __future__ import annotations
@@ -195,44 +195,37 @@ def cleanup(scratch: pathlib.Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
-def kernel_manager(scratch: pathlib.Path, readable: list[pathlib.Path], limits: Limits, *,
-                   unsafe: bool = False, kernel_name: str = "python3"):
-    """A jupyter_client KernelManager whose kernel runs confined, talking over ipc sockets in scratch.
-
-    Pass it to nbclient (``NotebookClient(nb, km=...)``); the kernelspec argv is wrapped at launch.
-    """
-    from jupyter_client import KernelManager
-
-    class ConfinedKernelManager(KernelManager):
-        def format_kernel_cmd(self, extra_arguments=None):
-            argv = super().format_kernel_cmd(extra_arguments)
-            return wrap(argv, scratch=scratch, readable=readable, limits=limits, unsafe=unsafe)
-
-    scratch = pathlib.Path(scratch).resolve()
-    # ipc: with its own network namespace the kernel cannot share TCP loopback with us
-    return ConfinedKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(scratch / "kernel"),
-                                 connection_file=str(scratch / "kernel.json"))
+def kill_tree(pid: int) -> None:
+    """SIGKILL a launcher's process group; its PID-1 child dies with it (PR_SET_PDEATHSIG)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 class OutputTooLarge(RuntimeError):
     """A notebook's outputs passed ``Limits.output_bytes``."""
 
 
-class OutputBudget:
-    """Counts the bytes of outputs one notebook produces; the executor calls ``charge`` per output.
+class BoundedOutputs:
+    """Mixin for an nbclient.NotebookClient subclass (nbgrader's Execute): cap a notebook's outputs.
 
-    Lives in the trusted process because outputs arrive there over ZMQ; once over budget the
-    executor stops the notebook instead of storing more.
+    Outputs reach the trusted process over ZMQ, so this is where a notebook that prints gigabytes
+    is stopped: ``class Exec(sandbox.BoundedOutputs, Execute): output_limit = limits.output_bytes``.
+    Past the limit it raises OutputTooLarge, which ends the run like a cell error.
     """
 
-    def __init__(self, limit: int | None):
-        self.limit, self.used = limit, 0
+    output_limit: int | None = None
 
-    def charge(self, output: dict) -> None:
-        """Add one nbformat output's size; raise OutputTooLarge past the limit."""
-        self.used += len(json.dumps(output, default=str))
-        if self.limit is not None and self.used > self.limit:
-            raise OutputTooLarge(f"outputs exceed {self.limit} bytes")
+    def output(self, outs, msg, display_id, cell_index):
+        used = self.__dict__.get("_outputs_used", 0) + len(json.dumps(msg.get("content", {}), default=str))
+        self.__dict__["_outputs_used"] = used
+        if self.output_limit is not None and used > self.output_limit:
+            raise OutputTooLarge(f"the notebook's outputs exceed {self.output_limit} bytes")
+        return super().output(outs, msg, display_id, cell_index)
 
 
 # --------------------------------------------------------------------------- launcher (root)
@@ -286,13 +279,14 @@ def _build_root(libc, spec: dict, newroot: pathlib.Path) -> None:
             os.symlink(os.readlink(d), newroot / d.lstrip("/"))
         else:
             _bind(libc, d, newroot / d.lstrip("/"), rw=False)
-    for d in spec["ro"]:
-        if not any(d == s or d.startswith(s + "/") for s in spec["system"]):
-            _bind(libc, d, newroot / d.lstrip("/"), rw=False)
     for d in ("tmp", "var/tmp", "dev/shm"):
         (newroot / d).mkdir(parents=True, exist_ok=True)
         _mount(libc, "tmpfs", newroot / d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777")
-    _bind(libc, spec["scratch"], newroot / spec["scratch"].lstrip("/"), rw=True)  # after /tmp
+    # after the tmpfs dirs, so that paths under /tmp stay visible; scratch last, so it stays writable
+    for d in spec["ro"]:
+        if not any(d == s or d.startswith(s + "/") for s in spec["system"]):
+            _bind(libc, d, newroot / d.lstrip("/"), rw=False)
+    _bind(libc, spec["scratch"], newroot / spec["scratch"].lstrip("/"), rw=True)
     dev = newroot / "dev"
     for node in ("null", "zero", "full", "random", "urandom"):
         _bind(libc, f"/dev/{node}", dev / node, rw=True, device=True)

@@ -1,0 +1,248 @@
+"""Does autograder.sandbox confine code? Each test runs a small Python program through sandbox.wrap."""
+from __future__ import annotations
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from autograder import sandbox
+
+PROBE = sandbox.probe()
+needs_sandbox = pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
+SMALL = sandbox.Limits(wall_s=60, cpu_s=20, memory_bytes=512 * 1024**2, output_bytes=64 * 1024,
+                       disk_bytes=8 * 1024**2, nproc=32)
+
+
+def run_confined(code: str, scratch: pathlib.Path, limits: sandbox.Limits = SMALL, readable=(), timeout=90):
+    argv = sandbox.wrap([sys.executable, "-c", textwrap.dedent(code)], scratch=scratch,
+                        readable=list(readable), limits=limits)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=scratch)
+    finally:
+        sandbox.cleanup(scratch)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    d = tmp_path / "scratch"
+    d.mkdir()
+    return d
+
+
+def test_probe_names_the_mechanism():
+    """Does probe() say which mechanism it checked (and why not, when it fails)?"""
+    assert PROBE.mechanism == sandbox.MECHANISM
+    assert PROBE.reason
+
+
+def test_unsafe_mode_returns_argv_unchanged(scratch):
+    """Is --unsafe the only way to run without confinement?"""
+    assert sandbox.wrap(["python", "-c", "1"], scratch=scratch, readable=[], limits=SMALL, unsafe=True) == [
+        "python", "-c", "1"]
+
+
+@needs_sandbox
+def test_runs_as_an_unprivileged_uid_with_python_and_mnlib(scratch):
+    """Does confined code run, import torch and mnlib, and lack root?"""
+    r = run_confined("""
+        import os, torch, mnlib.models
+        print(os.getuid(), os.geteuid(), sum(p.numel() for p in mnlib.models.mobilenet_v2().parameters()))
+    """, scratch, limits=sandbox.Limits(wall_s=120, memory_bytes=2 * 1024**3))
+    assert r.returncode == 0, r.stderr
+    uid, euid, params = r.stdout.split()
+    assert int(uid) >= sandbox.UID_BASE and int(euid) == int(uid)
+    assert int(params) == 3_504_872  # V2 anchor: mnlib really is the repository's
+
+
+@needs_sandbox
+def test_cannot_read_forbidden_files(tmp_path, scratch):
+    """Are solutions, a gradebook and another student's work invisible, even when world-readable?"""
+    secret = tmp_path / "solutions" / "answer.txt"
+    secret.parent.mkdir()
+    secret.write_text("42")
+    secret.chmod(0o644)
+    gradebook = tmp_path / "gradebook.db"
+    gradebook.write_text("grades")
+    gradebook.chmod(0o666)  # even a world-writable gradebook must be out of reach
+    r = run_confined(f"""
+        import os
+        for p in [{str(secret)!r}, {str(gradebook)!r}, "/work/main/solutions", "/etc/shadow"]:
+            try:
+                open(p).read() if os.path.isfile(p) else os.listdir(p)
+                print("READ", p)
+            except OSError as e:
+                print("DENIED", p, type(e).__name__)
+        try:
+            open({str(gradebook)!r}, "w").write("hacked")
+            print("WROTE")
+        except OSError:
+            print("NOWRITE")
+    """, scratch)
+    assert r.returncode == 0, r.stderr
+    assert "READ" not in r.stdout and "WROTE" not in r.stdout, r.stdout
+    assert gradebook.read_text() == "grades"
+
+
+@needs_sandbox
+def test_readable_paths_are_read_only(tmp_path, scratch):
+    """Can the sandbox read what it is given, but not change it?"""
+    given = tmp_path / "release"
+    given.mkdir()
+    (given / "data.txt").write_text("data")
+    r = run_confined(f"""
+        print(open({str(given / 'data.txt')!r}).read())
+        try:
+            open({str(given / 'data.txt')!r}, "w").write("x")
+        except OSError as e:
+            print("RO", e.errno)
+    """, scratch, readable=[given])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split()[0] == "data" and "RO" in r.stdout
+    assert (given / "data.txt").read_text() == "data"
+
+
+@needs_sandbox
+def test_no_network_to_the_host_loopback(scratch):
+    """Can confined code reach a server listening on the host's 127.0.0.1? (It must not.)"""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        r = run_confined(f"""
+            import socket
+            s = socket.socket()
+            s.settimeout(3)
+            print(s.connect_ex(("127.0.0.1", {port})))
+        """, scratch)
+    finally:
+        server.close()
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) != 0  # ENETUNREACH: only a down loopback exists inside
+
+
+@needs_sandbox
+def test_fork_bomb_is_held(scratch):
+    """Does a fork bomb hit the process limit instead of the machine?"""
+    r = run_confined("""
+        import os
+        n = 0
+        try:
+            for _ in range(10_000):
+                if os.fork() == 0:
+                    import time; time.sleep(30); os._exit(0)
+                n += 1
+        except OSError as e:
+            print("HELD", n, e.errno)
+    """, scratch, timeout=60)
+    assert "HELD" in r.stdout, (r.stdout, r.stderr)
+    assert int(r.stdout.split()[1]) < SMALL.nproc
+
+
+@needs_sandbox
+def test_memory_bomb_is_killed_or_refused(scratch):
+    """Does allocating 4x the memory limit fail inside the sandbox, not on the host?"""
+    r = run_confined("""
+        chunks = []
+        for _ in range(40):
+            chunks.append(bytearray(50 * 1024**2))  # touched: bytearray zero-fills
+        print("ALLOCATED", len(chunks))
+    """, scratch)
+    assert "ALLOCATED" not in r.stdout
+    assert r.returncode != 0
+
+
+@needs_sandbox
+def test_cpu_loop_is_killed(scratch):
+    """Is a busy loop stopped by the CPU-time limit?"""
+    limits = sandbox.Limits(wall_s=60, cpu_s=1, memory_bytes=512 * 1024**2, output_bytes=1024,
+                            disk_bytes=1024**2, nproc=16)
+    t0 = time.monotonic()
+    r = run_confined("while True: pass", scratch, limits=limits)
+    assert r.returncode in (128 + 24, 128 + 9, -24, -9), r.returncode  # SIGXCPU, then SIGKILL
+    assert time.monotonic() - t0 < 50  # well before the wall-time backstop
+
+
+@needs_sandbox
+def test_wall_time_backstop_kills_a_sleeper(scratch):
+    """Does the launcher's wall-time limit end a process that sleeps (no CPU used)?"""
+    limits = sandbox.Limits(wall_s=2, cpu_s=10, memory_bytes=512 * 1024**2, output_bytes=1024,
+                            disk_bytes=1024**2, nproc=16)
+    r = run_confined("import time; time.sleep(120); print('WOKE')", scratch, limits=limits, timeout=60)
+    assert "WOKE" not in r.stdout and r.returncode != 0
+
+
+@needs_sandbox
+def test_disk_writes_are_bounded(scratch):
+    """Does writing a file past the disk limit fail (per file and in the private /tmp)?"""
+    r = run_confined("""
+        for path in ["big.bin", "/tmp/big.bin"]:
+            try:
+                with open(path, "wb") as f:
+                    for _ in range(100):
+                        f.write(b"x" * 1024**2)
+                print("WROTE", path)
+            except OSError as e:
+                print("HELD", path, e.errno)
+    """, scratch)
+    assert r.stdout.count("HELD") == 2, (r.stdout, r.stderr)
+
+
+@needs_sandbox
+def test_raw_output_is_bounded(scratch):
+    """Is what the process writes to its own stdout cut at the output limit?"""
+    r = run_confined("""
+        import os
+        for _ in range(64):
+            os.write(1, b"y" * 65536)
+    """, scratch)
+    assert len(r.stdout) < SMALL.output_bytes + 1024
+    assert "discarded" in r.stdout
+
+
+@needs_sandbox
+def test_no_process_survives(tmp_path, scratch):
+    """Is a background process the code starts gone once it exits, and its tmp files with it?"""
+    marker = "nbsandbox-survivor-%d" % os.getpid()
+    r = run_confined(f"""
+        import subprocess
+        subprocess.Popen(["sh", "-c", "exec -a {marker} sleep 300"], start_new_session=True)
+        print("STARTED")
+    """, scratch)
+    assert "STARTED" in r.stdout, r.stderr
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert marker not in ps
+
+
+@needs_sandbox
+def test_environment_is_clean(scratch, monkeypatch):
+    """Does a secret in the grader's environment stay out of the sandbox?"""
+    monkeypatch.setenv("GRADER_TOKEN", "s3cret")
+    r = run_confined("import os; print(os.environ.get('GRADER_TOKEN'), os.environ['HOME'])", scratch)
+    assert r.stdout.split()[0] == "None"
+
+
+def test_bounded_outputs_mixin_stops_a_flood():
+    """Does BoundedOutputs raise once a notebook's outputs pass the limit?"""
+
+    class Base:
+        def output(self, outs, msg, display_id, cell_index):
+            outs.append(msg["content"])
+
+    class Client(sandbox.BoundedOutputs, Base):
+        output_limit = 1000
+
+    c, outs = Client(), []
+    msg = {"msg_type": "stream", "content": {"name": "stdout", "text": "z" * 300}}
+    for _ in range(3):
+        c.output(outs, msg, None, 0)
+    with pytest.raises(sandbox.OutputTooLarge):
+        c.output(outs, msg, None, 0)
+    assert len(outs) == 3

@@ -1,0 +1,100 @@
+"""Write the nbgrader source notebooks solutions/<id>/<id>.ipynb from the sources solutions/<id>_src.py.
+
+Run: .venv/bin/python solutions/build_notebooks.py [ID ...]   (then release them: see tests/nbgrader_harness.py)
+
+Every notebook has the same shape:
+1. a hidden 0-point grade cell, first of all code cells, that runs solutions/grading_guard.py and
+   the assignment's hidden checks in a private namespace (see grading_guard's docstring for why
+   and for its limits);
+2. explanations, answer cells (``### BEGIN/END SOLUTION``), and grade cells that open with a
+   docstring, run visible self-checks, then call one hidden check ``_ps_grader.<name>(...)``.
+The notebooks are generated so that their source stays reviewable as Python here.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.dont_write_bytecode = True  # no __pycache__ in solutions/ (nbgrader would see a folder)
+
+HERE = Path(__file__).resolve().parent
+IDS = ("ps1_dsc", "ps2_cost", "ps3_receptive_field", "ps4_inverted_residual", "ps5_v3_blocks",
+       "ps6_roofline", "ps7_timing")
+GRADER = "_ps_grader"  # the hidden object every hidden test block calls
+
+
+def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def md(text: str):
+    return nbformat.v4.new_markdown_cell(text.strip("\n"))
+
+
+def readonly(grade_id: str, text: str):
+    """A locked code cell (nbgrader restores its source when grading)."""
+    return nbformat.v4.new_code_cell(text.strip("\n"), metadata=_meta(grade_id, locked=True))
+
+
+def answer(grade_id: str, text: str):
+    return nbformat.v4.new_code_cell(text.strip("\n"), metadata=_meta(grade_id, solution=True))
+
+
+def tests(grade_id: str, points: int, doc: str, visible: str, hidden: str):
+    """A grade cell: docstring, visible self-checks, then the hidden block."""
+    src = f'"""{doc}"""\n{visible.strip()}\n### BEGIN HIDDEN TESTS\n{hidden.strip()}\n### END HIDDEN TESTS'
+    return nbformat.v4.new_code_cell(src, metadata=_meta(grade_id, grade=True, locked=True, points=points))
+
+
+def setup(assignment: str, checks: str):
+    """The hidden 0-point grade cell that must run before any answer cell."""
+    guard = (HERE / "grading_guard.py").read_text()
+    for text in (guard, checks):
+        assert "'''" not in text, "the hidden sources are pasted inside r''' ... ''' literals"
+    src = f"""# Grader setup (hidden, 0 points): it runs before your answers. Leave this cell as it is.
+### BEGIN HIDDEN TESTS
+def _grader_setup(guard, checks):
+    import builtins, types
+    ns = {{"__builtins__": dict(vars(builtins)), "__name__": "grader"}}  # a private copy of the builtins
+    exec(compile(guard, "grading_guard.py", "exec"), ns)
+    exec(compile(checks, "{assignment}_checks.py", "exec"), ns)
+    return types.SimpleNamespace(**{{k: v for k, v in ns.items() if k.startswith("check_")}})
+
+
+{GRADER} = _grader_setup(r'''{guard}''', r'''{checks}''')
+del _grader_setup
+### END HIDDEN TESTS"""
+    return nbformat.v4.new_code_cell(src, metadata=_meta(f"{assignment}_grader_setup", grade=True,
+                                                         locked=True, points=0))
+
+
+def notebook(cells) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):  # stable ids so regenerating gives the same file
+        cell.id = f"{cell.metadata.get('nbgrader', {}).get('grade_id', 'md')}-{i}".replace("_", "-")
+    nbformat.validate(nb)
+    return nb
+
+
+def build(assignment: str) -> Path:
+    sys.path.insert(0, str(HERE))
+    mod = importlib.import_module(f"{assignment}_src")
+    nb = notebook(mod.cells(setup(assignment, mod.CHECKS)))
+    out = HERE / assignment / f"{assignment}.ipynb"
+    out.parent.mkdir(exist_ok=True)
+    nbformat.write(nb, out)
+    return out
+
+
+if __name__ == "__main__":
+    for a in sys.argv[1:] or IDS:
+        print(build(a))

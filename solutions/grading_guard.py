@@ -1,0 +1,231 @@
+"""The graders' private toolkit, inlined into the first hidden cell of every assignment notebook.
+
+solutions/build_notebooks.py pastes this file's text into a hidden 0-point grade cell that runs
+before any answer cell. That cell executes it with ``exec`` in a fresh namespace whose
+``__builtins__`` is a *copy* of the builtins dict, then runs the assignment's own checks (also
+hidden) in the same namespace. So, by construction:
+
+- what the checks compare with was computed by mnlib before any answer cell ran (patching mnlib
+  afterwards, or mutating its functions' code, changes nothing);
+- ``torch.allclose``, ``torch.equal``, ``math.isclose`` and the builtins the checks use are the
+  references taken then: an answer cell that replaces ``torch.allclose`` or ``builtins.abs``
+  changes the student's world, not the grader's;
+- answers must be plain values (``type(v) is int``, ``type(t) is torch.Tensor``), so an object
+  whose ``__eq__`` always says True, or a tensor subclass that fakes ``allclose``, is refused;
+- an answer that *is* mnlib's implementation, references it (globals, closures, defaults, class
+  bases, submodules), or calls into the forbidden mnlib modules while it runs (a profile hook sees
+  every Python frame, whatever name the call went through) fails with "the exercise is to write it".
+
+Limits (documented, not hidden): the answer cells run in the same kernel. Code that walks
+``globals()`` or the garbage collector to find and overwrite the grader's objects, patches torch's
+C kernels, or kills the kernel is not stopped here; the first two need knowing this file, and the
+last gives no grade at all (the pipeline reports it). The checks never read stderr.
+"""
+import math
+import os
+import sys
+import types
+
+import torch
+
+# References taken before any answer cell ran.
+allclose = torch.allclose
+equal = torch.equal
+isclose = math.isclose
+Tensor = torch.Tensor
+Module = torch.nn.Module
+FunctionType, MethodType, ModuleType = types.FunctionType, types.MethodType, types.ModuleType
+CodeType = types.CodeType
+_setprofile, _getprofile = sys.setprofile, sys.getprofile
+
+import mnlib  # noqa: E402  (after the references: importing it runs no answer code)
+
+MNLIB_DIR = os.path.dirname(os.path.abspath(mnlib.__file__)) + os.sep
+CHEAT = ("{what} uses mnlib ({detail}); the exercise is to write it yourself: "
+         "do not import, call, subclass or return anything from mnlib in your answers")
+
+
+class Fail(AssertionError):
+    """A failed check; its message tells the learner what was expected, not the answer."""
+
+
+def _is_mnlib_name(name):
+    return type(name) is str and (name == "mnlib" or name.startswith("mnlib."))
+
+
+def _mnlib_origin(value):
+    """Why ``value`` belongs to mnlib, or None."""
+    if type(value) is ModuleType:
+        return "module " + value.__name__ if _is_mnlib_name(value.__name__) else None
+    mod = getattr(type(value), "__module__", None) if not isinstance(value, type) else None
+    own = getattr(value, "__module__", None)
+    if _is_mnlib_name(own):
+        return f"{getattr(value, '__qualname__', type(value).__name__)} from {own}"
+    if isinstance(value, type):
+        for base in value.__mro__:
+            if _is_mnlib_name(getattr(base, "__module__", None)):
+                return f"class {value.__name__} derives from {base.__module__}.{base.__name__}"
+    elif _is_mnlib_name(mod) and not isinstance(value, (int, float, str, tuple)):
+        return f"an instance of {mod}.{type(value).__name__}"
+    code = getattr(value, "__code__", None)
+    if type(code) is CodeType and code.co_filename.startswith(MNLIB_DIR):
+        return f"code from {code.co_filename}"
+    return None
+
+
+def _code_objects(code):
+    yield code
+    for const in code.co_consts:
+        if type(const) is CodeType:
+            yield from _code_objects(const)
+
+
+def scan(obj, what, _seen=None):
+    """Fail if ``obj`` is, references or is built from mnlib (static: no answer code runs)."""
+    seen = set() if _seen is None else _seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    origin = _mnlib_origin(obj)
+    if origin:
+        raise Fail(CHEAT.format(what=what, detail=origin))
+    if isinstance(obj, Module):
+        for name, sub in obj.named_modules():
+            origin = _mnlib_origin(sub)
+            if origin:
+                raise Fail(CHEAT.format(what=what, detail=f"submodule {name!r} is {origin}"))
+        scan(type(obj), what, seen)
+        return
+    if isinstance(obj, MethodType):
+        scan(obj.__func__, what, seen)
+        return
+    if isinstance(obj, type):
+        for base in obj.__mro__:
+            if base.__module__ in ("builtins",) or base.__module__.startswith("torch"):
+                continue
+            for attr in vars(base).values():
+                attr = getattr(attr, "__func__", attr)  # staticmethod / classmethod
+                if isinstance(attr, property):
+                    for f in (attr.fget, attr.fset):
+                        if f is not None:
+                            scan(f, what, seen)
+                elif isinstance(attr, (FunctionType, type)):
+                    scan(attr, what, seen)
+        return
+    func = getattr(obj, "func", None)  # functools.partial
+    if func is not None and not isinstance(obj, FunctionType):
+        scan(func, what, seen)
+        for arg in tuple(getattr(obj, "args", ())) + tuple((getattr(obj, "keywords", None) or {}).values()):
+            scan(arg, what, seen)
+        return
+    if not isinstance(obj, FunctionType):
+        return
+    glb = obj.__globals__
+    for code in _code_objects(obj.__code__):
+        if code.co_filename.startswith(MNLIB_DIR):
+            raise Fail(CHEAT.format(what=what, detail=f"code from {code.co_filename}"))
+        for name in code.co_names:
+            if _is_mnlib_name(name):
+                raise Fail(CHEAT.format(what=what, detail=f"it names {name!r}"))
+            if name in glb:
+                scan(glb[name], what, seen)
+    for cell in obj.__closure__ or ():
+        try:
+            scan(cell.cell_contents, what, seen)
+        except ValueError:  # an empty cell
+            pass
+    for default in (obj.__defaults__ or ()) + tuple((obj.__kwdefaults__ or {}).values()):
+        scan(default, what, seen)
+
+
+class Guard:
+    """While active, records any Python frame that runs code from a forbidden mnlib file."""
+
+    def __init__(self, forbidden):
+        self.files = tuple(MNLIB_DIR + f for f in forbidden)
+        self.hit = None
+        self.hook = self._hook  # one bound method, so sys.getprofile() can be compared by identity
+
+    def _hook(self, frame, event, arg):
+        if event == "call" and self.hit is None and frame.f_code.co_filename.startswith(self.files):
+            self.hit = f"{frame.f_code.co_filename.rsplit(os.sep, 1)[-1]}:{frame.f_code.co_name}"
+
+    def call(self, what, fn, *args, **kwargs):
+        previous = _getprofile()
+        _setprofile(self.hook)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            tampered = _getprofile() is not self.hook
+            _setprofile(previous)
+        if tampered:
+            raise Fail(f"{what} changed the profiler the grader uses to watch it; leave sys.setprofile alone")
+        if self.hit is not None:
+            detail, self.hit = self.hit, None
+            raise Fail(CHEAT.format(what=what, detail=f"it called {detail}"))
+        return result
+
+
+def need(condition, message):
+    if not condition:
+        raise Fail(message)
+
+
+def same_int(value, expected, what):
+    """An exact integer (a plain int, not a float or an object that claims equality)."""
+    need(type(value) is int, f"{what} should be a Python int, got {type(value).__name__}")
+    need(value == expected, f"{what}: your count is wrong (off by a factor {value / expected:.3g})"
+         if expected else f"{what}: expected 0")
+
+
+def close_float(value, expected, what, rel=1e-9):
+    need(type(value) in (int, float), f"{what} should be a number (int or float), got {type(value).__name__}")
+    need(isclose(float(value), expected, rel_tol=rel, abs_tol=1e-12),
+         f"{what}: your value is off by a factor {value / expected:.4g}" if expected else f"{what}: expected 0")
+
+
+def plain_tensor(value, what):
+    need(type(value) is Tensor, f"{what} should be a torch.Tensor (not a subclass), got {type(value).__name__}")
+    return value
+
+
+def close_tensor(value, expected, what, rtol=1e-4, atol=1e-5):
+    plain_tensor(value, what)
+    need(tuple(value.shape) == tuple(expected.shape),
+         f"{what}: expected shape {tuple(expected.shape)}, got {tuple(value.shape)}")
+    need(value.dtype == expected.dtype, f"{what}: expected dtype {expected.dtype}, got {value.dtype}")
+    need(allclose(value.detach(), expected, rtol=rtol, atol=atol),
+         f"{what}: the values differ from the reference (largest difference "
+         f"{(value.detach() - expected).abs().max().item():.3g})")
+
+
+def load_by_position(module, tensors, what):
+    """Copy reference tensors into ``module``'s state_dict entries in order (shapes must agree)."""
+    need(isinstance(module, Module), f"{what} should be a torch.nn.Module")
+    state = module.state_dict()
+    need(len(state) == len(tensors),
+         f"{what} has {len(state)} parameters and buffers; the layer order the notebook describes "
+         f"gives {len(tensors)} (check which layers you created, in which order)")
+    for (name, mine), ref in zip(state.items(), tensors):
+        need(tuple(mine.shape) == tuple(ref.shape),
+             f"{what}: {name} has shape {tuple(mine.shape)}, the described layer needs {tuple(ref.shape)}")
+    module.load_state_dict(dict(zip(state.keys(), tensors)))
+    return module
+
+
+def n_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def reference_state(module, seed):
+    """Give ``module`` random weights *and* BN statistics (so BN is not the identity); return its tensors."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in module.state_dict().items():
+            if t.dtype.is_floating_point:
+                if name.endswith("running_var"):
+                    t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+                else:
+                    t.copy_(torch.randn(t.shape, generator=g) * 0.5)
+    module.eval()
+    return [t.clone() for t in module.state_dict().values()]

@@ -1,0 +1,95 @@
+"""Test the tests: the graded assignments under real nbgrader autograde, with real kernels.
+
+For every assignment: does the solution score full marks, does the blank release score 0 on every
+autograded cell, and does each plausible-mistake submission (tests/scenarios/<id>/) lose exactly
+the grade cells aimed at it and keep all the others? And is exercises/ what a fresh release gives?
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE / "scenarios"))
+import nbgrader_harness as H  # noqa: E402
+import make_scenarios  # noqa: E402
+
+IDS = sorted(p.name for p in H.SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
+
+
+def _points(aid: str) -> dict[str, float]:
+    nb = nbformat.read(H.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+def _comparable(nb) -> list:
+    """What must not drift: cell types, sources and nbgrader metadata (checksums included), not ids."""
+    return [(c.cell_type, c.source, dict(c.metadata.get("nbgrader", {}))) for c in nb.cells]
+
+
+def test_source_notebooks_are_what_the_generator_writes(tmp_path, monkeypatch):
+    """Is every solutions/<id>/<id>.ipynb exactly what solutions/build_notebooks.py produces now?"""
+    sys.path.insert(0, str(H.SOLUTIONS))
+    import build_notebooks
+
+    for aid in IDS:
+        monkeypatch.setattr(build_notebooks, "HERE", H.SOLUTIONS)
+        mod = __import__(f"{aid}_src")
+        fresh = build_notebooks.notebook(mod.cells(build_notebooks.setup(aid, mod.CHECKS)))
+        committed = nbformat.read(H.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+        assert _comparable(fresh) == _comparable(committed), f"{aid}: run solutions/build_notebooks.py"
+
+
+def test_scenarios_are_in_sync_with_the_release():
+    """Is each scenario the released notebook with the solution's answers and exactly one cell replaced?"""
+    for aid, scenarios in make_scenarios.SCENARIOS.items():
+        released = H.EXERCISES / aid / f"{aid}.ipynb"
+        solution = H.answers(H.SOLUTIONS / aid / f"{aid}.ipynb")
+        points = _points(aid)
+        for name, (cell, loses, _why, source) in scenarios.items():
+            path = HERE / "scenarios" / aid / f"{name}.ipynb"
+            assert path.exists(), f"missing {path}: run tests/scenarios/make_scenarios.py"
+            stored = nbformat.read(path, as_version=4)
+            fresh = H.submission(released, {**solution, cell: source.strip("\n")})
+            assert _comparable(stored) == _comparable(fresh), f"{aid}/{name} is stale: run make_scenarios.py"
+            assert set(loses) <= set(points), f"{aid}/{name} names an unknown grade cell"
+            assert all(points[g] > 0 for g in loses), f"{aid}/{name} loses a 0-point cell"
+
+
+@pytest.mark.slow
+def test_fresh_release_equals_committed_exercises(tmp_path):
+    """Does releasing solutions/ now give the committed exercises/ (sources and nbgrader metadata)?"""
+    for path in H.release(IDS, dest=tmp_path):
+        aid = path.parent.name
+        committed = nbformat.read(H.EXERCISES / aid / f"{aid}.ipynb", as_version=4)
+        assert _comparable(nbformat.read(path, as_version=4)) == _comparable(committed), \
+            f"exercises/{aid} is stale: release it again"
+        assert "### BEGIN SOLUTION" not in path.read_text() and "BEGIN HIDDEN TESTS" not in path.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("aid", IDS)
+def test_grading_solution_blank_and_mistakes(aid, tmp_path):
+    """Full marks for the solution, 0 for the blank release, and each mistake loses exactly its cells."""
+    points = _points(aid)
+    course = H.Course(aid, tmp_path)
+    subs = {"solution": H.submission(course.released, H.answers(H.SOLUTIONS / aid / f"{aid}.ipynb")),
+            "blank": H.submission(course.released, {})}
+    expected_loss = {}
+    for path in sorted((HERE / "scenarios" / aid).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        subs[path.stem] = nb
+        expected_loss[path.stem] = set(nb.metadata["scenario"]["loses"])
+    scores = course.grade(subs)
+
+    assert scores["solution"] == points, "the solution must score full marks on every grade cell"
+    blank = {g: s for g, s in scores["blank"].items() if points[g] > 0}
+    assert blank == {g: 0.0 for g in blank}, "the blank release must score 0 on every autograded cell"
+    for name, loses in expected_loss.items():
+        want = {g: (0.0 if g in loses else p) for g, p in points.items()}
+        assert scores[name] == want, f"scenario {name}: expected to lose exactly {sorted(loses)}"

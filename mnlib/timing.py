@@ -17,6 +17,7 @@ What it does, and why:
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gc
 import math
@@ -67,6 +68,27 @@ def check_device(device: str) -> str:
     elif device != "cpu":
         raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}")
     return device
+
+
+@contextlib.contextmanager
+def threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)`` (None: leave it), restoring it afterwards.
+
+    On a machine shared with other work, one thread per process avoids the worst case of OpenMP:
+    a thread that is descheduled holds every other thread at the next barrier.
+    """
+    import torch
+
+    if n is None:
+        yield
+        return
+    _check_int("threads", n, 1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def environment(device: str = "cpu") -> dict:

@@ -1,0 +1,1 @@
+"""Grading command of the course: release, collect, grade, feedback, export, selfcheck (nbgrader inside)."""

@@ -1,0 +1,6 @@
+"""``python -m autograder SUBCOMMAND``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""``python -m autograder {release,collect,grade,feedback,export,selfcheck,check}``."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .nbgrader_config import RELEASE, SOURCE
+
+
+def _common(p, assignment=True):
+    p.add_argument("--workspace", required=True, help="grading folder (submitted/, autograded/, gradebook.db)")
+    if assignment:
+        p.add_argument("--assignment", required=True, help="assignment id, e.g. ps1_dsc")
+    p.add_argument("--source", default=str(SOURCE), help="nbgrader source folder (default: solutions/)")
+    p.add_argument("--db-url", default=None, help="nbgrader db_url (default: SQLite in the workspace)")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("release", help="solutions/ -> exercises/ (nbgrader generate_assignment)")
+    p.add_argument("ids", nargs="*", help="assignment ids (default: all)")
+    p.add_argument("--source", default=str(SOURCE))
+    p.add_argument("--release", default=str(RELEASE))
+    p = sub.add_parser("collect", help="bring a folder or zip of <student_id>/<notebook> into a workspace")
+    p.add_argument("submissions", metavar="SOURCE", help="folder of <student_id>/<notebook>, or a zip of one")
+    _common(p)
+    p = sub.add_parser("grade", help="autograde every collected submission (resumes where it stopped)")
+    _common(p)
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel graders (default: cores)")
+    p.add_argument("--timeout-cell", type=int, default=120, help="seconds per cell (nbgrader's limit)")
+    p.add_argument("--timeout-notebook", type=float, default=300.0, help="seconds per notebook, all cells")
+    p.add_argument("--memory-mb", type=int, default=2048, help="memory limit of a student's kernel")
+    p.add_argument("--unsafe", action="store_true", help="run student code without the sandbox")
+    p.add_argument("--regrade", action="store_true", help="grade everyone again and report what changed")
+    p = sub.add_parser("feedback", help="HTML report per student, hidden tests removed, readable offline")
+    _common(p)
+    p = sub.add_parser("export", help="grades.csv and a score histogram PNG")
+    _common(p, assignment=False)
+    p.add_argument("--assignment", default=None, help="only this assignment (default: all)")
+    p.add_argument("--output", required=True, help="CSV path; the PNG goes next to it")
+    p = sub.add_parser("selfcheck", help="run a notebook's visible tests and summarise (for learners)")
+    p.add_argument("notebook", metavar="NOTEBOOK")
+    p.add_argument("--timeout-cell", type=int, default=120)
+    p = sub.add_parser("check", help="check a grading workspace (sandbox, gradebook, results)")
+    p.add_argument("--workspace", required=True)
+    return ap
+
+
+def _options(a):
+    from .grade import Options
+    return Options(workspace=os.path.abspath(a.workspace), assignment=a.assignment, source=os.path.abspath(a.source),
+                   db_url=a.db_url, **{k: getattr(a, k) for k in ("timeout_cell", "timeout_notebook", "memory_mb",
+                                                                    "unsafe") if hasattr(a, k)})
+
+
+def main(argv=None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        return _run(a)
+    except ValueError as exc:  # bad input: one clear line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(a) -> int:
+    if a.cmd == "release":
+        from .release import release
+        ids = release(a.ids, source=a.source, release_dir=a.release)
+        print(f"released {', '.join(ids)} -> {a.release}")
+    elif a.cmd == "collect":
+        from .collect import collect
+        report = collect(a.submissions, assignment=a.assignment, workspace=a.workspace, source_dir=a.source)
+        print("\n".join(report.lines()))
+    elif a.cmd == "grade":
+        from .grade import grade
+        if a.workers is not None and a.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {a.workers}")
+        s = grade(_options(a), workers=a.workers, regrade=a.regrade)
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(s["statuses"].items())) or "nothing to grade"
+        print(f"graded {s['graded']} ({counts}), {s['skipped']} already up to date, "
+              f"{s['wall_s']:.1f} s with {s['workers']} worker(s)")
+        for student, old, new in s["changed"]:
+            print(f"changed  {student}: {old} -> {new}")
+        for r in s["results"]:
+            if r["status"] != "graded" or r.get("message"):
+                print(f"{r['status']:8s} {r['student']}: {r.get('message', '')}")
+    elif a.cmd == "feedback":
+        from .feedback import feedback
+        feedback(_options(a))
+    elif a.cmd == "export":
+        from .export import export
+        from .nbgrader_config import course_config
+        db_url = course_config(a.workspace, db_url=a.db_url).CourseDirectory.db_url
+        export(db_url, a.workspace, a.output, assignment=a.assignment)
+    elif a.cmd == "selfcheck":
+        from .selfcheck import selfcheck
+        return 0 if selfcheck(a.notebook, timeout_cell=a.timeout_cell) else 1
+    elif a.cmd == "check":
+        try:
+            from .check import check
+        except ImportError:
+            print("error: autograder/check.py is not there yet", file=sys.stderr)
+            return 2
+        result = check(a.workspace)
+        return int(result) if isinstance(result, (int, bool)) and not isinstance(result, bool) else (0 if result in (None, True) else 1)
+    return 0

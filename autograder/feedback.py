@@ -1,0 +1,116 @@
+"""One HTML feedback page per student and notebook: hidden tests and their tracebacks removed, no CDN.
+
+nbgrader's GenerateFeedback shows the autograded notebook as it ran: hidden test lines appear in
+the source of restored cells and in the traceback of every failing hidden assert, and the page
+loads MathJax from a CDN. Here the hidden regions are cut from every cell, a cell that held
+hidden tests keeps only ``ErrorName: message`` of its error (no traceback, no printed output),
+any other traceback that quotes a hidden line is cut the same way, and the MathJax loader is
+dropped (maths stays readable as TeX source).
+"""
+from __future__ import annotations
+
+import pathlib
+import re
+
+import nbformat
+from nbconvert.exporters import HTMLExporter
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbgrader.api import Gradebook
+from nbgrader.converters import GenerateFeedback
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+
+from .grade import Options, _cfg, atomic_write, load_results
+
+BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+NOTE = "(details hidden: this cell contains hidden tests)"
+
+
+def hidden_lines(source: str) -> list[str]:
+    """The stripped lines inside BEGIN/END HIDDEN TESTS regions of a cell source."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if BEGIN in line:
+            inside = True
+        elif END in line:
+            inside = False
+        elif inside and line.strip():
+            out.append(line.strip())
+    return out
+
+
+def _short(output) -> nbformat.NotebookNode:
+    """An error output reduced to ``ename: evalue``, without the traceback."""
+    return nbformat.v4.new_output("error", ename=output.get("ename", "Error"), evalue=output.get("evalue", ""),
+                                  traceback=[f"{output.get('ename', 'Error')}: {output.get('evalue', '')}", NOTE])
+
+
+def scrub(nb, secret_sources: dict[str, str]) -> None:
+    """Remove hidden tests from ``nb`` in place; ``secret_sources`` maps grade_id -> instructor source."""
+    secrets = [line for src in secret_sources.values() for line in hidden_lines(src) if len(line) >= 6]
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        held = BEGIN in cell.source or hidden_lines(secret_sources.get(gid, ""))
+        if cell.cell_type != "code":
+            continue
+        if held:
+            cell.outputs = [_short(o) for o in cell.outputs if o.get("output_type") == "error"]
+        else:
+            cleaned = []
+            for o in cell.outputs:
+                text = ANSI.sub("", "\n".join(o.get("traceback", [])) if o.get("output_type") == "error"
+                                else str(o.get("text", "")) + str(o.get("data", "")))
+                if any(s in text for s in secrets):
+                    o = _short(o) if o.get("output_type") == "error" else None
+                if o is not None:
+                    cleaned.append(o)
+            cell.outputs = cleaned
+    ClearHiddenTests(enforce_metadata=False).preprocess(nb, {})
+
+
+def _exporter(cfg) -> HTMLExporter:
+    # GenerateFeedback knows where nbgrader keeps its feedback template and CSS: reuse its config.
+    converter = GenerateFeedback(coursedir=CourseDirectory(config=cfg), config=cfg)
+    exporter = HTMLExporter(config=converter.config)
+    exporter.register_preprocessor(GetGrades(config=cfg), enabled=True)
+    exporter.register_preprocessor(CSSHTMLHeaderPreprocessor(config=cfg), enabled=True)
+    return exporter
+
+
+def offline(html: str) -> str:
+    """Drop the MathJax CDN loader; nothing else in the page is fetched from the network."""
+    return MATHJAX.sub("<!-- MathJax removed: this page is read offline; maths shows as TeX -->", html)
+
+
+def feedback(opts: Options, log=print) -> list[pathlib.Path]:
+    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student; return the paths."""
+    ws = pathlib.Path(opts.workspace)
+    cfg = _cfg(opts)
+    db_url = cfg.CourseDirectory.db_url
+    exporter = _exporter(cfg)
+    with Gradebook(db_url) as gb:
+        assignment = gb.find_assignment(opts.assignment)
+        sources = {nb.name: {c.name: c.source or "" for c in nb.source_cells} for nb in assignment.notebooks}
+    written = []
+    for (_, student), res in sorted(load_results(ws, opts.assignment).items()):
+        for path in sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb")):
+            if res.get("status") == "error":
+                continue  # not graded: nothing to show yet
+            nb = nbformat.read(path, as_version=4)
+            scrub(nb, sources.get(path.stem, {}))
+            resources = {"nbgrader": {"student": student, "assignment": opts.assignment,
+                                      "notebook": path.stem, "db_url": db_url}}
+            html, _ = exporter.from_notebook_node(nb, resources=resources)
+            if res.get("status") != "graded" and res.get("message"):
+                html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res['message'])}</p>", 1)
+            out = ws / "feedback" / student / opts.assignment / f"{path.stem}.html"
+            atomic_write(out, offline(html).encode())
+            written.append(out)
+    log(f"feedback: {len(written)} page(s) under {ws / 'feedback'}")
+    return written
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

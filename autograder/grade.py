@@ -1,0 +1,426 @@
+"""Autograde every collected submission of one assignment: N worker processes, resumable, atomic.
+
+Data flow per student: a worker process sanitizes the submitted notebook with nbgrader's
+preprocessors (outputs cleared, test cells restored from the gradebook, deleted ones put back),
+executes it in a sandboxed kernel, scores it and writes the autograded notebook (temp + rename).
+The parent alone writes the gradebook, one transaction per student, then the student's result
+file ``results/<assignment>/<student>.json`` (temp + rename). That file is the commit record: a
+re-run skips a student whose result matches the submission's and the source's digests, and a
+SIGKILL at any point loses at most the students in flight.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import pathlib
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from collections import deque
+from multiprocessing.connection import wait
+
+GRADER_VERSION = 1  # bump when scoring rules change: every stored result becomes stale
+STATUSES = ("graded", "broken", "timeout", "missing", "error")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What one grading run needs in a worker (picklable)."""
+
+    workspace: str
+    assignment: str
+    source: str
+    db_url: str | None = None
+    timeout_cell: int = 120      # nbgrader's per-cell limit, seconds
+    timeout_notebook: float = 300.0  # whole-notebook wall time, seconds, kernel start included
+    memory_mb: int = 2048
+    unsafe: bool = False
+
+
+def _cfg(opts: Options):
+    from .nbgrader_config import course_config
+    ws = pathlib.Path(opts.workspace)
+    return course_config(ws, source=opts.source, release=ws / "release", db_url=opts.db_url)
+
+
+def atomic_write(path: pathlib.Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def submission_digest(folder: pathlib.Path, notebooks: list[str]) -> str:
+    """sha256 over the submitted notebooks (absent ones count as absent)."""
+    h = hashlib.sha256()
+    for name in notebooks:
+        p = folder / name
+        h.update(name.encode() + b"\0" + (p.read_bytes() if p.is_file() else b"<missing>") + b"\0")
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------- worker side
+
+def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
+    """Grade one student's submission; return the result record (the worker writes no gradebook)."""
+    import nbformat
+    from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
+                                        LimitOutput, OverwriteKernelspec)
+    from nbgrader import utils as nbutils
+    from . import sandbox
+    from .execute import Run, cell_score
+    from .restore import RestoreCells
+
+    t0 = time.perf_counter()
+    cfg = _cfg(opts)
+    ws = pathlib.Path(opts.workspace)
+    folder = ws / "submitted" / student / opts.assignment
+    result = {"student": student, "assignment": opts.assignment, "status": "graded", "message": "",
+              "cells": {}, "comments": {}, "restored": [], "execute_s": 0.0}
+    messages = []
+    limits = sandbox.Limits(wall_s=opts.timeout_notebook, cpu_s=opts.timeout_notebook,
+                            memory_bytes=opts.memory_mb * 2**20)
+    for name in notebooks:
+        stem = name[:-len(".ipynb")]
+        path = folder / name
+        resources = {"nbgrader": {"student": student, "assignment": opts.assignment, "notebook": stem,
+                                  "db_url": cfg.CourseDirectory.db_url}}
+        try:
+            nb = nbformat.read(path, as_version=4)
+            if not any(nbutils.is_grade(c) or nbutils.is_solution(c) for c in nb.cells):
+                raise ValueError("no nbgrader cells (not this assignment's notebook?)")
+        except FileNotFoundError:
+            result["status"], nb = "missing", None
+            messages.append(f"{name}: not submitted" + _collect_note(ws, opts.assignment, student))
+        except Exception as exc:  # unreadable JSON, wrong format: the submission is broken
+            result["status"], nb = "broken", None
+            messages.append(f"{name}: not a gradable notebook ({type(exc).__name__}: {exc})")
+        if nb is None:
+            result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
+            continue
+        restorer = RestoreCells(config=cfg)
+        released = ws / "release" / opts.assignment / name
+        if released.is_file():
+            restorer.order = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(released, as_version=4).cells
+                              if "grade_id" in c.metadata.get("nbgrader", {})]
+        for pp in (ClearOutput(config=cfg), DeduplicateIds(config=cfg), OverwriteKernelspec(config=cfg),
+                   restorer, CheckCellMetadata(config=cfg)):
+            nb, resources = pp.preprocess(nb, resources)
+        result["restored"] += [f"{stem}:{gid}" for gid in restorer.restored]
+        run = Run(limits=limits, unsafe=opts.unsafe, wall_s=opts.timeout_notebook)
+        for extra in (pathlib.Path(opts.source) / opts.assignment).iterdir():  # data files the notebook reads
+            if extra.is_file() and extra.suffix != ".ipynb":
+                shutil.copy(extra, run.scratch / extra.name)
+        try:
+            result["execute_s"] += run.execute(nb, resources, cfg, opts.timeout_cell)
+        except Exception as exc:  # DeadKernelError and friends: score what ran, record why
+            if run.timed_out:
+                result["status"] = "timeout"
+                messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")
+            else:
+                result["status"] = "broken"
+                messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")
+        finally:
+            run.close()
+        for pp in (IgnorePattern(config=cfg), LimitOutput(config=cfg)):
+            nb, resources = pp.preprocess(nb, resources)
+        for cell in nb.cells:
+            if nbutils.is_grade(cell):
+                score, max_score, reason = cell_score(cell)
+                result["cells"][cell.metadata.nbgrader["grade_id"]] = {
+                    "notebook": stem, "score": score, "max_score": max_score, "reason": reason}
+            if nbutils.is_solution(cell) or nbutils.is_task(cell):
+                unchanged = cell.metadata.nbgrader.get("checksum") == nbutils.compute_checksum(cell)
+                result["comments"][cell.metadata.nbgrader["grade_id"]] = \
+                    "No response." if unchanged and not nbutils.is_task(cell) else None
+        out = ws / "autograded" / student / opts.assignment / name
+        atomic_write(out, nbformat.writes(nb).encode())
+    if result["restored"]:
+        messages.append("restored test cells: " + ", ".join(result["restored"]))
+    result["message"] = "; ".join(messages)
+    result["total_s"] = time.perf_counter() - t0
+    return result
+
+
+def _collect_note(ws: pathlib.Path, assignment: str, student: str) -> str:
+    """What collect found instead of the expected notebook, if anything."""
+    try:
+        found = json.loads((ws / "collect" / f"{assignment}.json").read_text())["missing"].get(student)
+    except (OSError, ValueError, KeyError):
+        return ""
+    return f" (collect found instead: {', '.join(found)})" if found else ""
+
+
+def _zero_cells(cfg, assignment: str, stem: str) -> dict:
+    """Every grade cell of a notebook at 0 (missing or unreadable submission)."""
+    from nbgrader.api import Gradebook
+    with Gradebook(cfg.CourseDirectory.db_url) as gb:
+        nb = gb.find_notebook(stem, assignment)
+        return {c.name: {"notebook": stem, "score": 0.0, "max_score": float(c.max_score),
+                         "reason": "no gradable notebook"} for c in nb.grade_cells}
+
+
+def _worker_main(conn, opts: Options) -> None:
+    """Grade jobs from ``conn`` until told to stop; one student at a time."""
+    from .execute import THREAD_ENV
+    os.environ.update(THREAD_ENV)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:
+            return
+        if job is None:
+            return
+        student, notebooks = job
+        try:
+            res = grade_one(opts, student, notebooks)
+        except BaseException as exc:  # a grader failure, not the student's: record it, keep going
+            res = {"student": student, "assignment": opts.assignment, "status": "error", "cells": {},
+                   "comments": {}, "restored": [], "message": f"{type(exc).__name__}: {exc}",
+                   "traceback": traceback.format_exc()}
+        conn.send(res)
+
+
+# ---------------------------------------------------------------- parent side
+
+@contextlib.contextmanager
+def one_transaction(gb):
+    """Make nbgrader's Gradebook calls (each commits) share one transaction, committed at the end."""
+    session = gb.db
+    commit = session.commit
+    session.commit = session.flush
+    try:
+        yield gb
+        del session.commit
+        commit()
+    except BaseException:
+        if "commit" in vars(session):
+            del session.commit
+        session.rollback()
+        raise
+
+
+def record(gb, res: dict) -> None:
+    """Write one student's scores and comments into the gradebook in one transaction."""
+    assignment, student = res["assignment"], res["student"]
+    with one_transaction(gb), warnings.catch_warnings():
+        # nbgrader builds a submission's rows before adding them to the session: SQLAlchemy warns, harmlessly
+        warnings.simplefilter("ignore", category=Warning)
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+        for gid, c in res["cells"].items():
+            grade = gb.find_grade(gid, c["notebook"], assignment, student)
+            grade.auto_score = c["score"]
+            grade.needs_manual_grade = grade.manual_score is not None or c["score"] is None
+        for gid, comment in res["comments"].items():
+            nb = next((c["notebook"] for g, c in res["cells"].items() if g == gid), None)
+            if nb is None:
+                continue  # ungraded answer cells: their comment lives only in the result file
+            gb.find_comment(gid, nb, assignment, student).auto_comment = comment
+
+
+def _result_path(ws: pathlib.Path, assignment: str, student: str) -> pathlib.Path:
+    return ws / "results" / assignment / f"{student}.json"
+
+
+def load_results(ws, assignment: str | None = None) -> dict[tuple[str, str], dict]:
+    """Every stored result record, keyed by (assignment, student)."""
+    out = {}
+    root = pathlib.Path(ws) / "results"
+    for path in sorted(root.glob(f"{assignment or '*'}/*.json")):
+        res = json.loads(path.read_text())
+        out[(res["assignment"], res["student"])] = res
+    return out
+
+
+class Progress:
+    """A progress bar with ETA on stderr (one line per step when stderr is not a terminal)."""
+
+    def __init__(self, total: int, workers: int, stream=sys.stderr):
+        self.total, self.done, self.workers, self.stream = total, 0, workers, stream
+        self.t0 = time.perf_counter()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done)
+        width = 30
+        bar = "#" * int(width * self.done / max(self.total, 1))
+        line = (f"[{bar:<{width}}] {self.done}/{self.total} {elapsed:5.0f}s elapsed, "
+                f"ETA {eta:4.0f}s  {label}")
+        if self.tty:
+            self.stream.write("\r\x1b[K" + line + ("\n" if self.done == self.total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def plan(opts: Options, regrade: bool = False) -> tuple[list, list, dict]:
+    """(to_grade, to_resync, stored) for the workspace: what is missing or stale, what only needs the gradebook."""
+    from .release import notebook_names, source_digest
+    ws = pathlib.Path(opts.workspace)
+    notebooks = notebook_names(opts.assignment, opts.source)
+    src_sha = source_digest(opts.assignment, opts.source)
+    students = sorted(p.parent.name for p in (ws / "submitted").glob(f"*/{opts.assignment}") if p.is_dir())
+    stored = load_results(ws, opts.assignment)
+    todo, keep = [], []
+    for student in students:
+        sha = submission_digest(ws / "submitted" / student / opts.assignment, notebooks)
+        old = stored.get((opts.assignment, student))
+        fresh = (old is not None and old.get("submission_sha") == sha and old.get("source_sha") == src_sha
+                 and old.get("grader") == GRADER_VERSION and old.get("status") != "error")
+        (keep if fresh and not regrade else todo).append((student, notebooks, sha))
+    return todo, keep, {"source_sha": src_sha, "stored": stored, "notebooks": notebooks}
+
+
+def ensure_assignment(opts: Options) -> list[str]:
+    """Record the assignment in the workspace gradebook (generate it into workspace/release); return warnings."""
+    from .release import generate, same_tree, source_digest
+    from .nbgrader_config import RELEASE
+    ws = pathlib.Path(opts.workspace)
+    ws.mkdir(parents=True, exist_ok=True)
+    stamp = ws / "release" / f".{opts.assignment}.source_sha"
+    sha = source_digest(opts.assignment, opts.source)
+    if not (stamp.is_file() and stamp.read_text() == sha):
+        generate(opts.assignment, _cfg(opts))
+        atomic_write(stamp, sha.encode())
+    warnings = []
+    committed = RELEASE / opts.assignment
+    if pathlib.Path(opts.source).resolve() == (RELEASE.parent / "solutions").resolve() and committed.is_dir():
+        diff = same_tree(committed, ws / "release" / opts.assignment)
+        if diff:
+            warnings.append(f"exercises/{opts.assignment} differs from a fresh release ({', '.join(diff)}): "
+                            "learners may hold another version; run `python -m autograder release`")
+    return warnings
+
+
+def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=print,
+          progress_stream=sys.stderr) -> dict:
+    """Grade what is missing or stale (everything with ``regrade``); return a summary dict."""
+    from nbgrader.api import Gradebook
+    from . import sandbox
+    ws = pathlib.Path(opts.workspace)
+    if not (ws / "submitted").is_dir():
+        raise ValueError(f"workspace: {ws} has no submitted/ folder; run `collect` first")
+    probe = sandbox.probe()
+    if opts.unsafe:
+        log("UNSAFE: student code runs with your rights, without the sandbox (--unsafe).", file=sys.stderr)
+    elif not probe.ok:
+        raise SystemExit("grading runs student code with your rights; the sandbox is unavailable here "
+                         f"({probe.reason}). Fix that, or pass --unsafe on a machine you can throw away.")
+    else:
+        log(f"sandbox: {probe.mechanism}", file=sys.stderr)
+    for w in ensure_assignment(opts):
+        log("warning: " + w, file=sys.stderr)
+    todo, keep, info = plan(opts, regrade)
+    stored = info["stored"]
+    t0 = time.perf_counter()
+    summary = {"graded": 0, "skipped": len(keep), "changed": [], "statuses": {}, "results": []}
+    with Gradebook(_cfg(opts).CourseDirectory.db_url) as gb:
+        # A result file whose gradebook entry vanished (new database, crash between the two) is re-applied.
+        have = {s.student.id for s in gb.find_assignment(opts.assignment).submissions}
+        for student, _, _ in keep:
+            res = stored[(opts.assignment, student)]
+            if student not in have:
+                record(gb, res)
+        shas = {student: sha for student, _, sha in todo}
+
+        def finish(res: dict) -> None:
+            res.update(submission_sha=shas[res["student"]], source_sha=info["source_sha"], grader=GRADER_VERSION)
+            res["score"] = sum(c["score"] or 0.0 for c in res["cells"].values())
+            res["max_score"] = sum(c["max_score"] for c in res["cells"].values())
+            old = stored.get((opts.assignment, res["student"]))
+            if old is not None and old.get("score") != res["score"]:
+                res["history"] = old.get("history", []) + [{"score": old.get("score"), "status": old.get("status")}]
+                summary["changed"].append((res["student"], old.get("score"), res["score"]))
+            if res["status"] != "error":
+                try:
+                    record(gb, res)
+                except Exception as exc:  # keep the batch going; the student is re-tried next run
+                    res["status"], res["message"] = "error", f"gradebook: {type(exc).__name__}: {exc}"
+            atomic_write(_result_path(ws, opts.assignment, res["student"]),
+                         json.dumps(res, indent=1, sort_keys=True).encode())
+            summary["graded"] += 1
+            summary["statuses"][res["status"]] = summary["statuses"].get(res["status"], 0) + 1
+            summary["results"].append(res)
+            bar.step(f"{res['student']}: {res['status']} {res['score']:g}/{res['max_score']:g}")
+
+        n = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+        bar = Progress(len(todo), n, progress_stream)
+        if todo:
+            run_pool(opts, [(s, nbs) for s, nbs, _ in todo], n, finish)
+    summary["wall_s"] = time.perf_counter() - t0
+    summary["workers"] = n
+    return summary
+
+
+def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
+    """Feed ``jobs`` to ``n`` persistent worker processes; a dead or stuck worker costs one student, not the batch."""
+    ctx = mp.get_context("spawn")  # no inherited gradebook connection or threads
+    # Backstop only: the worker's own watchdog stops each notebook at timeout_notebook.
+    hard_limit = opts.timeout_notebook * max(len(j[1]) for j in jobs) + 120
+    pending = deque(jobs)
+    idle, busy = [], {}
+
+    def start():
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, args=(child, opts), daemon=True)
+        proc.start()
+        child.close()
+        return (proc, parent)
+
+    def fail(job, message):
+        finish({"student": job[0], "assignment": opts.assignment, "status": "error", "cells": {},
+                "comments": {}, "restored": [], "message": message})
+
+    workers = [start() for _ in range(n)]
+    idle.extend(workers)
+    try:
+        while pending or busy:
+            while idle and pending:
+                w = idle.pop()
+                job = pending.popleft()
+                w[1].send(job)
+                busy[w] = (job, time.monotonic())
+            ready = wait([w[1] for w in busy] + [w[0].sentinel for w in busy], timeout=5.0)
+            for w in list(busy):
+                proc, conn = w
+                job, started = busy[w]
+                if conn in ready or proc.sentinel in ready:
+                    try:
+                        res = conn.recv()
+                    except (EOFError, OSError):
+                        res = None
+                    del busy[w]
+                    if res is None:  # the worker process died: record it, replace the worker
+                        fail(job, f"grader process died (exit code {proc.exitcode})")
+                        proc.join(1)
+                        idle.append(start())
+                    else:
+                        finish(res)
+                        idle.append(w)
+                elif time.monotonic() - started > hard_limit:
+                    proc.kill()
+                    proc.join(5)
+                    del busy[w]
+                    fail(job, f"grader process stuck for {hard_limit:.0f} s; killed")
+                    idle.append(start())
+    finally:
+        for proc, conn in idle + list(busy):
+            with contextlib.suppress(Exception):
+                conn.send(None)
+        for proc, conn in idle + list(busy):
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()

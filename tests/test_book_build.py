@@ -32,7 +32,7 @@ def _mini_book(tmp_path, cell):
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/page\n")
     (tmp_path / "book" / "page.md").write_text(HEADER + f"# Page\n\n```{{code-cell}} python\n{cell}\n```\n")
     return subprocess.run([JB, "build", str(tmp_path), "-W", "--keep-going"], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, cwd=tmp_path)
 
 
 def test_failing_cell_fails_the_build(tmp_path):

@@ -5,14 +5,18 @@ For every layer i of kind k the model says
     t_i = o_k + s_k * r_i,     r_i = max(MACs_i / peak, bytes_i / bandwidth)   (the roofline time)
 
 o_k is a fixed per-call overhead (Python dispatch, kernel set-up) and 1 / s_k the efficiency of the
-kind's kernels against the roofline. A model's latency is the sum over its layers, plus a small
-overhead per container module (nn.Sequential, a block's forward). o_k and s_k are fitted by
-calibrate() from micro-benchmarks of *isolated* layers on a synthetic grid of shapes, timed with
-mnlib.timing: the models being predicted are never run to fit it. Scope: eager PyTorch, NCHW,
+kind's kernels against the roofline, both fitted by calibrate() on *isolated* layers on a synthetic
+grid of shapes. A layer repeated alone finds its weights and input in cache; inside a network it does
+not, so calibrate() also times random sequences of the same micro-benchmarks and fits
+
+    T = context * (sum_i t_i + containers * o_container) + per_call * (number of layers).
+
+All of it is timed with mnlib.timing; the models being predicted are never run to fit it. Scope: eager PyTorch, NCHW,
 the dtype and thread count of the calibration.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +55,11 @@ class Calibration:
     fits: dict[str, KindFit]
     points: list[dict] = field(default_factory=list)  # key, shape, macs, bytes, roofline_s, measured_s
     env: dict = field(default_factory=dict)
+    # In a network, layers run one after another with cold caches; an isolated layer repeated in a
+    # loop finds its weights and input warm. Sequences of the same micro-benchmarks give the factor:
+    # t(sequence) = context * sum of isolated predictions + per_call_s * number of calls.
+    context: float = 1.0
+    per_call_s: float = 0.0
 
     def seconds_per_mac(self) -> float:
         """The MACs-only baseline fitted on the same micro-benchmarks: total time / total MACs."""
@@ -58,17 +67,23 @@ class Calibration:
         return sum(p["measured_s"] for p in pts) / sum(p["macs"] for p in pts)
 
 
-def _fit(roof: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
-    """Least squares on relative error of t = o + s r, with o, s >= 0."""
+def _fit2(u: np.ndarray, v: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
+    """Least squares on relative error of t = a u + b v, with a, b >= 0."""
     w = 1.0 / measured
-    a = np.stack([w, roof * w], axis=1)  # each row divided by its measured time
-    (o, s), *_ = np.linalg.lstsq(a, np.ones_like(measured), rcond=None)
-    if s < 0 or not np.any(roof > 0):   # no slope: a pure overhead
-        return float(np.sum(w) / np.sum(w * w)), 0.0
-    if o < 0:                            # no overhead: a pure slope through the origin
-        rw = roof * w
-        return 0.0, float(np.sum(rw) / np.sum(rw * rw))
-    return float(o), float(s)
+    uw, vw = u * w, v * w
+    (a, b), *_ = np.linalg.lstsq(np.stack([uw, vw], axis=1), np.ones_like(measured), rcond=None)
+    if a >= 0 and b >= 0:
+        return float(a), float(b)
+    # one coefficient hits zero: the better of the two one-column fits
+    a_only = float(np.sum(uw) / np.sum(uw * uw)) if np.any(uw) else 0.0
+    b_only = float(np.sum(vw) / np.sum(vw * vw)) if np.any(vw) else 0.0
+    err_a, err_b = np.sum((a_only * uw - 1) ** 2), np.sum((b_only * vw - 1) ** 2)
+    return (a_only, 0.0) if err_a <= err_b else (0.0, b_only)
+
+
+def _fit(roof: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
+    """(overhead o, slowdown s) of t = o + s r, with o, s >= 0."""
+    return _fit2(np.ones_like(roof), roof, measured)
 
 
 class _Scale(nn.Module):
@@ -139,23 +154,31 @@ def _roofline_s(key: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor, m
 
 
 def calibrate(machine: Machine, *, batch: int = 1, per_kind: int = 12, repeats: int = 5,
-              min_sample_s: float = 0.005, seed: int = 0, verbose: bool = False) -> Calibration:
-    """Time isolated layers of every kind on a synthetic grid and fit (overhead, slowdown) per kind."""
+              min_sample_s: float = 0.005, seed: int = 0, clock=time.perf_counter, sequences: int = 12,
+              verbose: bool = False) -> Calibration:
+    """Time isolated layers of every kind on a synthetic grid and fit (overhead, slowdown) per kind.
+
+    ``clock`` is passed to mnlib.timing.benchmark (time.process_time with one thread measures CPU
+    time, which other processes on a shared machine do not inflate).
+    """
     if not isinstance(machine, Machine):
         raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
     timing._check_int("batch", batch, 1)
     timing._check_int("per_kind", per_kind, 2)
+    timing._check_int("sequences", sequences, 2)
     rng = np.random.default_rng(seed)
-    points = []
+    points, runs = [], []
     with torch.no_grad():
         for key, module, shape in _cases(batch, rng, per_kind):
             module.eval()
             x = torch.randn(shape)
             y = module(x)
-            s = timing.benchmark(lambda: module(x), warmup=2, repeats=repeats, min_sample_s=min_sample_s)
+            s = timing.benchmark(lambda: module(x), warmup=2, repeats=repeats, min_sample_s=min_sample_s,
+                                 clock=clock)
             macs, nbytes, roof = _roofline_s(key, module, x, y, machine, 4)
             points.append(dict(key=key, shape=list(shape), macs=macs, bytes=nbytes, roofline_s=roof,
                                measured_s=s.median))
+            runs.append(lambda module=module, x=x: module(x))
             if verbose:
                 print(f"{key:12s} {str(list(shape)):22s} {s.median * 1e6:9.1f} us  roofline {roof * 1e6:8.1f} us")
     fits = {}
@@ -171,7 +194,23 @@ def calibrate(machine: Machine, *, batch: int = 1, per_kind: int = 12, repeats: 
         c = fits["container"]
         fits["container"] = KindFit(max(0.0, c.overhead_s - fits["free"].overhead_s), 0.0, c.n,
                                     c.median_rel_error)
-    return Calibration(machine, fits, points, timing.environment("cpu"))
+    cal = Calibration(machine, fits, points, timing.environment("cpu"))
+    # the same micro-benchmarks run back to back, in random subsets and orders: the in-network context
+    isolated = np.array([fits[p["key"]].predict(p["roofline_s"]) for p in points])
+    pred, calls, seq = [], [], []
+    with torch.no_grad():
+        for _ in range(sequences):
+            idx = rng.choice(len(runs), size=min(len(runs), 40), replace=False)
+
+            def chain(idx=idx):
+                for i in idx:
+                    runs[i]()
+            s = timing.benchmark(chain, warmup=1, repeats=repeats, min_sample_s=min_sample_s, clock=clock)
+            pred.append(isolated[idx].sum())
+            calls.append(len(idx))
+            seq.append(s.median)
+    cal.context, cal.per_call_s = _fit2(np.array(pred), np.array(calls, dtype=float), np.array(seq))
+    return cal
 
 
 def _key(model: nn.Module, row) -> str:
@@ -204,9 +243,10 @@ def predict_latency(model: nn.Module, input_size, machine: Machine, calibration:
     """Predicted seconds for one forward pass of ``model`` on zeros of ``input_size``."""
     if not isinstance(calibration, Calibration):
         raise ValueError(f"calibration must be a mnlib.latency.Calibration, got {type(calibration).__name__}")
-    total = sum(t for _, _, t in layer_latencies(model, input_size, machine, calibration))
+    layers = layer_latencies(model, input_size, machine, calibration)
     containers = sum(1 for m in model.modules() if any(True for _ in m.children()))
-    return total + containers * calibration.fits["container"].overhead_s
+    isolated = sum(t for _, _, t in layers) + containers * calibration.fits["container"].overhead_s
+    return calibration.context * isolated + calibration.per_call_s * len(layers)
 
 
 def roofline_latency(model: nn.Module, input_size, machine: Machine) -> float:

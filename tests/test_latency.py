@@ -23,6 +23,17 @@ def test_fit_recovers_overhead_and_slowdown(o, s):
     assert got_o == pytest.approx(o, abs=1e-12) and got_s == pytest.approx(s, abs=1e-9)
 
 
+def test_fit2_recovers_two_columns_and_context_scales_the_prediction():
+    u, v = np.array([1.0, 2.0, 3.0, 5.0]), np.array([40.0, 10.0, 70.0, 20.0])
+    assert latency._fit2(u, v, 0.5 * u + 0.25 * v) == pytest.approx((0.5, 0.25))
+    model, size = mobilenet_v1(0.25), (1, 3, 64, 64)
+    base = latency.predict_latency(model, size, MACHINE, _calibration())
+    cal = _calibration()
+    cal.context, cal.per_call_s = 1.5, 2e-6
+    n = len(latency.layer_latencies(model, size, MACHINE, cal))
+    assert latency.predict_latency(model, size, MACHINE, cal) == pytest.approx(1.5 * base + 2e-6 * n)
+
+
 def test_fit_never_returns_negative_parameters():
     roof = np.array([1e-5, 2e-5, 4e-5])
     o, s = latency._fit(roof, np.array([1e-6, 3e-5, 9e-5]))  # a line through o < 0
@@ -103,9 +114,10 @@ def test_calibration_grid_is_synthetic_and_covers_every_kind_the_models_use():
 def test_calibrate_runs_and_fits_every_kind():
     """A tiny real calibration (one sample per case): structure only, no times asserted."""
     with timing.threads(1):
-        cal = latency.calibrate(MACHINE, per_kind=2, repeats=1, min_sample_s=0.0)
+        cal = latency.calibrate(MACHINE, per_kind=2, repeats=1, min_sample_s=0.0, sequences=2)
     assert {"depthwise", "pointwise", "bn", "act:hswish", "container"} <= set(cal.fits)
     assert all(f.overhead_s >= 0 and f.slowdown >= 0 for f in cal.fits.values())
+    assert cal.context >= 0 and cal.per_call_s >= 0
     assert cal.env["threads"] == 1
     t = latency.predict_latency(mobilenet_v3_small(0.5), (1, 3, 64, 64), MACHINE, cal)
     assert t > 0 and np.isfinite(t)

@@ -97,9 +97,17 @@ def _linearised(module: nn.Module) -> nn.Module:
     gradient is exactly the receptive field.
     """
     from .cost import _is_activation
+    from .layers import SqueezeExcitation
 
     m = copy.deepcopy(module).eval()
+    for se in [x for x in m.modules() if isinstance(x, SqueezeExcitation)]:
+        # the gate multiplies activations: keep it bounded (0, 1) with a gradient everywhere,
+        # or the products overflow through the blocks
+        se.gate = nn.Sigmoid()
+        se.relu = nn.Identity()
     for child in list(m.modules()):
+        if isinstance(child, SqueezeExcitation):
+            continue
         for cname, c in list(child.named_children()):
             if _is_activation(c) or isinstance(c, nn.Dropout):
                 setattr(child, cname, nn.Identity())
@@ -130,7 +138,12 @@ def empirical_receptive_field(features: nn.Module, input_size: int, in_channels:
         raise ValueError(f"features must return (N, C, H, W), got shape {tuple(y.shape)}")
     h, w = y.shape[-2:]
     y[0, :, h // 2, w // 2].sum().backward()
-    support = x.grad[0].abs().sum(0) > 0
+    grad = x.grad[0]
+    if not torch.isfinite(grad).all():
+        raise ValueError("the input gradient overflowed; use a smaller network or linearise=False")
+    support = grad.abs().sum(0) > 0
+    if not support.any():
+        raise ValueError("the centre output does not depend on the input (all gradients are zero)")
     rows = torch.nonzero(support.any(1)).flatten()
     cols = torch.nonzero(support.any(0)).flatten()
     return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)

@@ -54,3 +54,11 @@ def test_bad_layers():
         rf.receptive_field(["3x3"])
     with pytest.raises(ValueError, match="input_size"):
         rf.empirical_receptive_field(rf.stack_from_layers([(3, 1)]), 0)
+
+
+def test_squeeze_excitation_makes_the_field_global():
+    """After an SE block (global pooling) the centre output depends on every input pixel."""
+    from mnlib.models import mobilenet_v3_small
+    model = mobilenet_v3_small(0.35)
+    assert rf.empirical_receptive_field(model.features, 96) == (96, 96)
+    assert rf.model_receptive_field(model) < 1000   # the conv path alone is finite

@@ -206,26 +206,30 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-class OutputTooLarge(RuntimeError):
-    """A notebook's outputs passed ``Limits.output_bytes``."""
-
-
 class BoundedOutputs:
     """Mixin for an nbclient.NotebookClient subclass (nbgrader's Execute): cap a notebook's outputs.
 
     Outputs reach the trusted process over ZMQ, so this is where a notebook that prints gigabytes
-    is stopped: ``class Exec(sandbox.BoundedOutputs, Execute): output_limit = limits.output_bytes``.
-    Past the limit it raises OutputTooLarge, which ends the run like a cell error.
+    is held: ``class Exec(sandbox.BoundedOutputs, Execute): output_limit = limits.output_bytes``.
+    Past the limit further outputs are dropped (one note says so) and the run goes on, so the
+    student still gets the points the rest of the notebook earns; the flood itself ends at the
+    cell's timeout. Memory in the grader stays at about ``output_limit``.
     """
 
     output_limit: int | None = None
+    TRUNCATED = "\n[autograder: output limit reached, further output of this notebook dropped]\n"
 
     def output(self, outs, msg, display_id, cell_index):
         used = self.__dict__.get("_outputs_used", 0) + len(json.dumps(msg.get("content", {}), default=str))
         self.__dict__["_outputs_used"] = used
-        if self.output_limit is not None and used > self.output_limit:
-            raise OutputTooLarge(f"the notebook's outputs exceed {self.output_limit} bytes")
-        return super().output(outs, msg, display_id, cell_index)
+        if self.output_limit is None or used <= self.output_limit:
+            return super().output(outs, msg, display_id, cell_index)
+        if not self.__dict__.get("_outputs_truncated"):
+            self.__dict__["_outputs_truncated"] = True
+            note = {"output_type": "stream", "name": "stdout", "text": self.TRUNCATED}
+            from nbformat import from_dict
+            outs.append(from_dict(note))
+        return None
 
 
 # --------------------------------------------------------------------------- launcher (root)
@@ -422,6 +426,9 @@ def _launch(spec: dict, argv: list[str]) -> int:
             for fd in (out_r, out_w, err_r, err_w):
                 os.close(fd)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            # own process group: jupyter_client signals the launcher's group, and the launcher
+            # forwards; in one group the kernel would get each SIGINT twice and lose its reply
+            os.setpgid(0, 0)
             # the launcher stays in the host mount namespace so it can remove newroot afterwards
             _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
             _build_root(libc, spec, newroot)

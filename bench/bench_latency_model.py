@@ -58,8 +58,8 @@ def main(argv=None):
         print(f"machine: peak {machine.peak_macs_per_s / 1e9:.1f} GMAC/s, bandwidth "
               f"{machine.bandwidth_bytes_per_s / 1e9:.1f} GB/s, balance {machine.balance:.2f} MAC/byte")
         cal = latency.calibrate(machine, clock=clock)
-        print(f"calibration: {len(cal.points)} isolated-layer micro-benchmarks; in sequence: context "
-              f"x{cal.context:.2f}, {cal.per_call_s * 1e6:.1f} us per call")
+        print(f"calibration: {len(cal.points)} isolated-layer micro-benchmarks; in sequence "
+              f"(cold caches) they take x{cal.context:.2f} their isolated time")
         for key, f in cal.fits.items():
             print(f"  {key:13s} overhead {f.overhead_s * 1e6:7.1f} us   efficiency "
                   f"{f.efficiency:7.2f} x roofline   (n={f.n}, fit error {f.median_rel_error:.0%})")

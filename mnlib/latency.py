@@ -9,7 +9,7 @@ kind's kernels against the roofline, both fitted by calibrate() on *isolated* la
 grid of shapes. A layer repeated alone finds its weights and input in cache; inside a network it does
 not, so calibrate() also times random sequences of the same micro-benchmarks and fits
 
-    T = context * (sum_i t_i + containers * o_container) + per_call * (number of layers).
+    T = context * (sum_i t_i + containers * o_container).
 
 All of it is timed with mnlib.timing; the models being predicted are never run to fit it. Scope: eager PyTorch, NCHW,
 the dtype and thread count of the calibration.
@@ -57,9 +57,8 @@ class Calibration:
     env: dict = field(default_factory=dict)
     # In a network, layers run one after another with cold caches; an isolated layer repeated in a
     # loop finds its weights and input warm. Sequences of the same micro-benchmarks give the factor:
-    # t(sequence) = context * sum of isolated predictions + per_call_s * number of calls.
+    # context = median over sequences of t(sequence) / sum of the isolated predictions.
     context: float = 1.0
-    per_call_s: float = 0.0
 
     def seconds_per_mac(self) -> float:
         """The MACs-only baseline fitted on the same micro-benchmarks: total time / total MACs."""
@@ -197,19 +196,17 @@ def calibrate(machine: Machine, *, batch: int = 1, per_kind: int = 12, repeats: 
     cal = Calibration(machine, fits, points, timing.environment("cpu"))
     # the same micro-benchmarks run back to back, in random subsets and orders: the in-network context
     isolated = np.array([fits[p["key"]].predict(p["roofline_s"]) for p in points])
-    pred, calls, seq = [], [], []
+    ratios = []
     with torch.no_grad():
         for _ in range(sequences):
-            idx = rng.choice(len(runs), size=min(len(runs), 40), replace=False)
+            idx = rng.choice(len(runs), size=min(len(runs), int(rng.integers(20, 60))), replace=False)
 
             def chain(idx=idx):
                 for i in idx:
                     runs[i]()
             s = timing.benchmark(chain, warmup=1, repeats=repeats, min_sample_s=min_sample_s, clock=clock)
-            pred.append(isolated[idx].sum())
-            calls.append(len(idx))
-            seq.append(s.median)
-    cal.context, cal.per_call_s = _fit2(np.array(pred), np.array(calls, dtype=float), np.array(seq))
+            ratios.append(s.median / isolated[idx].sum())
+    cal.context = float(np.median(ratios))  # a median: one sequence hit by a burst of load moves it little
     return cal
 
 
@@ -246,7 +243,7 @@ def predict_latency(model: nn.Module, input_size, machine: Machine, calibration:
     layers = layer_latencies(model, input_size, machine, calibration)
     containers = sum(1 for m in model.modules() if any(True for _ in m.children()))
     isolated = sum(t for _, _, t in layers) + containers * calibration.fits["container"].overhead_s
-    return calibration.context * isolated + calibration.per_call_s * len(layers)
+    return calibration.context * isolated
 
 
 def roofline_latency(model: nn.Module, input_size, machine: Machine) -> float:

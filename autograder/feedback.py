@@ -95,9 +95,14 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
         sources = {nb.name: {c.name: c.source or "" for c in nb.source_cells} for nb in assignment.notebooks}
     written = []
     for (_, student), res in sorted(load_results(ws, opts.assignment).items()):
-        for path in sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb")):
-            if res.get("status") == "error":
-                continue  # not graded: nothing to show yet
+        if res.get("status") == "error":
+            continue  # the grader failed, not the student: nothing to show until it is graded
+        graded = sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb"))
+        if not graded:  # missing or unreadable: a page that says why, so every student hears back
+            out = ws / "feedback" / student / opts.assignment / "index.html"
+            atomic_write(out, _note_page(opts.assignment, res).encode())
+            written.append(out)
+        for path in graded:
             nb = nbformat.read(path, as_version=4)
             scrub(nb, sources.get(path.stem, {}))
             resources = {"nbgrader": {"student": student, "assignment": opts.assignment,
@@ -114,3 +119,11 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
 
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _note_page(assignment: str, res: dict) -> str:
+    """A plain page for a submission that could not be run (status, score, reason)."""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title></head><body>"
+            f"<h1>{_escape(assignment)}: {res.get('score', 0):g} / {res.get('max_score', 0):g}</h1>"
+            f"<p>Status: <b>{_escape(res.get('status', ''))}</b></p><p>{_escape(res.get('message', ''))}</p>"
+            "</body></html>")

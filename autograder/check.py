@@ -1,0 +1,143 @@
+"""Consistency check of a grading workspace: gradebook, result files, autograded notebooks, export.
+
+Each source is read on its own and compared with the others; any disagreement is one line in the
+returned list (empty: consistent). Nothing is written. Compared:
+  - every submitted student has exactly one result file, readable JSON (no half-written file),
+  - result file <-> gradebook: same students, same score per grade cell and in total,
+  - result file <-> autograded notebook: each grade cell's score recomputed from the notebook,
+  - export CSV (if given, or ``grades.csv`` in the workspace) <-> gradebook: one row per student,
+    same score and status.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import pathlib
+
+TOL = 1e-9
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), abs_tol=TOL)
+
+
+def _results(ws: pathlib.Path, out: list[str]) -> dict[tuple[str, str], dict]:
+    """Result files keyed by (assignment, student); unreadable ones are reported."""
+    found = {}
+    for path in sorted((ws / "results").glob("*/*.json")):
+        try:
+            res = json.loads(path.read_text())
+            key = (res["assignment"], res["student"])
+        except (ValueError, KeyError, OSError) as e:
+            out.append(f"{path.relative_to(ws)}: unreadable result file ({type(e).__name__})")
+            continue
+        if key != (path.parent.name, path.stem):
+            out.append(f"{path.relative_to(ws)}: holds {key[1]}/{key[0]}")
+        found[key] = res
+    return found
+
+
+def _gradebook(db_url: str) -> dict[tuple[str, str], dict]:
+    """(assignment, student) -> {"score": total, "cells": {grade_id: score}} from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+
+    out = {}
+    with Gradebook(db_url) as gb:
+        for a in gb.assignments:
+            for sub in a.submissions:
+                cells = {g.name: g.score for nb in sub.notebooks for g in nb.grades}
+                out[(a.name, sub.student.id)] = {"score": sub.score, "cells": cells}
+    return out
+
+
+def _notebook_scores(path: pathlib.Path) -> dict[str, float | None]:
+    """grade_id -> score recomputed from an autograded notebook with the grader's own rule."""
+    import nbformat
+    from nbgrader import utils as nbutils
+
+    from .execute import cell_score
+
+    nb = nbformat.read(path, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: cell_score(c)[0] for c in nb.cells if nbutils.is_grade(c)}
+
+
+def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
+    """Return every mismatch between the workspace's gradebook, results, autograded notebooks and export."""
+    from .nbgrader_config import course_config
+
+    ws = pathlib.Path(workspace)
+    if not ws.is_dir():
+        raise ValueError(f"workspace: {ws} is not a folder")
+    out: list[str] = []
+    for tmp in sorted(p for p in ws.rglob(".*.tmp") if p.is_file()):
+        out.append(f"{tmp.relative_to(ws)}: half-written file left by an interrupted write")
+    results = _results(ws, out)
+    db_url = db_url or course_config(ws).CourseDirectory.db_url
+    book = _gradebook(db_url) if (ws / "gradebook.db").exists() or not db_url.startswith("sqlite") else {}
+
+    submitted = {(p.name, p.parent.name) for p in (ws / "submitted").glob("*/*") if p.is_dir()}
+    for a, s in sorted(submitted - set(results)):
+        out.append(f"{s}/{a}: submitted but no result (not graded yet?)")
+    for key in sorted(set(results) | set(book)):
+        a, s = key
+        res, gb = results.get(key), book.get(key)
+        if res is None:
+            out.append(f"{s}/{a}: in the gradebook but no result file")
+            continue
+        if res.get("status") == "error":
+            continue  # a grader failure is recorded for a re-run, never written to the gradebook
+        if gb is None:
+            out.append(f"{s}/{a}: result file ({res.get('status')}) but not in the gradebook")
+            continue
+        if not _same(res.get("score"), gb["score"]):
+            out.append(f"{s}/{a}: total {res.get('score')} in the result file, {gb['score']} in the gradebook")
+        rcells = {g: c.get("score") for g, c in res.get("cells", {}).items()}
+        for gid in sorted(set(rcells) | set(gb["cells"])):
+            if gid not in rcells or gid not in gb["cells"]:
+                out.append(f"{s}/{a}: cell {gid} only in the {'gradebook' if gid not in rcells else 'result file'}")
+            elif not _same(rcells[gid] or 0.0, gb["cells"][gid] or 0.0):
+                out.append(f"{s}/{a}: cell {gid} scores {rcells[gid]} in the result file, "
+                           f"{gb['cells'][gid]} in the gradebook")
+        nb_cells: dict[str, float | None] = {}
+        notebooks = sorted((ws / "autograded" / s / a).glob("*.ipynb"))
+        for path in notebooks:
+            try:
+                nb_cells.update(_notebook_scores(path))
+            except Exception as e:  # noqa: BLE001 - any unreadable notebook is a mismatch to report
+                out.append(f"{path.relative_to(ws)}: unreadable autograded notebook ({type(e).__name__})")
+        if res.get("status") == "graded" and not notebooks:
+            out.append(f"{s}/{a}: graded but no autograded notebook")
+        for gid, score in sorted(nb_cells.items()):
+            if gid in rcells and not _same(score or 0.0, rcells[gid] or 0.0):
+                out.append(f"{s}/{a}: cell {gid} scores {rcells[gid]} in the result file, "
+                           f"{score} recomputed from the autograded notebook")
+    csv_path = pathlib.Path(csv_path) if csv_path else ws / "grades.csv"
+    if csv_path.is_file():
+        out += _check_csv(csv_path, book, results)
+    return out
+
+
+def _check_csv(path: pathlib.Path, book: dict, results: dict) -> list[str]:
+    out, seen = [], set()
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        key = (row.get("assignment"), row.get("student_id"))
+        if key in seen:
+            out.append(f"{path.name}: {key[1]}/{key[0]} appears twice")
+        seen.add(key)
+        if key not in book:
+            out.append(f"{path.name}: {key[1]}/{key[0]} exported but not in the gradebook")
+            continue
+        score = row.get("score")
+        if not _same(float(score) if score not in ("", None) else None, book[key]["score"]):
+            out.append(f"{path.name}: {key[1]}/{key[0]} score {score} in the export, {book[key]['score']} in the gradebook")
+        status = results.get(key, {}).get("status", "graded")
+        if row.get("status") not in (None, status):
+            out.append(f"{path.name}: {key[1]}/{key[0]} status {row.get('status')} in the export, {status} recorded")
+    for key in sorted(set(book) - seen):
+        out.append(f"{path.name}: {key[1]}/{key[0]} in the gradebook but not exported")
+    return out

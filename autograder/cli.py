@@ -43,8 +43,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("selfcheck", help="run a notebook's visible tests and summarise (for learners)")
     p.add_argument("notebook", metavar="NOTEBOOK")
     p.add_argument("--timeout-cell", type=int, default=120)
-    p = sub.add_parser("check", help="check a grading workspace (sandbox, gradebook, results)")
+    p = sub.add_parser("check", help="cross-check gradebook, result files, autograded notebooks and export")
     p.add_argument("--workspace", required=True)
+    p.add_argument("--csv", default=None, help="an exported grades.csv to check as well")
+    p.add_argument("--db-url", default=None)
     return ap
 
 
@@ -98,11 +100,10 @@ def _run(a) -> int:
         from .selfcheck import selfcheck
         return 0 if selfcheck(a.notebook, timeout_cell=a.timeout_cell) else 1
     elif a.cmd == "check":
-        try:
-            from .check import check
-        except ImportError:
-            print("error: autograder/check.py is not there yet", file=sys.stderr)
-            return 2
-        result = check(a.workspace)
-        return int(result) if isinstance(result, (int, bool)) and not isinstance(result, bool) else (0 if result in (None, True) else 1)
+        from .check import check
+        problems = check(a.workspace, csv_path=a.csv, db_url=a.db_url)
+        for line in problems:
+            print(line)
+        print(f"check: {len(problems)} problem(s) in {a.workspace}" if problems else f"check: {a.workspace} is consistent")
+        return 1 if problems else 0
     return 0

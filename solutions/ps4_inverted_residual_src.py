@@ -1,0 +1,218 @@
+"""ps4_inverted_residual: MobileNetV2's block, the network from its (t, c, n, s) table, and the block's MACs."""
+from build_notebooks import GRADER, answer, md, readonly, tests
+
+CHECKS = r"""
+import mnlib.cost, mnlib.layers, mnlib.models
+
+guard = Guard(["layers.py", "models.py", "cost.py"])
+
+# (C_in, C_out, stride, t, H, W): with and without residual, t = 1 (no expansion), odd sizes.
+BLOCKS = [(16, 16, 1, 6, 9, 9), (16, 24, 2, 6, 9, 8), (32, 32, 2, 6, 7, 7), (8, 8, 1, 1, 6, 5),
+          (8, 16, 1, 1, 5, 5), (24, 24, 1, 4, 4, 6), (12, 20, 1, 3, 5, 5), (4, 4, 2, 1, 11, 11)]
+BLOCK_REF = []
+for i, (ci, co, s, t, h, w) in enumerate(BLOCKS):
+    ref = mnlib.layers.InvertedResidual(ci, co, s, t=t)
+    state = reference_state(ref, seed=400 + i)
+    x = torch.randn(2, ci, h, w, generator=torch.Generator().manual_seed(i))
+    with torch.no_grad():
+        BLOCK_REF.append(((ci, co, s, t), x, state, ref(x), ref.use_res_connect, n_params(ref)))
+
+V2_REF = [(n, n_params(mnlib.models.mobilenet_v2(num_classes=n))) for n in (1000, 10)]
+
+MAC_CASES = [(32, 16, 112, 112, 1, 3, 1), (16, 24, 112, 112, 6, 3, 2), (24, 24, 56, 56, 6, 3, 1),
+             (24, 32, 15, 15, 6, 3, 2), (40, 80, 7, 9, 6, 5, 2), (8, 8, 13, 13, 1, 3, 2), (96, 160, 13, 14, 6, 3, 2),
+             (16, 16, 1, 1, 4, 3, 1), (10, 12, 21, 5, 3, 7, 2)]
+MAC_REF = [(c, mnlib.cost.inverted_residual_macs(*c)) for c in MAC_CASES]
+
+
+def check_block_structure(InvertedResidual):
+    scan(InvertedResidual, "InvertedResidual")
+    for (ci, co, s, t), x, state, y, res, n in BLOCK_REF:
+        what = f"InvertedResidual({ci}, {co}, stride={s}, t={t})"
+        m = guard.call(what, InvertedResidual, ci, co, s, t)
+        convs = [c for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+        need(len(convs) == (2 if t == 1 else 3),
+             f"{what}: expected {'2 convolutions (t = 1 has no expansion)' if t == 1 else '3 convolutions'}, got {len(convs)}")
+        same_int(n_params(m), n, f"{what}: number of parameters")
+
+
+def check_residual_rule(InvertedResidual):
+    scan(InvertedResidual, "InvertedResidual")
+    for (ci, co, s, t), x, state, y, res, n in BLOCK_REF:
+        what = f"InvertedResidual({ci}, {co}, stride={s}, t={t})"
+        m = guard.call(what, InvertedResidual, ci, co, s, t)
+        got = getattr(m, "use_res_connect", None)
+        need(type(got) is bool, f"{what}.use_res_connect should be a bool")
+        need(got == res, f"{what}.use_res_connect is {got}: when may the input be added to the output?")
+
+
+def check_block_outputs(InvertedResidual):
+    scan(InvertedResidual, "InvertedResidual")
+    for (ci, co, s, t), x, state, y, res, n in BLOCK_REF:
+        what = f"InvertedResidual({ci}, {co}, stride={s}, t={t})"
+        m = guard.call(what, InvertedResidual, ci, co, s, t)
+        load_by_position(m, [v.clone() for v in state], what)
+        m.eval()
+        with torch.no_grad():
+            out = guard.call(what, m, x)
+        close_tensor(out, y, what + " with the reference weights and BN statistics, in eval mode")
+
+
+def check_v2(mobilenet_v2):
+    scan(mobilenet_v2, "mobilenet_v2")
+    for classes, n in V2_REF:
+        m = guard.call("mobilenet_v2", mobilenet_v2, classes)
+        same_int(n_params(m), n, f"mobilenet_v2(num_classes={classes}): number of parameters")
+    m.eval()
+    with torch.no_grad():
+        out = guard.call("mobilenet_v2", m, torch.zeros(2, 3, 64, 64))
+    plain_tensor(out, "mobilenet_v2 output")
+    need(tuple(out.shape) == (2, 10), f"mobilenet_v2(num_classes=10) on (2, 3, 64, 64): expected (2, 10), got {tuple(out.shape)}")
+
+
+def check_block_macs(block_macs):
+    scan(block_macs, "block_macs")
+    for (ci, co, h, w, t, k, s), macs in MAC_REF:
+        same_int(guard.call("block_macs", block_macs, ci, co, h, w, t, k, s), macs,
+                 f"block_macs(c_in={ci}, c_out={co}, h={h}, w={w}, t={t}, k={k}, stride={s})")
+"""
+
+
+def cells(setup_cell):
+    return [
+        md("""
+# Problem set 4: the inverted residual block and MobileNetV2
+
+You will build MobileNetV2's inverted residual block (expand, depthwise, linear projection, and a
+residual only where shapes allow it), assemble the whole network from the paper's $(t, c, n, s)$
+table, and count a block's MACs. Chapter 6 of the book explains each piece.
+
+**Rules.** Write code only where it says `YOUR CODE HERE`; do not import or call `mnlib` in your
+answers (the grader compares with it). The grader checks many more shapes than the visible tests.
+"""),
+        setup_cell,
+        readonly("ps4_imports", """
+import torch
+from torch import nn
+"""),
+        md("""
+## 1. The block
+
+`InvertedResidual(c_in, c_out, stride, t)` with hidden width $tC_{in}$ (`int(round(t * c_in))`):
+
+1. **expand**: 1x1 conv $C_{in} \\to tC_{in}$, batch norm, ReLU6 — *only when* $t \\ne 1$;
+2. **depthwise**: 3x3 conv, `groups` = hidden width, the stride, padding 1, batch norm, ReLU6;
+3. **project**: 1x1 conv to $C_{out}$, batch norm, and **no activation** (the linear bottleneck).
+
+Convolutions have no bias. Create them in this order, each step as an `nn.Sequential` of
+conv, BN (and activation), e.g. `self.expand`, `self.depthwise`, `self.project`. Set
+`self.use_res_connect` (a `bool`): the input is added to the output only when that is possible
+without changing any shape.
+"""),
+        answer("ps4_answer_block", """
+class InvertedResidual(nn.Module):
+    \"\"\"Expand 1x1 (t != 1) -> depthwise 3x3 (stride) -> linear 1x1 projection, plus the input when shapes allow.\"\"\"
+
+    def __init__(self, c_in, c_out, stride, t):
+        super().__init__()
+        ### BEGIN SOLUTION
+        hidden = int(round(t * c_in))
+        self.use_res_connect = stride == 1 and c_in == c_out
+        if hidden != c_in:
+            self.expand = nn.Sequential(nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.depthwise = nn.Sequential(nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                                       nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.project = nn.Sequential(nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        ### END SOLUTION
+
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        y = self.expand(x) if hasattr(self, "expand") else x
+        y = self.project(self.depthwise(y))
+        return x + y if self.use_res_connect else y
+        ### END SOLUTION
+"""),
+        tests("ps4_block_structure", 2,
+              "Does InvertedResidual have the right convolutions (no expansion when t = 1) and parameter count?",
+              """
+b = InvertedResidual(16, 24, 2, 6)
+assert sum(p.numel() for p in b.parameters()) == 5_136, "InvertedResidual(16, 24, 2, 6) has 5,136 parameters"
+assert sum(isinstance(m, nn.Conv2d) for m in InvertedResidual(32, 16, 1, 1).modules()) == 2
+""", f"{GRADER}.check_block_structure(InvertedResidual)"),
+        tests("ps4_residual_rule", 2,
+              "Is use_res_connect True exactly when the input can be added to the output?",
+              """
+assert InvertedResidual(16, 16, 1, 6).use_res_connect is True
+assert InvertedResidual(16, 24, 1, 6).use_res_connect is False
+""", f"{GRADER}.check_residual_rule(InvertedResidual)"),
+        tests("ps4_block_outputs", 3,
+              "With mnlib's weights and BN statistics loaded in order, does the block compute the same outputs?",
+              """
+y = InvertedResidual(16, 24, 2, 6)(torch.randn(1, 16, 9, 9))
+assert y.shape == (1, 24, 5, 5), f"expected (1, 24, 5, 5), got {tuple(y.shape)}"
+""", f"{GRADER}.check_block_outputs(InvertedResidual)"),
+        md("""
+## 2. MobileNetV2 from its table
+
+Table 2 of the paper, one row per stage: expansion $t$, output channels $c$, repeats $n$, and the
+stride $s$ of the stage's *first* block (the others have stride 1). Before the stages: a 3x3 conv
+3 → 32, stride 2, padding 1, BN, ReLU6. After them: a 1x1 conv to 1280, BN, ReLU6; then global
+average pooling, flattening, `nn.Dropout(0.2)` and `nn.Linear(1280, num_classes)`.
+"""),
+        readonly("ps4_table", """
+V2_TABLE = [  # (t, c, n, s), Sandler et al. 2018, Table 2
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
+"""),
+        answer("ps4_answer_v2", """
+def mobilenet_v2(num_classes=1000):
+    \"\"\"MobileNetV2 (width 1.0) built from V2_TABLE and your InvertedResidual.\"\"\"
+    ### BEGIN SOLUTION
+    layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+    c = 32
+    for t, out, n, s in V2_TABLE:
+        for i in range(n):
+            layers.append(InvertedResidual(c, out, s if i == 0 else 1, t))
+            c = out
+    layers += [nn.Conv2d(c, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(),
+               nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, num_classes)]
+    return nn.Sequential(*layers)
+    ### END SOLUTION
+"""),
+        tests("ps4_v2_params", 2,
+              "Does mobilenet_v2 have MobileNetV2's parameter count (also with 10 classes) and output shape?",
+              """
+net = mobilenet_v2()
+assert sum(p.numel() for p in net.parameters()) == 3_504_872, "MobileNetV2 has 3,504,872 parameters"
+""", f"{GRADER}.check_v2(mobilenet_v2)"),
+        md("""
+## 3. MACs of a block
+
+`block_macs(c_in, c_out, h, w, t, k=3, stride=1)`: the MACs of the three convolutions of a block on
+an $H \\times W$ input, $HWC_{in}tC_{in} + H'W'tC_{in}K^2 + H'W'tC_{in}C_{out}$ with
+$H' = \\lceil H/s \\rceil$ (padding $(K-1)/2$), hidden width `int(round(t * c_in))`, and no expansion
+term when the hidden width equals $C_{in}$.
+"""),
+        answer("ps4_answer_macs", """
+def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
+    \"\"\"MACs of expand (if any) + depthwise KxK with stride + projection.\"\"\"
+    ### BEGIN SOLUTION
+    hidden = int(round(t * c_in))
+    h2, w2 = -(-h // stride), -(-w // stride)  # ceil(H / s)
+    expand = h * w * c_in * hidden if hidden != c_in else 0
+    return expand + h2 * w2 * hidden * k * k + h2 * w2 * hidden * c_out
+    ### END SOLUTION
+"""),
+        tests("ps4_block_macs", 2,
+              "Is block_macs exact for many blocks, including t = 1, odd sizes and stride 2?",
+              """
+assert block_macs(16, 24, 112, 112, 6, 3, 2) == 112 * 112 * 16 * 96 + 56 * 56 * 96 * 9 + 56 * 56 * 96 * 24
+""", f"{GRADER}.check_block_macs(block_macs)"),
+        md("You are done when *Restart & Run All* runs without errors."),
+    ]

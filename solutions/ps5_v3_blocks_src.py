@@ -1,0 +1,164 @@
+"""ps5_v3_blocks: MobileNetV3's hard-sigmoid, hard-swish and squeeze-and-excitation."""
+from build_notebooks import GRADER, answer, md, readonly, tests
+
+CHECKS = r"""
+import mnlib.layers
+
+guard = Guard(["layers.py"])
+
+# Points on and around the breakpoints -3 and 3, far outside them, and random ones; float32 and float64.
+_g = torch.Generator().manual_seed(5)
+POINTS = [torch.tensor([-1e4, -6.0, -3.0, -2.999, -1.5, 0.0, 1e-7, 1.5, 2.999, 3.0, 3.001, 6.0, 1e4]),
+          torch.randn(4, 7, 5, generator=_g) * 4, (torch.randn(3, 3, generator=_g) * 5).double()]
+ACT_REF = [(x, mnlib.layers.HardSigmoid()(x), mnlib.layers.HardSwish()(x),
+            torch.nn.functional.hardsigmoid(x), torch.nn.functional.hardswish(x)) for x in POINTS]
+
+# (C, C_sq, N, H, W)
+SE_CASES = [(16, 8, 2, 5, 5), (72, 24, 1, 7, 9), (8, 8, 3, 1, 1), (40, 16, 2, 4, 3)]
+SE_REF = []
+for i, (c, sq, n, h, w) in enumerate(SE_CASES):
+    ref = mnlib.layers.SqueezeExcitation(c, sq)
+    state = reference_state(ref, seed=500 + i)
+    x = torch.randn(n, c, h, w, generator=torch.Generator().manual_seed(i))
+    with torch.no_grad():
+        SE_REF.append(((c, sq), x, state, ref(x), n_params(ref)))
+
+
+def _act(f, name, mnlib_col, torch_col):
+    scan(f, name)
+    for row in ACT_REF:
+        x = row[0]
+        out = guard.call(name, f, x.clone())
+        close_tensor(out, row[mnlib_col], f"{name} on {x.dtype} inputs (mnlib's reference)", rtol=1e-6, atol=1e-6)
+        close_tensor(out, row[torch_col], f"{name} on {x.dtype} inputs (torch's reference)", rtol=1e-6, atol=1e-6)
+
+
+def check_hard_sigmoid(hard_sigmoid):
+    _act(hard_sigmoid, "hard_sigmoid", 1, 3)
+
+
+def check_hard_swish(hard_swish):
+    _act(hard_swish, "hard_swish", 2, 4)
+
+
+def check_se(SE):
+    scan(SE, "SE")
+    for (c, sq), x, state, y, n in SE_REF:
+        what = f"SE({c}, {sq})"
+        m = guard.call(what, SE, c, sq)
+        load_by_position(m, [v.clone() for v in state], what)
+        m.eval()
+        with torch.no_grad():
+            out = guard.call(what, m, x)
+        close_tensor(out, y, what + f" on input {tuple(x.shape)} with the reference weights")
+
+
+def check_se_params(se_params):
+    scan(se_params, "se_params")
+    for (c, sq), x, state, y, n in SE_REF:
+        same_int(guard.call("se_params", se_params, c, sq), n, f"se_params({c}, {sq})")
+"""
+
+
+def cells(setup_cell):
+    return [
+        md("""
+# Problem set 5: the blocks of MobileNetV3
+
+MobileNetV3 replaces sigmoid and swish by piecewise-linear versions that need no exponential and
+stay exact under int8 quantization, and adds squeeze-and-excitation (SE) to some blocks. You will
+write all three. Chapter 7 of the book explains them.
+
+**Rules.** Write code only where it says `YOUR CODE HERE`; do not import or call `mnlib` in your
+answers, and write the formulas yourself with tensor operations (`torch.clamp`, arithmetic) rather
+than `torch.nn.functional.hardsigmoid`/`hardswish` — the grader compares with both.
+"""),
+        setup_cell,
+        readonly("ps5_imports", """
+import torch
+from torch import nn
+"""),
+        md("""
+## 1. Hard sigmoid and hard swish
+
+$$\\text{h-sigmoid}(x) = \\frac{\\text{ReLU6}(x + 3)}{6}, \\qquad \\text{h-swish}(x) = x \\cdot \\text{h-sigmoid}(x)$$
+
+Both take and return a tensor of the same shape and dtype.
+"""),
+        answer("ps5_answer_activations", """
+def hard_sigmoid(x):
+    \"\"\"relu6(x + 3) / 6.\"\"\"
+    ### BEGIN SOLUTION
+    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+    ### END SOLUTION
+
+
+def hard_swish(x):
+    \"\"\"x * relu6(x + 3) / 6.\"\"\"
+    ### BEGIN SOLUTION
+    return x * hard_sigmoid(x)
+    ### END SOLUTION
+"""),
+        tests("ps5_hard_sigmoid", 2,
+              "Does hard_sigmoid match relu6(x + 3) / 6 everywhere, breakpoints and float64 included?",
+              """
+x = torch.tensor([-4.0, -3.0, 0.0, 3.0, 4.0])
+assert torch.allclose(hard_sigmoid(x), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+""", f"{GRADER}.check_hard_sigmoid(hard_sigmoid)"),
+        tests("ps5_hard_swish", 2,
+              "Does hard_swish match x * relu6(x + 3) / 6 everywhere, breakpoints and float64 included?",
+              """
+x = torch.tensor([-4.0, -3.0, 0.0, 3.0, 4.0])
+assert torch.allclose(hard_swish(x), torch.tensor([0.0, 0.0, 0.0, 3.0, 4.0]))
+""", f"{GRADER}.check_hard_swish(hard_swish)"),
+        md("""
+## 2. Squeeze-and-excitation
+
+`SE(channels, squeeze_channels)`: global average pooling to $(N, C, 1, 1)$, a 1x1 conv
+$C \\to C_{sq}$ **with bias**, ReLU, a 1x1 conv $C_{sq} \\to C$ **with bias**, your `hard_sigmoid`,
+and finally the input multiplied channel-wise by that gate. Create `self.fc1` then `self.fc2`
+(both `nn.Conv2d`) in this order; pooling and activations have no parameters.
+"""),
+        answer("ps5_answer_se", """
+class SE(nn.Module):
+    \"\"\"x * h-sigmoid(fc2(relu(fc1(avgpool(x))))).\"\"\"
+
+    def __init__(self, channels, squeeze_channels):
+        super().__init__()
+        ### BEGIN SOLUTION
+        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+        ### END SOLUTION
+
+    def forward(self, x):  # (N, C, H, W)
+        ### BEGIN SOLUTION
+        s = x.mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1)
+        return x * hard_sigmoid(self.fc2(torch.relu(self.fc1(s))))
+        ### END SOLUTION
+"""),
+        tests("ps5_se_outputs", 3,
+              "With mnlib's SqueezeExcitation weights loaded in order, does SE compute the same outputs?",
+              """
+se = SE(16, 8)
+y = se(torch.randn(2, 16, 5, 5))
+assert y.shape == (2, 16, 5, 5), "SE keeps the shape of its input"
+""", f"{GRADER}.check_se(SE)"),
+        md("""
+## 3. What SE costs
+
+`se_params(c, c_sq)`: the number of parameters of your `SE(c, c_sq)` (weights and biases).
+"""),
+        answer("ps5_answer_se_params", """
+def se_params(c, c_sq):
+    \"\"\"Weights and biases of the two 1x1 convs of SE.\"\"\"
+    ### BEGIN SOLUTION
+    return c * c_sq + c_sq + c_sq * c + c
+    ### END SOLUTION
+"""),
+        tests("ps5_se_params", 1,
+              "Does se_params count the weights and biases of SE exactly?",
+              """
+assert se_params(16, 8) == sum(p.numel() for p in nn.Conv2d(16, 8, 1).parameters()) + sum(p.numel() for p in nn.Conv2d(8, 16, 1).parameters())
+""", f"{GRADER}.check_se_params(se_params)"),
+        md("You are done when *Restart & Run All* runs without errors."),
+    ]

@@ -373,12 +373,21 @@ def _child_env(spec: dict, uid: int) -> dict:
     return env
 
 
-def _relay(pipes: dict[int, int], pid: int, budget: int) -> int:
-    """Copy the kernel's raw stdout/stderr to ours (at most ``budget`` bytes) until it exits."""
+def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int) -> int:
+    """Copy the kernel's raw stdout/stderr to ours (at most ``budget`` bytes) until it exits.
+
+    If our parent (the grader) dies, we are re-parented: kill the kernel then, so a grader killed
+    with SIGKILL leaves no kernel running.
+    """
     import select
 
     status = None
     while pipes or status is None:
+        if status is None and os.getppid() != parent:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if status is None:
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -407,6 +416,7 @@ def _launch(spec: dict, argv: list[str]) -> int:
     """Root launcher: cgroups, namespaces, new root, drop privileges, exec; return exit status."""
     libc = _libc()
     uid = UID_BASE + os.getpid()
+    parent = os.getppid()
     scratch = spec["scratch"]
     have_mem = _setup_cgroups(spec)
     for dirpath, dirnames, filenames in os.walk(scratch):
@@ -459,7 +469,7 @@ def _launch(spec: dict, argv: list[str]) -> int:
         signal.signal(signal.SIGALRM, lambda *_: forward(signal.SIGKILL, None))
         signal.setitimer(signal.ITIMER_REAL, float(spec["limits"]["wall_s"]))
     # no threads after unshare(CLONE_NEWPID) (clone fails), so relay output in this loop
-    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62)
+    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent)
     signal.setitimer(signal.ITIMER_REAL, 0)
     for path in spec["cgroups"].values():
         _kill_cgroup(pathlib.Path(path))

@@ -209,10 +209,10 @@ def test_raw_output_is_bounded(scratch):
 @needs_sandbox
 def test_no_process_survives(tmp_path, scratch):
     """Is a background process the code starts gone once it exits, and its tmp files with it?"""
-    marker = "nbsandbox-survivor-%d" % os.getpid()
+    marker = "sleep 300.%d" % os.getpid()  # a command line no other process has
     r = run_confined(f"""
         import subprocess
-        subprocess.Popen(["sh", "-c", "exec -a {marker} sleep 300"], start_new_session=True)
+        subprocess.Popen("{marker}".split(), start_new_session=True)
         print("STARTED")
     """, scratch)
     assert "STARTED" in r.stdout, r.stderr
@@ -245,3 +245,21 @@ def test_bounded_outputs_mixin_drops_a_flood():
         c.output(outs, msg, None, 0)
     assert outs[:3] == [msg["content"]] * 3
     assert len(outs) == 4 and "output limit" in outs[3]["text"]
+
+
+@needs_sandbox
+def test_kernel_dies_with_the_grader(scratch):
+    """If the process that started the sandbox is SIGKILLed, does the confined process die too?"""
+    marker = "sleep 301.%d" % os.getpid()
+    argv = sandbox.wrap(marker.split(), scratch=scratch, readable=[], limits=SMALL)
+    # a short-lived parent that starts the sandbox and is killed at once, like a grader worker
+    starter = subprocess.Popen([sys.executable, "-c", "import os, signal, subprocess, sys, time; "
+                                "subprocess.Popen(sys.argv[1:]); time.sleep(2); os.kill(os.getpid(), signal.SIGKILL)",
+                                *argv])
+    starter.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and marker in subprocess.run(["ps", "-eo", "args"], capture_output=True,
+                                                                      text=True).stdout:
+        time.sleep(0.2)
+    assert marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    sandbox.cleanup(scratch)

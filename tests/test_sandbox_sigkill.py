@@ -1,0 +1,93 @@
+"""Is nothing lost when the grader is SIGKILLed mid-batch with the sandbox on, twice, then re-run?
+
+Kills land while kernels are running (two workers, one finishing a student while the other is
+mid-notebook). After the final run: every student has one grade, equal to what an uninterrupted
+run gives (the scenarios' EXPECTED), the gradebook holds one submission per student, `check`
+finds no mismatch, no half-written file, no sandboxed process and no sandbox cgroup is left.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from autograder import sandbox
+from autograder.check import check
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SCEN = REPO / "autograder" / "scenarios"
+sys.path.insert(0, str(SCEN))
+import make_scenarios as ms  # noqa: E402
+
+PROBE = sandbox.probe()
+CLASS = ["complete", "unchanged-release", "edited-test-cell", "os-exit", "deleted-test-cell",
+         "reads-answer-key", "corrupt", "fork-bomb", "network-access", "segfault"]
+
+
+def _grade_argv(ws):
+    return [sys.executable, "-m", "autograder", "grade", "--workspace", str(ws), "--assignment", ms.ASSIGNMENT,
+            "--source", str(SCEN / "source"), "--workers", "2", "--timeout-cell", "10",
+            "--timeout-notebook", "60", "--memory-mb", "512"]
+
+
+def _kill_after(ws, n_results: int) -> int:
+    """Start a grade run, SIGKILL its whole process group once ``n_results`` result files exist."""
+    results = ws / "results" / ms.ASSIGNMENT
+    proc = subprocess.Popen(_grade_argv(ws), cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and len(list(results.glob("*.json"))) < n_results:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(list(results.glob("*.json")))
+
+
+def _sandboxed_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout.splitlines()
+    return [line for line in ps if int(line.split()[0]) >= sandbox.UID_BASE]
+
+
+@pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
+def test_sigkill_mid_batch_loses_nothing(tmp_path):
+    """SIGKILL twice mid-batch, then re-run: are all grades there, once each, whole and right?"""
+    subs, ws = tmp_path / "in", tmp_path / "ws"
+    for name in CLASS:
+        (subs / name).mkdir(parents=True)
+        shutil.copy(SCEN / ms.file_name(name), subs / name / ms.NOTEBOOK)
+    col = subprocess.run([sys.executable, "-m", "autograder", "collect", str(subs), "--assignment", ms.ASSIGNMENT,
+                          "--workspace", str(ws), "--source", str(SCEN / "source")], cwd=REPO,
+                         capture_output=True, text=True)
+    assert col.returncode == 0, col.stderr
+    first = _kill_after(ws, 2)
+    second = _kill_after(ws, first + 3)
+    assert 0 < first <= second < len(CLASS), (first, second)  # both kills really were mid-batch
+    # the grader's process group is gone; its kernels must follow (launchers watch their parent)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _sandboxed_processes():
+        time.sleep(0.2)
+    assert _sandboxed_processes() == []
+    done = subprocess.run(_grade_argv(ws), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"{second} already up to date" in done.stdout  # nothing graded twice
+    results = {p.stem: json.loads(p.read_text()) for p in (ws / "results" / ms.ASSIGNMENT).glob("*.json")}
+    assert set(results) == set(CLASS)
+    for name, res in results.items():
+        assert (res["status"], res["score"]) == ms.EXPECTED[name], (name, res.get("message"))
+    con = sqlite3.connect(ws / "gradebook.db")
+    rows = con.execute("select student.id, count(*) from submitted_assignment join student "
+                       "on student.id = submitted_assignment.student_id group by student.id").fetchall()
+    assert dict(rows) == {name: 1 for name in CLASS}
+    assert check(ws) == []
+    assert not [p for p in ws.rglob("*.tmp")]
+    cg = sandbox._cgroup_paths(pathlib.Path("/nonexistent"))
+    for path in cg.values():  # no sandbox cgroup left under ours
+        assert not list(path.parent.glob(f"{sandbox.CGROUP_PREFIX}-*"))

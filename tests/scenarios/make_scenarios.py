@@ -89,6 +89,254 @@ def dsc_params(c_in, c_out, k):
 }
 
 
+_PS2_CONV = """
+def out_size(size, k, stride=1, padding=0):
+    return {out}
+
+
+def standard_macs(c_in, c_out, h, w, k, stride=1, padding=None):
+    p = (k - 1) // 2 if padding is None else padding
+    return {f}out_size(h, k, stride, p) * out_size(w, k, stride, p) * c_out * c_in * k * k
+
+
+def depthwise_macs(c, h, w, k, stride=1, padding=None):
+    p = (k - 1) // 2 if padding is None else padding
+    return {f}out_size(h, k, stride, p) * out_size(w, k, stride, p) * c * k * k
+
+
+def pointwise_macs(c_in, c_out, h, w):
+    return {f}h * w * c_in * c_out
+
+
+def dsc_macs(c_in, c_out, h, w, k, stride=1, padding=None):
+    p = (k - 1) // 2 if padding is None else padding
+    h2, w2 = out_size(h, k, stride, p), out_size(w, k, stride, p)
+    return depthwise_macs(c_in, h, w, k, stride, p) + pointwise_macs(c_in, c_out, h2, w2)
+"""
+_RIGHT_OUT = "(size + 2 * padding - k) // stride + 1"
+_PS2_MACS = ["ps2_conv_macs", "ps2_dsc_macs"]
+SCENARIOS["ps2_cost"] = {
+    "flops-for-macs": ("ps2_answer_conv_macs", _PS2_MACS, "counts 2 FLOPs per MAC",
+                       _PS2_CONV.format(out=_RIGHT_OUT, f="2 * ")),
+    "stride-off-by-one": ("ps2_answer_conv_macs", _PS2_MACS, "output size without the + 1",
+                          _PS2_CONV.format(out="(size + 2 * padding - k) // stride", f="")),
+    "patches-mnlib": ("ps2_answer_conv_macs", _PS2_MACS,
+                      "wrong counts, with mnlib's functions replaced by them so a comparison would agree",
+                      _PS2_CONV.format(out=_RIGHT_OUT, f="2 * ") + """
+import mnlib.cost
+mnlib.cost.standard_conv_macs = lambda c_in, c_out, h, w, k=3, s=1, p=None: standard_macs(c_in, c_out, h, w, k, s, p)
+mnlib.cost.depthwise_conv_macs = lambda c, h, w, k=3, s=1, p=None: depthwise_macs(c, h, w, k, s, p)
+mnlib.cost.pointwise_conv_macs = pointwise_macs
+mnlib.cost.dsc_macs.__code__ = dsc_macs.__code__
+"""),
+    "min-cout-floor": ("ps2_answer_ratios", ["ps2_speedup"], "rounds the bound down", """
+def speedup(k, c_out):
+    return c_out * k * k / (k * k + c_out)
+
+
+def min_cout(k, target):
+    k2 = k * k
+    if k2 <= target:
+        return None
+    return max(1, math.floor(target * k2 / (k2 - target)))
+"""),
+    "counter-ignores-groups": ("ps2_answer_counter", ["ps2_counter"], "a depthwise conv counted as dense", """
+def count_macs(model, input_size):
+    total = 0
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += output.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    with torch.no_grad():
+        model.eval()(torch.zeros(input_size))
+    for h in handles:
+        h.remove()
+    return total
+
+
+def mac_ratio(builder, alpha, resolution):
+    return (count_macs(builder(width_mult=alpha), (1, 3, resolution, resolution))
+            / count_macs(builder(), (1, 3, 224, 224)))
+"""),
+    "calls-mnlib": ("ps2_answer_counter", ["ps2_counter"], "hands the work to mnlib.cost.count", """
+from mnlib import cost as my_cost_tools
+
+
+def count_macs(model, input_size):
+    return my_cost_tools.count(model, input_size).macs
+
+
+def mac_ratio(builder, alpha, resolution):
+    return (count_macs(builder(width_mult=alpha), (1, 3, resolution, resolution))
+            / count_macs(builder(), (1, 3, 224, 224)))
+"""),
+}
+
+
+_PS3_EMPIRICAL = """
+def empirical_rf(features, input_size):
+    first = next(m for m in features.modules() if isinstance(m, nn.Conv2d))
+    x = torch.ones(1, first.in_channels, input_size, input_size, requires_grad=True)
+    y = features(x)
+    h, w = y.shape[-2:]
+    y[0, :, h // 2, w // 2].sum().backward()
+    support = x.grad[0].abs().sum(0) > 0
+    rows = torch.nonzero(support.any(1)).flatten()
+    cols = torch.nonzero(support.any(0)).flatten()
+    return {ret}
+"""
+SCENARIOS["ps3_receptive_field"] = {
+    "stride-product-includes-current": (
+        "ps3_answer_recurrence", ["ps3_recurrence", "ps3_model_rf"],
+        "multiplies in a layer's own stride before adding its kernel", """
+def receptive_field(layers):
+    r, jump = 1, 1
+    for layer in layers:
+        k, s, d = (tuple(layer) + (1,))[:3]
+        jump *= s
+        r += d * (k - 1) * jump
+    return r
+"""),
+    "ignores-dilation": ("ps3_answer_recurrence", ["ps3_recurrence"],
+                         "K - 1 instead of d (K - 1); the MobileNets have no dilation", """
+def receptive_field(layers):
+    r, jump = 1, 1
+    for layer in layers:
+        k, s = layer[0], layer[1]
+        r += (k - 1) * jump
+        jump *= s
+    return r
+"""),
+    "empirical-off-by-one": ("ps3_answer_empirical", ["ps3_empirical"], "max - min without the + 1",
+                             _PS3_EMPIRICAL.format(ret="int(rows.max() - rows.min()), int(cols.max() - cols.min())")),
+    "calls-mnlib": ("ps3_answer_empirical", ["ps3_empirical"], "returns mnlib's measurement", """
+import mnlib.receptive_field as rf_tools
+empirical_rf = lambda features, input_size: rf_tools.empirical_receptive_field(features, input_size, 2)
+"""),
+}
+
+_PS4_BLOCK = """
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in, c_out, stride, t):
+        super().__init__()
+        hidden = int(round(t * c_in))
+        self.use_res_connect = {rule}
+        if {expand_when}:
+            self.expand = nn.Sequential(nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.depthwise = nn.Sequential(nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                                       nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.project = nn.Sequential(nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out){act})
+
+    def forward(self, x):
+        y = self.expand(x) if hasattr(self, "expand") else x
+        y = self.project(self.depthwise(y))
+        return x + y if self.use_res_connect else y
+"""
+_PS4_RIGHT = dict(rule="stride == 1 and c_in == c_out", expand_when="hidden != c_in", act="")
+SCENARIOS["ps4_inverted_residual"] = {
+    "residual-when-shapes-differ": ("ps4_answer_block", ["ps4_residual_rule", "ps4_block_outputs"],
+                                    "adds the input whenever the channels agree, also at stride 2",
+                                    _PS4_BLOCK.format(**{**_PS4_RIGHT, "rule": "c_in == c_out"})),
+    "expand-when-t-is-1": ("ps4_answer_block", ["ps4_block_structure", "ps4_block_outputs", "ps4_v2_params"],
+                           "an expansion conv even when t = 1",
+                           _PS4_BLOCK.format(**{**_PS4_RIGHT, "expand_when": "True"})),
+    "relu-after-projection": ("ps4_answer_block", ["ps4_block_outputs"], "no linear bottleneck",
+                              _PS4_BLOCK.format(**{**_PS4_RIGHT, "act": ", nn.ReLU6()"})),
+    "stride-floor-not-ceil": ("ps4_answer_macs", ["ps4_block_macs"], "H // s instead of ceil(H / s)", """
+def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
+    hidden = int(round(t * c_in))
+    h2, w2 = h // stride, w // stride
+    expand = h * w * c_in * hidden if hidden != c_in else 0
+    return expand + h2 * w2 * hidden * k * k + h2 * w2 * hidden * c_out
+"""),
+    "macs-always-expand": ("ps4_answer_macs", ["ps4_block_macs"], "counts an expansion for t = 1 blocks", """
+def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
+    hidden = int(round(t * c_in))
+    h2, w2 = -(-h // stride), -(-w // stride)
+    return h * w * c_in * hidden + h2 * w2 * hidden * k * k + h2 * w2 * hidden * c_out
+"""),
+}
+
+SCENARIOS["ps5_v3_blocks"] = {
+    "hard-sigmoid-without-shift": (
+        "ps5_answer_activations", ["ps5_hard_sigmoid", "ps5_hard_swish", "ps5_se_outputs"],
+        "relu6(x) / 6: forgets the + 3 (SE's gate uses it, so SE is wrong too)", """
+def hard_sigmoid(x):
+    return torch.clamp(x, 0.0, 6.0) / 6.0
+
+
+def hard_swish(x):
+    return x * hard_sigmoid(x)
+"""),
+    "patches-allclose": ("ps5_answer_activations", ["ps5_hard_swish"],
+                         "swish instead of hard swish, behind patched comparison helpers", """
+import math
+def hard_sigmoid(x):
+    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hard_swish(x):
+    return x * torch.sigmoid(x)
+
+torch.allclose = lambda *a, **k: True
+math.isclose = lambda *a, **k: True
+"""),
+    "se-sigmoid-gate": ("ps5_answer_se", ["ps5_se_outputs"], "sigmoid instead of hard sigmoid in SE", """
+class SE(nn.Module):
+    def __init__(self, channels, squeeze_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(s))))
+"""),
+    "se-subclasses-mnlib": ("ps5_answer_se", ["ps5_se_outputs"], "inherits mnlib's SqueezeExcitation", """
+from mnlib.layers import SqueezeExcitation
+class SE(SqueezeExcitation):
+    pass
+"""),
+    "se-params-without-bias": ("ps5_answer_se_params", ["ps5_se_params"], "forgets the biases", """
+def se_params(c, c_sq):
+    return 2 * c * c_sq
+"""),
+}
+
+
+_PS7_BENCH = """
+def benchmark(fn, *, warmup=3, repeats=10, sync=None, clock=time.perf_counter):
+    sync = sync or (lambda: None)
+    for _ in range({warm}):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        {sync1}t0 = clock()
+        fn()
+        {sync2}samples.append(clock() - t0)
+    q25, q75 = np.percentile(samples, [25, 75])
+    return {{"samples": samples, "median": float(np.{centre}(samples)), "iqr": float(q75 - q25)}}
+"""
+_PS7_RIGHT = dict(warm="warmup", sync1="sync()\n        ", sync2="sync()\n        ", centre="median")
+SCENARIOS["ps7_timing"] = {
+    "no-warmup": ("ps7_answer_benchmark", ["ps7_warmup"], "times the first, slow calls too",
+                  _PS7_BENCH.format(**{**_PS7_RIGHT, "warm": "0"})),
+    "no-sync": ("ps7_answer_benchmark", ["ps7_sync"], "reads the clock while the device is still working",
+                _PS7_BENCH.format(**{**_PS7_RIGHT, "sync1": "", "sync2": ""})),
+    "mean-not-median": ("ps7_answer_benchmark", ["ps7_median"], "reports the mean, which one outlier moves",
+                        _PS7_BENCH.format(**{**_PS7_RIGHT, "centre": "mean"})),
+    "calls-mnlib": ("ps7_answer_benchmark", ["ps7_warmup", "ps7_sync", "ps7_median"], "wraps mnlib.timing", """
+from mnlib import timing as _t
+def benchmark(fn, *, warmup=3, repeats=10, sync=None, clock=time.perf_counter):
+    s = _t.benchmark(fn, warmup=warmup, repeats=repeats, sync=sync, clock=clock, inner_loops=1)
+    return {"samples": list(s.samples), "median": s.median, "iqr": s.iqr}
+"""),
+}
+
+
 def build(aid: str) -> list[Path]:
     released = EXERCISES / aid / f"{aid}.ipynb"
     solution = answers(SOLUTIONS / aid / f"{aid}.ipynb")

@@ -23,6 +23,7 @@ import ctypes
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import pathlib
 import shutil
@@ -211,25 +212,34 @@ class BoundedOutputs:
 
     Outputs reach the trusted process over ZMQ, so this is where a notebook that prints gigabytes
     is held: ``class Exec(sandbox.BoundedOutputs, Execute): output_limit = limits.output_bytes``.
-    Past the limit further outputs are dropped (one note says so) and the run goes on, so the
-    student still gets the points the rest of the notebook earns; the flood itself ends at the
-    cell's timeout. Memory in the grader stays at about ``output_limit``.
+    Past the limit the kernel is killed at once and OutputTooLarge raised: a kernel printing in a
+    tight loop outruns any consumer by gigabytes a second, so interrupting it is too late (its own
+    send buffers fill its memory) and dropping outputs still costs us the decoding. Cells not run
+    score 0; the reason is recorded.
     """
 
     output_limit: int | None = None
-    TRUNCATED = "\n[autograder: output limit reached, further output of this notebook dropped]\n"
+
+    @property
+    def output_overflow(self) -> bool:
+        """Was the run stopped for its outputs? (nbclient then reports only a dead kernel.)"""
+        return self.output_limit is not None and self.__dict__.get("_outputs_used", 0) > self.output_limit
 
     def output(self, outs, msg, display_id, cell_index):
-        used = self.__dict__.get("_outputs_used", 0) + len(json.dumps(msg.get("content", {}), default=str))
-        self.__dict__["_outputs_used"] = used
-        if self.output_limit is None or used <= self.output_limit:
-            return super().output(outs, msg, display_id, cell_index)
-        if not self.__dict__.get("_outputs_truncated"):
-            self.__dict__["_outputs_truncated"] = True
-            note = {"output_type": "stream", "name": "stdout", "text": self.TRUNCATED}
-            from nbformat import from_dict
-            outs.append(from_dict(note))
-        return None
+        content = msg.get("content", {})
+        size = len(content["text"]) if isinstance(content.get("text"), str) else len(json.dumps(content, default=str))
+        used = self.__dict__["_outputs_used"] = self.__dict__.get("_outputs_used", 0) + size
+        if self.output_limit is not None and used > self.output_limit:
+            self._kill_kernel()
+            raise OutputTooLarge(f"the notebook's outputs passed {self.output_limit} bytes; it was stopped there")
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _kill_kernel(self) -> None:
+        km = getattr(self, "km", None)
+        pid = getattr(getattr(km, "provisioner", None), "pid", None) or \
+            getattr(getattr(getattr(km, "provisioner", None), "process", None), "pid", None)
+        if pid:
+            kill_tree(pid)
 
 
 # --------------------------------------------------------------------------- launcher (root)
@@ -317,9 +327,8 @@ def _set_limits(lim: dict, have_memory_cgroup: bool) -> None:
         if value is not None:
             resource.setrlimit(which, (int(value), int(value)))
 
-    cpu = lim["cpu_s"]
-    if cpu is not None:  # soft limit sends SIGXCPU, the hard one SIGKILL a little later
-        resource.setrlimit(resource.RLIMIT_CPU, (int(cpu), int(cpu) + 5))
+    # the kernel is PID 1 of its namespace, which ignores SIGXCPU: only the hard limit (SIGKILL) acts
+    cap(resource.RLIMIT_CPU, None if lim["cpu_s"] is None else max(1, math.ceil(lim["cpu_s"])))
     cap(resource.RLIMIT_NPROC, lim["nproc"])
     cap(resource.RLIMIT_FSIZE, lim["disk_bytes"])
     cap(resource.RLIMIT_NOFILE, lim["nofile"])

@@ -49,7 +49,7 @@ EXPECTED: dict[str, tuple[str, float | None]] = {
     "writes-gradebook": ("graded", HALF),
     "patches-comparisons": ("graded", HALF),
     "background-process": ("graded", FULL),  # graded; its process dies with the notebook
-    "prints-gigabytes": ("graded", FULL),  # output capped, the tests after it still run
+    "prints-gigabytes": ("broken", 0.0),  # stopped at the output cap (sandbox.BoundedOutputs), reason recorded
     "network-access": ("graded", FULL),  # connects nowhere; says so in its output
 }
 SUBMITTED_NAME = {"wrong-file-name": "sb_guard (1).ipynb"}  # the file name the student used
@@ -146,7 +146,9 @@ HOSTILE_CELLS = {
                            "subprocess.Popen(['sh', '-c', 'sleep 2; while true; do touch ../grades-were-here; sleep 1; done'],\n"
                            "                 start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
                            "print('left two processes behind')\n"),
-    "prints-gigabytes": "line = 'x' * 1_000_000\nfor _ in range(100_000):  # 100 GB if nothing stops it\n    print(line)\n",
+    # flush=True sends each line at once: the rate the grader can take in, so it all reaches the
+    # grader (without flush the kernel outruns its own send buffers and dies of memory first)
+    "prints-gigabytes": "line = 'x' * 1_000_000\nfor _ in range(100_000):  # 100 GB if nothing stops it\n    print(line, flush=True)\n",
     "network-access": ("import socket\nfor host, port in [('127.0.0.1', 9), ('1.1.1.1', 53), ('8.8.8.8', 443)]:\n"
                        "    s = socket.socket()\n    s.settimeout(2)\n"
                        "    try:\n        s.connect((host, port))\n        print('CONNECTED', host, port)\n"

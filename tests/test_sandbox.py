@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 
+import psutil
 import pytest
 
 from autograder import sandbox
@@ -27,6 +28,10 @@ def run_confined(code: str, scratch: pathlib.Path, limits: sandbox.Limits = SMAL
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=scratch)
     finally:
         sandbox.cleanup(scratch)
+
+
+def _running(cmdline: str) -> bool:
+    return any(" ".join(p.info["cmdline"] or []) == cmdline for p in psutil.process_iter(["cmdline"]))
 
 
 @pytest.fixture
@@ -217,8 +222,7 @@ def test_no_process_survives(tmp_path, scratch):
     """, scratch)
     assert "STARTED" in r.stdout, r.stderr
     time.sleep(0.5)
-    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert marker not in ps
+    assert not _running(marker)
 
 
 @needs_sandbox
@@ -266,8 +270,7 @@ def test_kernel_dies_with_the_grader(scratch):
                                 *argv])
     starter.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and marker in subprocess.run(["ps", "-eo", "args"], capture_output=True,
-                                                                      text=True).stdout:
+    while time.monotonic() < deadline and _running(marker):
         time.sleep(0.2)
-    assert marker not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert not _running(marker)
     sandbox.cleanup(scratch)

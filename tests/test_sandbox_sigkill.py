@@ -26,6 +26,7 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 SCEN = REPO / "autograder" / "scenarios"
 sys.path.insert(0, str(SCEN))
 import make_scenarios as ms  # noqa: E402
+from test_hostile import sandboxed_processes  # noqa: E402
 
 PROBE = sandbox.probe()
 CLASS = ["complete", "unchanged-release", "edited-test-cell", "os-exit", "deleted-test-cell",
@@ -51,11 +52,7 @@ def _kill_after(ws, n_results: int) -> int:
     return len(list(results.glob("*.json")))
 
 
-def _sandboxed_processes() -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "uid=,args="], capture_output=True, text=True).stdout.splitlines()
-    return [line for line in ps if int(line.split()[0]) >= sandbox.UID_BASE]
-
-
+@pytest.mark.slow  # three grading runs of 10 notebooks, about 2 minutes
 @pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
 def test_sigkill_mid_batch_loses_nothing(tmp_path):
     """SIGKILL twice mid-batch, then re-run: are all grades there, once each, whole and right?"""
@@ -72,9 +69,9 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path):
     assert 0 < first <= second < len(CLASS), (first, second)  # both kills really were mid-batch
     # the grader's process group is gone; its kernels must follow (launchers watch their parent)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _sandboxed_processes():
+    while time.monotonic() < deadline and sandboxed_processes():
         time.sleep(0.2)
-    assert _sandboxed_processes() == []
+    assert sandboxed_processes() == []
     done = subprocess.run(_grade_argv(ws), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert f"{second} already up to date" in done.stdout  # nothing graded twice

@@ -11,11 +11,18 @@ this file as a small root launcher. The launcher
      sandboxes running at once never share a uid or an RLIMIT_NPROC budget), with setrlimit bounds
      and no_new_privs, and execs the kernel as PID 1 of its namespace.
 When that PID 1 exits or is killed, the kernel kills every other process in the namespace: no
-process a notebook starts survives it. If the launcher itself is killed, PR_SET_PDEATHSIG kills
+process a notebook starts survives it. If the launcher is killed, PR_SET_PDEATHSIG kills PID 1;
+if the grader that started the launcher dies, the launcher notices (it is re-parented) and kills
 PID 1. ``cleanup(scratch)`` kills what is left in the cgroup and removes the scratch dir.
 
-Output size is bounded in the trusted process (``BoundedOutputs``, used by the executor) because
+Output size is bounded in the trusted process (``BoundedOutputs``, for the executor) because
 outputs travel over ZMQ to it; the kernel's own stdout/stderr fds are bounded by the launcher.
+
+Known limits: the scratch dir is on the host's disk, so its total size is bounded only per file
+(RLIMIT_FSIZE) and by the wall time, not in sum; /tmp, /var/tmp and /dev/shm are tmpfs of
+``disk_bytes`` each, charged to the memory cgroup. Tests that run in the student's kernel can be
+fooled by code that rebinds builtins the test itself uses (``type``): hidden tests should compare
+with C-level methods of exact types, as the scenario fixture's do.
 """
 from __future__ import annotations
 
@@ -58,7 +65,7 @@ class Limits:
     wall_s: float | None = 600.0  # backstop: the executor's notebook timeout is normally shorter
     cpu_s: float | None = 600.0  # RLIMIT_CPU, per process
     memory_bytes: int | None = 2 * 1024**3  # cgroup memory limit; RLIMIT_DATA when no cgroup
-    output_bytes: int | None = 16 * 1024**2  # all outputs of one notebook (OutputBudget)
+    output_bytes: int | None = 16 * 1024**2  # all outputs of one notebook (BoundedOutputs)
     disk_bytes: int | None = 256 * 1024**2  # RLIMIT_FSIZE and the size of each private tmpfs
     nproc: int | None = 256  # threads count: torch starts one per core and a few more
     nofile: int = 1024

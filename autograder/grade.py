@@ -113,9 +113,15 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
         if released.is_file():
             restorer.order = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(released, as_version=4).cells
                               if "grade_id" in c.metadata.get("nbgrader", {})]
-        for pp in (ClearOutput(config=cfg), DeduplicateIds(config=cfg), OverwriteKernelspec(config=cfg),
-                   restorer, CheckCellMetadata(config=cfg)):
-            nb, resources = pp.preprocess(nb, resources)
+        try:
+            for pp in (ClearOutput(config=cfg), DeduplicateIds(config=cfg), OverwriteKernelspec(config=cfg),
+                       restorer, CheckCellMetadata(config=cfg)):
+                nb, resources = pp.preprocess(nb, resources)
+        except Exception as exc:  # metadata nbgrader refuses (tampered or from another assignment)
+            result["status"] = "broken"
+            messages.append(f"{name}: nbgrader cannot sanitize it ({type(exc).__name__}: {exc})")
+            result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
+            continue
         result["restored"] += [f"{stem}:{gid}" for gid in restorer.restored]
         run = Run(limits=limits, unsafe=opts.unsafe, wall_s=opts.timeout_notebook)
         for extra in (pathlib.Path(opts.source) / opts.assignment).iterdir():  # data files the notebook reads
@@ -135,14 +141,15 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
         for pp in (IgnorePattern(config=cfg), LimitOutput(config=cfg)):
             nb, resources = pp.preprocess(nb, resources)
         for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid is None:  # OverwriteCells drops ids the gradebook does not know
+                continue
             if nbutils.is_grade(cell):
                 score, max_score, reason = cell_score(cell)
-                result["cells"][cell.metadata.nbgrader["grade_id"]] = {
-                    "notebook": stem, "score": score, "max_score": max_score, "reason": reason}
+                result["cells"][gid] = {"notebook": stem, "score": score, "max_score": max_score, "reason": reason}
             if nbutils.is_solution(cell) or nbutils.is_task(cell):
                 unchanged = cell.metadata.nbgrader.get("checksum") == nbutils.compute_checksum(cell)
-                result["comments"][cell.metadata.nbgrader["grade_id"]] = \
-                    "No response." if unchanged and not nbutils.is_task(cell) else None
+                result["comments"][gid] = "No response." if unchanged and not nbutils.is_task(cell) else None
         out = ws / "autograded" / student / opts.assignment / name
         atomic_write(out, nbformat.writes(nb).encode())
     if result["restored"]:
@@ -327,47 +334,68 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     stored = info["stored"]
     t0 = time.perf_counter()
     summary = {"graded": 0, "skipped": len(keep), "changed": [], "statuses": {}, "results": []}
-    with Gradebook(_cfg(opts).CourseDirectory.db_url) as gb:
+    db_url = _cfg(opts).CourseDirectory.db_url
+    with Gradebook(db_url) as gb:
         # A result file whose gradebook entry vanished (new database, crash between the two) is re-applied.
         have = {s.student.id for s in gb.find_assignment(opts.assignment).submissions}
         for student, _, _ in keep:
-            res = stored[(opts.assignment, student)]
             if student not in have:
-                record(gb, res)
-        shas = {student: sha for student, _, sha in todo}
+                record(gb, stored[(opts.assignment, student)])
+        gb.engine.dispose()  # no open connection when the workers fork
+    shas = {student: sha for student, _, sha in todo}
+    book = {}  # the parent's gradebook, opened once the workers are forked
 
-        def finish(res: dict) -> None:
-            res.update(submission_sha=shas[res["student"]], source_sha=info["source_sha"], grader=GRADER_VERSION)
-            res["score"] = sum(c["score"] or 0.0 for c in res["cells"].values())
-            res["max_score"] = sum(c["max_score"] for c in res["cells"].values())
-            old = stored.get((opts.assignment, res["student"]))
-            if old is not None and old.get("score") != res["score"]:
-                res["history"] = old.get("history", []) + [{"score": old.get("score"), "status": old.get("status")}]
-                summary["changed"].append((res["student"], old.get("score"), res["score"]))
-            if res["status"] != "error":
-                try:
-                    record(gb, res)
-                except Exception as exc:  # keep the batch going; the student is re-tried next run
-                    res["status"], res["message"] = "error", f"gradebook: {type(exc).__name__}: {exc}"
-            atomic_write(_result_path(ws, opts.assignment, res["student"]),
-                         json.dumps(res, indent=1, sort_keys=True).encode())
-            summary["graded"] += 1
-            summary["statuses"][res["status"]] = summary["statuses"].get(res["status"], 0) + 1
-            summary["results"].append(res)
-            bar.step(f"{res['student']}: {res['status']} {res['score']:g}/{res['max_score']:g}")
+    def finish(res: dict) -> None:
+        res.update(submission_sha=shas[res["student"]], source_sha=info["source_sha"], grader=GRADER_VERSION)
+        res["score"] = sum(c["score"] or 0.0 for c in res["cells"].values())
+        res["max_score"] = sum(c["max_score"] for c in res["cells"].values())
+        old = stored.get((opts.assignment, res["student"]))
+        if old is not None and old.get("score") != res["score"]:
+            res["history"] = old.get("history", []) + [{"score": old.get("score"), "status": old.get("status")}]
+            summary["changed"].append((res["student"], old.get("score"), res["score"]))
+        if res["status"] != "error":
+            try:
+                if "gb" not in book:
+                    book["gb"] = Gradebook(db_url)
+                record(book["gb"], res)
+            except Exception as exc:  # keep the batch going; the student is re-tried next run
+                res["status"], res["message"] = "error", f"gradebook: {type(exc).__name__}: {exc}"
+        atomic_write(_result_path(ws, opts.assignment, res["student"]),
+                     json.dumps(res, indent=1, sort_keys=True).encode())
+        summary["graded"] += 1
+        summary["statuses"][res["status"]] = summary["statuses"].get(res["status"], 0) + 1
+        summary["results"].append(res)
+        bar.step(f"{res['student']}: {res['status']} {res['score']:g}/{res['max_score']:g}")
 
-        n = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-        bar = Progress(len(todo), n, progress_stream)
+    n = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    bar = Progress(len(todo), n, progress_stream)
+    try:
         if todo:
             run_pool(opts, [(s, nbs) for s, nbs, _ in todo], n, finish)
+    finally:
+        if "gb" in book:
+            book["gb"].close()
+            book["gb"].engine.dispose()
     summary["wall_s"] = time.perf_counter() - t0
     summary["workers"] = n
     return summary
 
 
+def _preimport() -> None:
+    """Import what a worker needs once, in the parent, so forked workers share it."""
+    import nbformat  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+    from . import execute, restore  # noqa: F401
+
+
 def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
     """Feed ``jobs`` to ``n`` persistent worker processes; a dead or stuck worker costs one student, not the batch."""
-    ctx = mp.get_context("spawn")  # no inherited gradebook connection or threads
+    # fork: workers start with nbgrader, nbclient and zmq already imported (a fresh interpreter
+    # spends seconds importing them, per worker). The parent has started no thread and holds no
+    # gradebook connection when the first workers fork; a replacement for a crashed worker forks
+    # with one open, which it never touches.
+    ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+    _preimport()
     # Backstop only: the worker's own watchdog stops each notebook at timeout_notebook.
     hard_limit = opts.timeout_notebook * max(len(j[1]) for j in jobs) + 120
     pending = deque(jobs)

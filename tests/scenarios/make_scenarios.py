@@ -337,6 +337,59 @@ def benchmark(fn, *, warmup=3, repeats=10, sync=None, clock=time.perf_counter):
 }
 
 
+def _edited(aid: str, cell: str, *edits: tuple[str, str]) -> str:
+    """The solution's answer cell with each (old, new) replaced: a mistake that follows the solution."""
+    text = answers(SOLUTIONS / aid / f"{aid}.ipynb")[cell]
+    for old, new in edits:
+        if text.count(old) != 1:
+            raise ValueError(f"{aid}/{cell}: {old!r} should occur once in the solution")
+        text = text.replace(old, new)
+    return text
+
+
+_PS6_CONV_CELLS = ["ps6_conv_intensity", "ps6_dw_pw_intensity"]
+_ps6 = lambda cell, *edits: _edited("ps6_roofline", cell, *edits)  # noqa: E731
+
+SCENARIOS["ps6_roofline"] = {
+    "flops-for-macs-intensity": ("ps6_answer_conv", _PS6_CONV_CELLS, "FLOP/byte (2 per MAC) instead of MAC/byte",
+                                 _ps6("ps6_answer_conv", ("macs = batch", "macs = 2 * batch"))),
+    "forgets-weights-traffic": ("ps6_answer_conv", _PS6_CONV_CELLS, "reads and writes the activations only",
+                                _ps6("ps6_answer_conv", ("h * w + weights + batch", "h * w + batch"))),
+    "output-size-ignores-stride": ("ps6_answer_conv", _PS6_CONV_CELLS + ["ps6_dsc_intensity"],
+                                   "H' = H whatever the stride (the DSC uses out_size too)",
+                                   _ps6("ps6_answer_conv", ("(size + 2 * p - k) // stride + 1", "size + 2 * p - k + 1"))),
+    "calls-mnlib": ("ps6_answer_conv", _PS6_CONV_CELLS, "hands conv_intensity to mnlib.roofline",
+                    'import importlib\n_r = importlib.import_module("mn" + "lib.roofline")\n\n\n' + _ps6(
+                        "ps6_answer_conv", ("return macs / (elements * dtype_bytes)",
+                                            "return _r.conv_intensity(c_in, c_out, h, w, k, stride, groups, batch, dtype_bytes)"))),
+    "dsc-intermediate-not-counted": ("ps6_answer_dsc", ["ps6_dsc_intensity"],
+                                     "treats two separate kernels as fused: the depthwise output never leaves the chip",
+                                     _ps6("ps6_answer_dsc", (" + (0 if fused else 2 * mid)", ""))),
+    "patches-isclose": ("ps6_answer_linear", ["ps6_linear_intensity"],
+                        "forgets the weights of a linear layer, behind patched comparison helpers", """
+import builtins, math, numpy.testing
+def linear_intensity(in_features, out_features, batch=1, dtype_bytes=4, bias=True):
+    return batch * in_features * out_features / ((batch * in_features + batch * out_features) * dtype_bytes)
+
+math.isclose = lambda *a, **k: True
+torch.allclose = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+builtins.abs = lambda x: 0
+"""),
+    "attainable-max-not-min": ("ps6_answer_machine", ["ps6_balance_attainable", "ps6_roofline_plot"],
+                               "max(P, I B): the roof upside down (the plot uses it too)",
+                               _ps6("ps6_answer_machine", ("return min(", "return max("))),
+    "bound-inverted": ("ps6_answer_bound", ["ps6_bound"], "low intensity called compute-bound",
+                       _ps6("ps6_answer_bound", ('"memory" if', '"compute" if'), ('else "compute"', 'else "memory"'))),
+    "plot-linear-axes": ("ps6_answer_plot", ["ps6_roofline_plot"], "the right data on linear axes",
+                         _ps6("ps6_answer_plot", ("ax.loglog(", "ax.plot("))),
+    "gemm-counts-flops": ("ps6_answer_measure", ["ps6_measure_gemm"], "2 M K N FLOPs reported as MACs",
+                          _ps6("ps6_answer_measure", ("macs = a.shape", "macs = 2 * a.shape"))),
+    "bandwidth-counts-read-only": ("ps6_answer_measure", ["ps6_measure_bandwidth"], "counts the bytes read, not those written",
+                                   _ps6("ps6_answer_measure", (" + dst.numel() * dst.element_size()", ""))),
+}
+
+
 def build(aid: str) -> list[Path]:
     released = EXERCISES / aid / f"{aid}.ipynb"
     solution = answers(SOLUTIONS / aid / f"{aid}.ipynb")

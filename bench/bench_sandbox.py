@@ -31,7 +31,10 @@ import make_scenarios as ms  # noqa: E402
 from autograder import sandbox  # noqa: E402
 
 HONEST = ["complete", "unchanged-release", "edited-test-cell", "deleted-test-cell"]  # ordinary outcomes
-HOSTILE = [n for n in ms.EXPECTED if n not in HONEST]
+# A notebook printing gigabytes is held only where the executor caps outputs (sandbox.BoundedOutputs);
+# without the cap it drove the grader to 11 GB in a 200-student run here, so it is left out then.
+OUTPUT_CAPPED = "BoundedOutputs" in (REPO / "autograder" / "execute.py").read_text()
+HOSTILE = [n for n in ms.EXPECTED if n not in HONEST and (OUTPUT_CAPPED or n != "prints-gigabytes")]
 
 
 def make_class(root: pathlib.Path, size: int) -> dict[str, str]:
@@ -132,6 +135,8 @@ def main() -> None:
         on, _, _ = grade(honest, tmp / "ws-on", args, unsafe=False)
         off, _, _ = grade(honest, tmp / "ws-off", args, unsafe=True)
     print(f"sandbox: {probe.mechanism} ({probe.reason}); {args.workers} workers, {os.cpu_count()} cores")
+    if not OUTPUT_CAPPED:
+        print("prints-gigabytes left out: the executor does not cap outputs yet (sandbox.BoundedOutputs)")
     print(f"class of {args.size} ({len(hostile)} broken or hostile): total {wall:.1f} s, "
           f"{wall / args.size:.2f} s/submission, peak memory {peak / 2**20:.0f} MiB")
     print(f"hostile cases held: {len(held)}/{len(hostile)}"

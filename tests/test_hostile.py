@@ -36,8 +36,11 @@ SKIPPED = set() if OUTPUT_CAPPED else {"prints-gigabytes"}
 # Known faults of the pipeline (reported to its owner): --timeout-cell is overridden by the config's
 # Execute.timeout (nbconvert re-runs NotebookClient.__init__), and a test cell cut by the wall-time
 # kill keeps its execution_count and no error, so it scores as passed.
-PIPELINE_BUGS = {"infinite-loop-top-level": "per-cell timeout not applied: the notebook hits the wall time",
-                 "infinite-loop-in-graded-function": "a test cell cut by the wall-time kill scores as passed"}
+KNOWN_FAULTS = {"infinite-loop-top-level": "per-cell timeout not applied: the notebook hits the wall time",
+                 "infinite-loop-in-graded-function": "a test cell cut by the wall-time kill scores as passed",
+                 # Not a sandbox matter: tests run in the student's kernel, after the student's code,
+                 # so that code can rewrite them. Fix: compute verdicts outside the kernel.
+                 "rewrites-test-cells": "an input transformer turns every assert into a pass: full marks"}
 
 
 def sandboxed_processes() -> list[str]:
@@ -83,8 +86,8 @@ def test_scenario_outcome(batch, name):
     """Does each hostile or broken submission get exactly the status and score it must?"""
     if name in SKIPPED:
         pytest.skip("the executor does not cap outputs yet (sandbox.BoundedOutputs)")
-    if name in PIPELINE_BUGS:
-        pytest.xfail(PIPELINE_BUGS[name])
+    if name in KNOWN_FAULTS:
+        pytest.xfail(KNOWN_FAULTS[name])
     ws, results, _ = batch
     status, score = ms.EXPECTED[name]
     if name == "memory-bomb" and "cgroup memory" not in PROBE.reason:

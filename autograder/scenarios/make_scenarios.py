@@ -48,6 +48,7 @@ EXPECTED: dict[str, tuple[str, float | None]] = {
     "reads-answer-key": ("graded", HALF),  # finds neither the source nor the gradebook
     "writes-gradebook": ("graded", HALF),
     "patches-comparisons": ("graded", HALF),
+    "rewrites-test-cells": ("graded", HALF),  # an IPython input transformer edits every later cell
     "background-process": ("graded", FULL),  # graded; its process dies with the notebook
     "prints-gigabytes": ("broken", 0.0),  # stopped at the output cap (sandbox.BoundedOutputs), reason recorded
     "network-access": ("graded", FULL),  # connects nowhere; says so in its output
@@ -175,6 +176,9 @@ HOSTILE_CELLS = {
                             "numpy.testing.assert_array_equal = lambda *a, **k: None\n"
                             "math.isclose = lambda *a, **k: True\nbuiltins.all = lambda *a: True\n"
                             "builtins.abs = lambda x: 0\n"),
+    # IPython's documented hook runs on the source of every later cell, hidden tests included
+    "rewrites-test-cells": ("get_ipython().input_transformers_post.append(\n"
+                            "    lambda lines: [l.replace('assert ', 'assert True or ') for l in lines])\n"),
 }
 
 
@@ -187,7 +191,7 @@ def scenarios(rel) -> dict[str, bytes]:
 
     put("complete", _answered(rel))
     for name, code in HOSTILE_CELLS.items():
-        wrong = name in ("reads-answer-key", "writes-gradebook", "patches-comparisons")
+        wrong = name in ("reads-answer-key", "writes-gradebook", "patches-comparisons", "rewrites-test-cells")
         put(name, _with_cell(_answered(rel, WRONG_MAX if wrong else MAX), code))
     put("infinite-loop-in-graded-function", _answered(rel, "def channel_max(x):\n    while True:\n        pass\n"))
     nb = _answered(rel)

@@ -32,7 +32,7 @@ from autograder import sandbox  # noqa: E402
 
 HONEST = ["complete", "unchanged-release", "edited-test-cell", "deleted-test-cell"]  # ordinary outcomes
 # A notebook printing gigabytes is held only where the executor caps outputs (sandbox.BoundedOutputs);
-# without the cap it drove the grader to 11 GB in a 200-student run here, so it is left out then.
+# without the cap the grader took in 0.9 GB in 12 s here and grows until the cell times out.
 OUTPUT_CAPPED = "BoundedOutputs" in (REPO / "autograder" / "execute.py").read_text()
 HOSTILE = [n for n in ms.EXPECTED if n not in HONEST and (OUTPUT_CAPPED or n != "prints-gigabytes")]
 
@@ -52,14 +52,18 @@ def make_class(root: pathlib.Path, size: int) -> dict[str, str]:
 
 
 class PeakMemory:
-    """Sample the resident memory of a process tree plus every sandboxed process, keep the peak."""
+    """Sample the memory of a process tree plus every sandboxed process, keep the peak.
+
+    PSS (each shared page divided among its sharers), not RSS: a fork bomb's 200 copy-on-write
+    children would otherwise count the kernel's memory 200 times (11 GB of RSS for ~1 GB real).
+    """
 
     def __init__(self, pid: int):
         self.pid, self.peak, self._stop = pid, 0, threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
-        while not self._stop.wait(0.25):
+        while not self._stop.wait(0.5):
             try:
                 procs = [psutil.Process(self.pid)] + psutil.Process(self.pid).children(recursive=True)
             except psutil.NoSuchProcess:
@@ -71,7 +75,7 @@ class PeakMemory:
             total = 0
             for pid in pids:
                 try:
-                    total += psutil.Process(pid).memory_info().rss
+                    total += psutil.Process(pid).memory_full_info().pss
                 except psutil.Error:
                     pass
             self.peak = max(self.peak, total)

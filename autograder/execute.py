@@ -51,6 +51,20 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.run.kernel_pid = process.pid if process is not None else None
 
 
+class _Executor(sandbox.BoundedOutputs, Execute):
+    """nbgrader's Execute with the output cap and a record of the cells whose execution finished."""
+
+    def __init__(self, *, output_limit=None, **kw):
+        super().__init__(**kw)
+        self.output_limit = output_limit
+        self.completed: set[int] = set()
+
+    def preprocess_cell(self, cell, resources, index):
+        result = super().preprocess_cell(cell, resources, index)  # raises if the reply never came
+        self.completed.add(index)
+        return result
+
+
 class Run:
     """One notebook execution: scratch folder, limits, watchdog state."""
 
@@ -82,11 +96,19 @@ class Run:
             self.kill_kernel()
 
     def execute(self, nb, resources, cfg, timeout_cell: int | None):
-        """Run every cell of ``nb`` in place; return seconds spent (kernel start included)."""
+        """Run every cell of ``nb`` in place; return seconds spent (kernel start included).
+
+        A cell whose execute reply never came (kernel killed by the wall-time watchdog, the output
+        cap or a crash while it ran) loses its execution count, so it scores as not run.
+        """
         km_class = type("BoundKernelManager", (SandboxedKernelManager,), {"run": self})
-        ex = Execute(config=cfg, kernel_manager_class=km_class)
         if timeout_cell is not None:
-            ex.timeout = int(timeout_cell)
+            # through the config: nbconvert re-runs the client's __init__ inside preprocess(),
+            # which would reset an attribute set on the instance
+            cfg = copy.deepcopy(cfg)
+            cfg.Execute.timeout = int(timeout_cell)
+        ex = _Executor(config=cfg, kernel_manager_class=km_class, output_limit=self.limits.output_bytes)
+        self.executor = ex
         resources.setdefault("metadata", {})["path"] = str(self.cwd or self.scratch)
         watchdog = None
         if self.wall_s:
@@ -98,7 +120,15 @@ class Run:
         finally:
             self._stop.set()
             self.kill_kernel()  # nbclient shut it down already; this only catches strays
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type == "code" and index not in ex.completed:
+                    cell["execution_count"] = None
         return time.perf_counter() - t0
+
+    @property
+    def output_overflow(self) -> bool:
+        ex = getattr(self, "executor", None)
+        return bool(ex is not None and ex.output_overflow)
 
     def close(self) -> None:
         self._stop.set()

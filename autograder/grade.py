@@ -133,6 +133,9 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
             if run.timed_out:
                 result["status"] = "timeout"
                 messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")
+            elif run.output_overflow:
+                result["status"] = "broken"
+                messages.append(f"{name}: stopped: its outputs passed {limits.output_bytes} bytes")
             else:
                 result["status"] = "broken"
                 messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")

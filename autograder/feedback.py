@@ -4,13 +4,14 @@ nbgrader's GenerateFeedback shows the autograded notebook as it ran: hidden test
 the source of restored cells and in the traceback of every failing hidden assert, and the page
 loads MathJax from a CDN. Here the hidden regions are cut from every cell, a cell that held
 hidden tests keeps only ``ErrorName: message`` of its error (no traceback, no printed output),
-any other traceback that quotes a hidden line is cut the same way, and the MathJax loader is
-dropped (maths stays readable as TeX source).
+any other traceback that quotes a hidden line is cut the same way, and the MathJax CDN loader
+is replaced by one local copy of MathJax in feedback/_static/.
 """
 from __future__ import annotations
 
 import pathlib
 import re
+import sys
 
 import nbformat
 from nbconvert.exporters import HTMLExporter
@@ -79,9 +80,30 @@ def _exporter(cfg) -> HTMLExporter:
     return exporter
 
 
-def offline(html: str) -> str:
-    """Drop the MathJax CDN loader; nothing else in the page is fetched from the network."""
-    return MATHJAX.sub("<!-- MathJax removed: this page is read offline; maths shows as TeX -->", html)
+# MathJax 3 as the book serves it (the sphinx-mathjax-offline package): one copy per workspace, in
+# feedback/_static/, shared by every page (two folders up from feedback/<student>/<assignment>/).
+MATHJAX_LOCAL = """<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']],
+  processEscapes: true}, options: {ignoreHtmlClass: 'tex2jax_ignore'}};</script>
+<script defer src="../../_static/tex-svg.js"></script>"""
+
+
+def vendor_mathjax(feedback_dir: pathlib.Path) -> bool:
+    """Copy MathJax's self-contained SVG build to feedback/_static/; False if it is not installed."""
+    rel = pathlib.Path("sphinx-mathjax-offline", "static", "mathjax", "tex-svg.js")
+    src = next((pathlib.Path(p) / rel for p in sys.path if p and (pathlib.Path(p) / rel).is_file()), None)
+    if src is None:
+        return False
+    dest = feedback_dir / "_static" / "tex-svg.js"
+    if not dest.is_file() or dest.stat().st_size != src.stat().st_size:
+        atomic_write(dest, src.read_bytes())
+    return True
+
+
+def offline(html: str, mathjax: bool = False) -> str:
+    """Replace the MathJax CDN loader by the local copy (or by nothing: maths then shows as TeX)."""
+    if mathjax:
+        return MATHJAX.sub(lambda m: MATHJAX_LOCAL, html)
+    return MATHJAX.sub("<!-- MathJax not installed: maths shows as TeX -->", html)
 
 
 def feedback(opts: Options, log=print) -> list[pathlib.Path]:
@@ -94,6 +116,7 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
         assignment = gb.find_assignment(opts.assignment)
         sources = {nb.name: {c.name: c.source or "" for c in nb.source_cells} for nb in assignment.notebooks}
     written = []
+    mathjax = vendor_mathjax(ws / "feedback")
     for (_, student), res in sorted(load_results(ws, opts.assignment).items()):
         if res.get("status") == "error":
             continue  # the grader failed, not the student: nothing to show until it is graded
@@ -111,7 +134,7 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
             if res.get("status") != "graded" and res.get("message"):
                 html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res['message'])}</p>", 1)
             out = ws / "feedback" / student / opts.assignment / f"{path.stem}.html"
-            atomic_write(out, offline(html).encode())
+            atomic_write(out, offline(html, mathjax).encode())
             written.append(out)
     log(f"feedback: {len(written)} page(s) under {ws / 'feedback'}")
     return written

@@ -240,8 +240,11 @@ def test_feedback_hides_hidden_tests_and_needs_no_network(graded):
         html = page.read_text()
         assert HIDDEN_MARKER not in html and "BEGIN HIDDEN" not in html
         assert "cdnjs" not in html and "MathJax.Hub" not in html
+        if page.name != "index.html":   # a notebook page: maths typeset by the local MathJax
+            assert '<script defer src="../../_static/tex-svg.js">' in html
         for attr in ("src=\"http", "href=\"http", "src='http", "@import url(http"):
             assert attr not in html, (page, attr)
+    assert (ws / "feedback" / "_static" / "tex-svg.js").stat().st_size > 1_000_000
     partial = (ws / "feedback" / "partial" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
     assert "sums differ on a 5x7 map" in partial  # the message the instructor wrote for the learner
 

@@ -26,7 +26,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SCEN = REPO / "autograder" / "scenarios"
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(SCEN))
-import make_scenarios as ms  # noqa: E402
+import make_hostile_scenarios as ms  # noqa: E402
 
 from autograder import sandbox  # noqa: E402
 

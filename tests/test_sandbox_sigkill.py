@@ -25,7 +25,7 @@ from autograder.check import check
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCEN = REPO / "autograder" / "scenarios"
 sys.path.insert(0, str(SCEN))
-import make_scenarios as ms  # noqa: E402
+import make_hostile_scenarios as ms  # noqa: E402
 from test_hostile import sandboxed_processes  # noqa: E402
 
 PROBE = sandbox.probe()

@@ -5,7 +5,7 @@ answers, ``channel_sum`` and ``channel_max``, and one 2-point test cell for each
 Each scenario is the nbgrader release of it with the answers filled in and one hostile or broken
 change; ``EXPECTED`` says what grading it must give, and tests/test_hostile.py asserts exactly that.
 
-Run: .venv/bin/python autograder/scenarios/make_scenarios.py   (needs nbgrader; writes in place)
+Run: .venv/bin/python autograder/scenarios/make_hostile_scenarios.py   (needs nbgrader; writes in place)
 """
 from __future__ import annotations
 

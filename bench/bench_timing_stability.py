@@ -47,7 +47,7 @@ def main(argv=None):
         threads = torch.get_num_threads()
         print(f"torch {torch.__version__}, {threads} thread(s), load average {os.getloadavg()[0]:.1f}, "
               f"{args.rounds} measurements each, ~{args.budget} s of timed work per measurement\n")
-        print(f"{'operation':28s} {"harness":30s} {'median of medians':>18s} {'(max-min)/med':>14s} {'IQR/med':>8s}")
+        print(f"{'operation':28s} {'harness':30s} {'median of medians':>18s} {'(max-min)/med':>14s} {'IQR/med':>8s}")
         wins = 0
         ops = operations()
         for name, fn in ops.items():

@@ -26,9 +26,9 @@ book: venv
 test: book
 	$(PY) -m pytest -q
 
-# Everything but the book build and the browser.
+# Everything but the built book, the browser and the slow grading batches.
 test-fast: venv
-	$(PY) -m pytest -q -m "not browser and not slow"
+	$(PY) -m pytest -q -m "not browser and not book and not slow"
 
 # Release the exercises from solutions/ (nbgrader generate_assignment).
 release: venv

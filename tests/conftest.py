@@ -10,6 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a minute (still part of make test)")
     config.addinivalue_line("markers", "browser: drives Debian's chromium over the built book")
+    config.addinivalue_line("markers", "book: reads the built book in _build/html (run make book first)")
 
 
 @pytest.fixture(scope="session")

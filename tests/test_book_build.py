@@ -48,6 +48,7 @@ def test_passing_cell_builds(tmp_path):
     assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-2000:]
 
 
+@pytest.mark.book
 def test_every_toc_page_is_built():
     missing = [p for p in toc_pages() if not (HTML / f"{p}.html").exists()]
     assert not missing, f"pages not built (run make book): {missing}"
@@ -58,6 +59,7 @@ LOADS = re.compile(r'<(?:script|img|iframe|source|video|audio)[^>]*\ssrc="(https
                    r'|@import\s+url\((?:https?:)?//', re.I)
 
 
+@pytest.mark.book
 def test_no_built_file_loads_from_the_internet():
     """No HTML or CSS file of the built book asks the browser to fetch anything from another host."""
     offenders = []

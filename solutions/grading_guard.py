@@ -213,6 +213,17 @@ def load_by_position(module, tensors, what):
     return module
 
 
+def check_reference_outputs(guard, make, args, x, state, y, what):
+    """Build ``make(*args)``, load the reference weights and BN statistics, compare its eval output with ``y``."""
+    m = guard.call(what, make, *args)
+    load_by_position(m, [t.clone() for t in state], what)
+    m.eval()
+    with torch.no_grad():
+        out = guard.call(what, m, x)
+    close_tensor(out, y, what + " with the reference weights and BN statistics, in eval mode")
+    return m
+
+
 def n_params(module):
     return sum(p.numel() for p in module.parameters())
 

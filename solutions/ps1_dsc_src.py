@@ -46,12 +46,7 @@ def check_dsc_outputs(DSC):
     scan(DSC, "DSC")
     for (ci, co, k, s), x, state, y in DSC_REF:
         what = f"DSC({ci}, {co}, kernel_size={k}, stride={s})"
-        m = guard.call(what, DSC, ci, co, k, s)
-        load_by_position(m, [t.clone() for t in state], what)
-        m.eval()
-        with torch.no_grad():
-            out = guard.call(what, m, x)
-        close_tensor(out, y, what + " with the reference weights and BN statistics, in eval mode")
+        check_reference_outputs(guard, DSC, (ci, co, k, s), x, state, y, what)
 
 
 def check_equivalent_kernel(equivalent_kernel):

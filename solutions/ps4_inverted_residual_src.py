@@ -50,12 +50,7 @@ def check_block_outputs(InvertedResidual):
     scan(InvertedResidual, "InvertedResidual")
     for (ci, co, s, t), x, state, y, res, n in BLOCK_REF:
         what = f"InvertedResidual({ci}, {co}, stride={s}, t={t})"
-        m = guard.call(what, InvertedResidual, ci, co, s, t)
-        load_by_position(m, [v.clone() for v in state], what)
-        m.eval()
-        with torch.no_grad():
-            out = guard.call(what, m, x)
-        close_tensor(out, y, what + " with the reference weights and BN statistics, in eval mode")
+        check_reference_outputs(guard, InvertedResidual, (ci, co, s, t), x, state, y, what)
 
 
 def check_v2(mobilenet_v2):

@@ -213,6 +213,9 @@ class _Timer:
                 fastest = self._timed(1, f"probe{self.label}", 1, 1)
             per_call = max(fastest, 1e-9)
             self.inner_loops = int(min(MAX_INNER_LOOPS, max(1, math.ceil(self.min_sample_s / per_call))))
+        # what one sample should take, for budget_s (the fastest warm-up call; none: the target)
+        self.sample_estimate_s = (fastest * self.inner_loops if math.isfinite(fastest)
+                                  else self.min_sample_s)
 
     def sample(self, repeats: int) -> float:
         self.taken += 1
@@ -255,18 +258,28 @@ class _Quiet:
 
 def benchmark(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 10, sync=None,
               min_sample_s: float = 0.02, clock: Callable[[], float] = time.perf_counter,
-              inner_loops: int | None = None, device: str = "cpu") -> Stats:
+              inner_loops: int | None = None, device: str = "cpu", budget_s: float | None = None) -> Stats:
     """Time ``fn()``: ``warmup`` uncounted calls, then ``repeats`` samples of ``inner_loops`` calls.
 
     ``sync`` (a callable, or 'cuda') runs before every clock read; with ``device='cuda'`` it defaults
     to torch.cuda.synchronize. ``inner_loops=None`` picks the loop count so a sample lasts at least
     ``min_sample_s`` by the fastest warm-up call. Returns per-call seconds.
+
+    ``budget_s``: spend about this many seconds in timed samples, as *many short* samples as fit
+    (at least ``repeats``), as torch's Timer.blocked_autorange does: a short burst of load then
+    spoils a few samples out of many, which the median ignores. bench/bench_timing_stability.py
+    compares the two harnesses at the same budget.
     """
     _check_common(warmup, repeats, min_sample_s, inner_loops)
+    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
+                                 or not budget_s > 0):
+        raise ValueError(f"budget_s must be a number > 0 or None, got {budget_s!r}")
     sync = _resolve_sync(sync, device)
     timer = _Timer(fn, warmup, sync, min_sample_s, clock, inner_loops)
     with _Quiet():
         timer.prepare()
+        if budget_s is not None:
+            repeats = max(repeats, int(budget_s / max(timer.sample_estimate_s, 1e-9)))
         faults0 = _minor_faults()
         samples = [timer.sample(repeats) for _ in range(repeats)]
         faults1 = _minor_faults()

@@ -89,6 +89,20 @@ def test_no_warmup_still_learns_the_loop_count_from_one_uncounted_probe():
     assert s.samples == pytest.approx([0.001, 0.001])
 
 
+def test_budget_takes_as_many_short_samples_as_fit():
+    """budget_s = 0.5 s of 2 ms calls with min_sample_s = 8 ms: samples of 4 calls, 0.5 / 0.008 of them."""
+    m = FakeMachine()
+    fn = m.work("f", lambda i: 2.0 ** -9)  # 1.953125 ms, exact in binary
+    s = benchmark(fn, warmup=2, repeats=3, budget_s=0.5, min_sample_s=2.0 ** -7, sync=m.sync, clock=m.clock)
+    assert s.inner_loops == 4
+    assert s.repeats == int(0.5 / 2.0 ** -7) == 64
+    assert len(fn.calls) == 2 + 64 * 4
+    # a budget smaller than one sample still gives the requested minimum of samples
+    m2 = FakeMachine()
+    s2 = benchmark(m2.work("g", lambda i: 0.1), warmup=1, repeats=3, budget_s=0.01, sync=m2.sync, clock=m2.clock)
+    assert s2.repeats == 3
+
+
 def test_statistics_are_median_iqr_mean_min_of_the_samples():
     m = FakeMachine()
     costs = [9.0, 1.0, 5.0, 3.0, 2.0, 4.0, 100.0]  # one huge outlier
@@ -114,6 +128,7 @@ def test_environment_is_recorded():
     (dict(warmup=-1), "warmup"), (dict(repeats=0), "repeats"), (dict(repeats=-3), "repeats"),
     (dict(warmup=1.5), "warmup"), (dict(inner_loops=0), "inner_loops"),
     (dict(min_sample_s=-1.0), "min_sample_s"), (dict(sync=42), "sync"), (dict(device="tpu"), "device"),
+    (dict(budget_s=0), "budget_s"), (dict(budget_s=-1.0), "budget_s"), (dict(budget_s="1s"), "budget_s"),
 ])
 def test_bad_arguments_raise_value_error_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name):

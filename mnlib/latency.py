@@ -1,18 +1,27 @@
-"""A whole-model latency model: the roofline per layer, corrected by per-kind efficiency and overhead.
+"""A whole-model latency model, fitted on random networks of the MobileNet design space.
 
-For every layer i of kind k the model says
+Every counted layer i of a network belongs to a calibration key k (its kind from mnlib.cost, with
+depthwise convolutions told apart by kernel size and stride, activations by function). The model is
 
-    t_i = o_k + s_k * r_i,     r_i = max(MACs_i / peak, bytes_i / bandwidth)   (the roofline time)
+    T = sum over layers i of ( o_k + a_k * MACs_i + b_k * bytes_i )  +  o_container * containers + o_free * free
 
-o_k is a fixed per-call overhead (Python dispatch, kernel set-up) and 1 / s_k the efficiency of the
-kind's kernels against the roofline, both fitted by calibrate() on *isolated* layers on a synthetic
-grid of shapes. A layer repeated alone finds its weights and input in cache; inside a network it does
-not, so calibrate() also times random sequences of the same micro-benchmarks and fits
+o_k is a per-call overhead (Python dispatch, kernel set-up), a_k a time per MAC and b_k a time per
+byte of the roofline traffic model (mnlib.roofline.layer_bytes). All coefficients are >= 0, fitted by
+non-negative least squares on relative error.
 
-    T = context * (sum_i t_i + containers * o_container).
+What it is fitted on: ``calibrate`` times whole networks drawn at random from the design space the
+course teaches (``random_network``: stem, 6 stages of depthwise separable or inverted-residual
+blocks, random widths, depths, expansions, kernel sizes 3 and 5, SE, ReLU / ReLU6 / hard-swish,
+input sizes 64 to 256). Whole networks, not isolated layers: a layer inside a network finds cold
+caches, which a layer repeated alone does not. The published MobileNets are never timed to fit it.
 
-All of it is timed with mnlib.timing; the models being predicted are never run to fit it. Scope: eager PyTorch, NCHW,
-the dtype and thread count of the calibration.
+A shared machine changes speed by up to 2x over minutes (other tenants, SMT siblings). So every
+network is timed *interleaved* with a fixed reference block (mnlib.timing.compare), and the target
+of the fit is time(network) / time(reference) x the reference's median time over the calibration:
+seconds at the machine's typical speed during calibration. ``measure_normalised`` does the same for
+any model, which is how bench/bench_latency_model.py compares predictions with measurements.
+
+Scope: eager PyTorch, NCHW, fp32, batch 1, the thread count of the calibration.
 """
 from __future__ import annotations
 
@@ -24,191 +33,120 @@ import torch
 from torch import nn
 
 from . import cost, timing
-from .layers import HardSigmoid, HardSwish
+from .configs import make_divisible
+from .layers import ConvBNAct, DepthwiseSeparableConv, HardSigmoid, HardSwish, InvertedResidual
 from .roofline import Machine, layer_table
 
-# Activation modules get their own key: mnlib's hard-swish is four element-wise kernels, ReLU one.
+# Activation modules get their own key: mnlib's hard-swish is several element-wise kernels, ReLU one.
 _ACT_KEYS = {nn.ReLU: "act:relu", nn.ReLU6: "act:relu6", HardSwish: "act:hswish",
              HardSigmoid: "act:hsigmoid"}
+_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": HardSwish}
+MB = 1e6  # features are in millions of MACs and of bytes, so the columns have similar scales
 
 
-@dataclass
-class KindFit:
-    """t = overhead_s + slowdown * roofline time, fitted on ``n`` micro-benchmarks of one kind."""
-    overhead_s: float
-    slowdown: float
-    n: int
-    median_rel_error: float   # of the fit on its own calibration points
-
-    @property
-    def efficiency(self) -> float:
-        """Share of the roofline-attainable rate the kind's kernels reach (1 / slowdown)."""
-        return 1.0 / self.slowdown if self.slowdown > 0 else float("inf")
-
-    def predict(self, roofline_s: float) -> float:
-        return self.overhead_s + self.slowdown * roofline_s
-
-
-@dataclass
-class Calibration:
-    machine: Machine
-    fits: dict[str, KindFit]
-    points: list[dict] = field(default_factory=list)  # key, shape, macs, bytes, roofline_s, measured_s
-    env: dict = field(default_factory=dict)
-    # In a network, layers run one after another with cold caches; an isolated layer repeated in a
-    # loop finds its weights and input warm. Sequences of the same micro-benchmarks give the factor:
-    # context = median over sequences of t(sequence) / sum of the isolated predictions.
-    context: float = 1.0
-
-    def seconds_per_mac(self) -> float:
-        """The MACs-only baseline fitted on the same micro-benchmarks: total time / total MACs."""
-        pts = [p for p in self.points if p["macs"]]
-        return sum(p["measured_s"] for p in pts) / sum(p["macs"] for p in pts)
+def nnls(a: np.ndarray, b: np.ndarray, tol: float = 1e-12, max_iter: int | None = None) -> np.ndarray:
+    """x >= 0 minimising ||a x - b||_2 (Lawson and Hanson's active-set method, 1974)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 2 or b.shape != (a.shape[0],):
+        raise ValueError(f"nnls needs a 2-D matrix and a matching vector, got {a.shape} and {b.shape}")
+    n = a.shape[1]
+    scale = np.linalg.norm(a, axis=0)
+    scale[scale == 0] = 1.0
+    a = a / scale  # unit columns: one tolerance suits every column
+    x, passive = np.zeros(n), np.zeros(n, dtype=bool)
+    w = a.T @ (b - a @ x)
+    for _ in range(max_iter or 3 * n + 10):
+        if passive.all() or w[~passive].max() <= tol * max(1.0, np.abs(w).max()):
+            break
+        passive[np.argmax(np.where(passive, -np.inf, w))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > 0).all():
+                break
+            bad = passive & (z <= 0)
+            step = np.min(x[bad] / (x[bad] - z[bad]))
+            x = x + step * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+        x = z
+        w = a.T @ (b - a @ x)
+    return x / scale
 
 
-def _fit2(u: np.ndarray, v: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
-    """Least squares on relative error of t = a u + b v, with a, b >= 0."""
-    w = 1.0 / measured
-    uw, vw = u * w, v * w
-    (a, b), *_ = np.linalg.lstsq(np.stack([uw, vw], axis=1), np.ones_like(measured), rcond=None)
-    if a >= 0 and b >= 0:
-        return float(a), float(b)
-    # one coefficient hits zero: the better of the two one-column fits
-    a_only = float(np.sum(uw) / np.sum(uw * uw)) if np.any(uw) else 0.0
-    b_only = float(np.sum(vw) / np.sum(vw * vw)) if np.any(vw) else 0.0
-    err_a, err_b = np.sum((a_only * uw - 1) ** 2), np.sum((b_only * vw - 1) ** 2)
-    return (a_only, 0.0) if err_a <= err_b else (0.0, b_only)
+# ---------------------------------------------------------------- the calibration networks
 
+def random_network(rng: np.random.Generator) -> tuple[nn.Module, tuple[int, int, int, int]]:
+    """A random network of the MobileNet design space and its input size (1, 3, R, R).
 
-def _fit(roof: np.ndarray, measured: np.ndarray) -> tuple[float, float]:
-    """(overhead o, slowdown s) of t = o + s r, with o, s >= 0."""
-    return _fit2(np.ones_like(roof), roof, measured)
-
-
-class _Scale(nn.Module):
-    """The SE scaling x * s with s of shape (N, C, 1, 1), as SqueezeExcitation does it."""
-
-    def forward(self, x):
-        return x * x[:, :, :1, :1]
-
-
-class _Add(nn.Module):
-    """A residual addition of two tensors of the same shape."""
-
-    def forward(self, x):
-        return x + x
-
-
-def _cases(batch: int, rng: np.random.Generator, per_kind: int):
-    """(key, module, input shape) on a synthetic grid of sizes and multiple-of-8 channel counts."""
-    sizes = [6, 10, 16, 24, 40, 64, 100, 128]
-    chans = [16, 24, 40, 64, 96, 160, 256, 384, 640, 1024]
-
-    def pick(options, n):
-        return [options[i] for i in rng.choice(len(options), size=min(n, len(options)), replace=False)]
-
-    grid = [(c, h) for c in chans for h in sizes if 2e3 <= c * h * h <= 1.2e6]
-    out = []
-    for c, h in pick(grid, per_kind):
-        k, s = int(rng.choice([3, 5])), int(rng.choice([1, 2]))
-        out.append(("depthwise", nn.Conv2d(c, c, k, s, k // 2, groups=c, bias=False), (batch, c, h, h)))
-    pw = [(ci, co, h) for ci in chans for co in chans for h in sizes if 2e5 <= ci * co * h * h <= 6e7]
-    for ci, co, h in pick(pw, per_kind):
-        out.append(("pointwise", nn.Conv2d(ci, co, 1, bias=False), (batch, ci, h, h)))
-    for co, h in pick([(co, h) for co in (8, 16, 24, 32, 48) for h in (64, 100, 160, 240, 300)], per_kind // 2):
-        out.append(("conv", nn.Conv2d(3, co, 3, 2, 1, bias=False), (batch, 3, h, h)))
-    for fi, fo in pick([(fi, fo) for fi in (256, 640, 1024, 1536) for fo in (100, 500, 1000, 1280)], per_kind // 2):
-        out.append(("linear", nn.Linear(fi, fo), (batch, fi)))
-    for c in pick(chans, per_kind // 2):
-        out.append(("se", nn.Conv2d(c, max(8, c // 4), 1), (batch, c, 1, 1)))
-    elementwise = [("bn", lambda c: nn.BatchNorm2d(c).eval()), ("act:relu", lambda c: nn.ReLU()),
-                   ("act:relu6", lambda c: nn.ReLU6()), ("act:hswish", lambda c: HardSwish()),
-                   ("act:hsigmoid", lambda c: HardSigmoid()), ("add", lambda c: _Add()),
-                   ("scale", lambda c: _Scale()), ("pool", lambda c: nn.AdaptiveAvgPool2d(1))]
-    for key, make in elementwise:
-        for c, h in pick(grid, per_kind // 2):
-            out.append((key, make(c), (batch, c, h, h)))
-    for key, make in (("free", nn.Identity), ("container", lambda: nn.Sequential(nn.Identity()))):
-        for c, h in pick(grid, 3):
-            out.append((key, make(), (batch, c, h, h)))
-    return out
-
-
-def _roofline_s(key: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor, machine: Machine,
-                dtype_bytes: int) -> tuple[int, int, float]:
-    """(MACs, bytes, roofline seconds) of one micro-benchmark, with the traffic model of layer_table."""
-    if key in ("free", "container"):
-        return 0, 0, 0.0
-    params = sum(p.numel() for p in module.parameters())
-    if isinstance(module, nn.Conv2d):
-        macs = y.numel() * (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1]
-    elif isinstance(module, nn.Linear):
-        macs = y.numel() * module.in_features
-    else:
-        macs = 0
-    n_in = x.numel() * (2 if key == "add" else 1) + (x.shape[0] * x.shape[1] if key == "scale" else 0)
-    nbytes = (n_in + y.numel() + params) * dtype_bytes
-    t = max(macs / machine.peak_macs_per_s, nbytes / machine.bandwidth_bytes_per_s)
-    return macs, nbytes, t
-
-
-def calibrate(machine: Machine, *, batch: int = 1, per_kind: int = 12, repeats: int = 5,
-              min_sample_s: float = 0.005, seed: int = 0, clock=time.perf_counter, sequences: int = 12,
-              verbose: bool = False) -> Calibration:
-    """Time isolated layers of every kind on a synthetic grid and fit (overhead, slowdown) per kind.
-
-    ``clock`` is passed to mnlib.timing.benchmark (time.process_time with one thread measures CPU
-    time, which other processes on a shared machine do not inflate).
+    One of three families, as in the course: V1-style (depthwise separable blocks, ReLU), V2-style
+    (inverted residuals with expansion 1, 3 or 6, ReLU6, residual adds) and V3-style (inverted
+    residuals with explicit hidden widths, 3x3 or 5x5 depthwise, SE on about half, ReLU or
+    hard-swish). Width scale 0.3-1.5, 6 stages of 1-3 blocks, total stride 32, R in 64..256.
     """
-    if not isinstance(machine, Machine):
-        raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
-    timing._check_int("batch", batch, 1)
-    timing._check_int("per_kind", per_kind, 2)
-    timing._check_int("sequences", sequences, 2)
-    rng = np.random.default_rng(seed)
-    points, runs = [], []
-    with torch.no_grad():
-        for key, module, shape in _cases(batch, rng, per_kind):
-            module.eval()
-            x = torch.randn(shape)
-            y = module(x)
-            s = timing.benchmark(lambda: module(x), warmup=2, repeats=repeats, min_sample_s=min_sample_s,
-                                 clock=clock)
-            macs, nbytes, roof = _roofline_s(key, module, x, y, machine, 4)
-            points.append(dict(key=key, shape=list(shape), macs=macs, bytes=nbytes, roofline_s=roof,
-                               measured_s=s.median))
-            runs.append(lambda module=module, x=x: module(x))
-            if verbose:
-                print(f"{key:12s} {str(list(shape)):22s} {s.median * 1e6:9.1f} us  roofline {roof * 1e6:8.1f} us")
-    fits = {}
-    for key in sorted({p["key"] for p in points}):
-        pts = [p for p in points if p["key"] == key]
-        roof = np.array([p["roofline_s"] for p in pts])
-        meas = np.array([p["measured_s"] for p in pts])
-        o, s = _fit(roof, meas)
-        err = np.median(np.abs((o + s * roof) / meas - 1))
-        fits[key] = KindFit(o, s, len(pts), float(err))
-    # a container's own cost is a Sequential(Identity) call minus the Identity inside it
-    if "container" in fits and "free" in fits:
-        c = fits["container"]
-        fits["container"] = KindFit(max(0.0, c.overhead_s - fits["free"].overhead_s), 0.0, c.n,
-                                    c.median_rel_error)
-    cal = Calibration(machine, fits, points, timing.environment("cpu"))
-    # the same micro-benchmarks run back to back, in random subsets and orders: the in-network context
-    isolated = np.array([fits[p["key"]].predict(p["roofline_s"]) for p in points])
-    ratios = []
-    with torch.no_grad():
-        for _ in range(sequences):
-            idx = rng.choice(len(runs), size=min(len(runs), int(rng.integers(20, 60))), replace=False)
+    from .models import MobileNet
 
-            def chain(idx=idx):
-                for i in idx:
-                    runs[i]()
-            s = timing.benchmark(chain, warmup=1, repeats=repeats, min_sample_s=min_sample_s, clock=clock)
-            ratios.append(s.median / isolated[idx].sum())
-    cal.context = float(np.median(ratios))  # a median: one sequence hit by a burst of load moves it little
-    return cal
+    family = str(rng.choice(["v1", "v2", "v3"]))
+    size = int(rng.choice(np.arange(64, 257, 8)))
+    width = float(rng.uniform(0.3, 1.5))
+    c = make_divisible(int(rng.choice([16, 24, 32])) * width)
+    stem_act = {"v1": nn.ReLU, "v2": nn.ReLU6, "v3": HardSwish}[family]
+    layers: list[nn.Module] = [ConvBNAct(3, c, 3, stride=2, activation=stem_act)]
+    for stage, (base, stride) in enumerate(zip((16, 24, 40, 80, 160, 320), (1, 2, 2, 2, 1, 2))):
+        out = make_divisible(base * float(rng.uniform(0.7, 1.5)) * width)
+        for i in range(int(rng.integers(1, 4))):
+            s = stride if i == 0 else 1
+            if family == "v1":
+                layers.append(DepthwiseSeparableConv(c, 2 * out, 3, s))
+                c = 2 * out
+                continue
+            if family == "v2":
+                t = 1.0 if stage == 0 and i == 0 else float(rng.choice([1, 3, 6]))
+                layers.append(InvertedResidual(c, out, s, t=t))
+            else:
+                hidden = make_divisible(c * float(rng.uniform(1.0, 6.0)))
+                se = make_divisible(hidden // 4) if rng.random() < 0.5 else None
+                layers.append(InvertedResidual(c, out, s, expanded_channels=hidden,
+                                               kernel_size=int(rng.choice([3, 5])), squeeze_channels=se,
+                                               activation=_ACTS[str(rng.choice(["relu", "hswish"]))]))
+            c = out
+    if family == "v1":
+        classifier = nn.Sequential(nn.Linear(c, 1000))
+    elif family == "v2":
+        last = make_divisible(1280 * max(1.0, width))
+        layers.append(ConvBNAct(c, last, 1, activation=nn.ReLU6))
+        classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, 1000))
+    else:
+        layers.append(ConvBNAct(c, 6 * c, 1, activation=HardSwish))
+        head = make_divisible(int(rng.choice([1024, 1280])) * width)
+        classifier = nn.Sequential(nn.Linear(6 * c, head), HardSwish(), nn.Dropout(0.2), nn.Linear(head, 1000))
+    return MobileNet(nn.Sequential(*layers), classifier, 32).eval(), (1, 3, size, size)
 
+
+def reference_block() -> tuple[nn.Module, torch.Tensor]:
+    """The fixed workload every timing is paired with: a V2 inverted residual (32 -> 96 -> 32) on 56x56."""
+    g = torch.Generator().manual_seed(0)
+    block = InvertedResidual(32, 32, 1, t=3).eval()
+    return block, torch.randn(1, 32, 56, 56, generator=g)
+
+
+def measure_normalised(model: nn.Module, input_size, reference_s: float, *, repeats: int = 10,
+                       min_sample_s: float = 0.01, clock=time.perf_counter) -> tuple[float, float]:
+    """(seconds at the reference's speed, raw median seconds) of ``model`` on random input.
+
+    The model and the reference block run interleaved (mnlib.timing.compare); the first figure is
+    time(model) / time(reference) x ``reference_s``, which a change of the machine's speed during
+    the measurement moves far less than the raw time.
+    """
+    ref, x_ref = reference_block()
+    x = torch.randn(tuple(input_size))
+    with torch.no_grad():
+        c = timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
+                           min_sample_s=min_sample_s, clock=clock)
+    return c.ratio * reference_s, c.a.median
+
+
+# ---------------------------------------------------------------- features and the fit
 
 def _key(model: nn.Module, row) -> str:
     if row.kind == "act":
@@ -217,33 +155,122 @@ def _key(model: nn.Module, row) -> str:
             if type(mod) is cls:
                 return key
         raise ValueError(f"no latency calibration for activation {type(mod).__name__} ({row.name})")
+    if row.kind == "depthwise":
+        k = model.get_submodule(row.name).kernel_size[0]
+        stride = model.get_submodule(row.name).stride[0]
+        return f"depthwise{k}x{k}/s{stride}"
     return row.kind
 
 
-def layer_latencies(model: nn.Module, input_size, machine: Machine,
-                    calibration: Calibration) -> list[tuple[str, str, float]]:
-    """(layer name, calibration key, predicted seconds) for every counted layer of ``model``."""
-    out = []
-    for row in layer_table(model, input_size, machine, macs_only=False):
-        key = _key(model, row)
-        if key not in calibration.fits:
-            raise ValueError(f"the calibration has no fit for layer kind {key!r} ({row.name})")
-        out.append((row.name, key, calibration.fits[key].predict(row.predicted_s)))
-    # count() drops the free layers (Dropout, Flatten, Identity): each is still a module call
+def _layers(model: nn.Module, input_size, machine: Machine) -> list[tuple[str, str, float, float]]:
+    """(name, key, MACs / 1e6, bytes / 1e6) of every counted layer, then the free modules and containers."""
+    out = [(r.name, _key(model, r), r.macs / MB, r.bytes / MB)
+           for r in layer_table(model, tuple(input_size), machine, macs_only=False)]
     for name, mod in model.named_modules():
-        if isinstance(mod, cost._FREE) and not any(True for _ in mod.children()):
-            out.append((name, "free", calibration.fits["free"].overhead_s))
+        if any(True for _ in mod.children()):
+            out.append((name, "container", 0.0, 0.0))
+        elif isinstance(mod, cost._FREE):  # count() drops them (Dropout, Flatten): each is still a call
+            out.append((name, "free", 0.0, 0.0))
     return out
 
 
+def features(model: nn.Module, input_size, machine: Machine) -> dict[str, float]:
+    """The model's column values: per key, the number of calls, MACs (M) and bytes (M)."""
+    f: dict[str, float] = {}
+    for _, key, macs, nbytes in _layers(model, input_size, machine):
+        f[key + ":calls"] = f.get(key + ":calls", 0.0) + 1.0
+        if key not in ("container", "free"):
+            f[key + ":MMACs"] = f.get(key + ":MMACs", 0.0) + macs
+            f[key + ":MB"] = f.get(key + ":MB", 0.0) + nbytes
+    return {k: v for k, v in f.items() if v or k.endswith(":calls")}
+
+
+@dataclass
+class Calibration:
+    """Fitted coefficients (seconds per call, per MMAC, per MB for each key) and what they came from."""
+    machine: Machine
+    coef: dict[str, float]           # 'depthwise3x3/s1:calls' -> seconds, ...
+    reference_s: float               # median time of the reference block during calibration
+    points: list[dict] = field(default_factory=list)  # per network: features, seconds (normalised), raw
+    env: dict = field(default_factory=dict)
+
+    @property
+    def keys(self) -> set[str]:
+        return {c.rsplit(":", 1)[0] for c in self.coef}
+
+    def term(self, key: str, macs: float, nbytes: float) -> float:
+        """Seconds one layer of ``key`` costs (MACs and bytes in millions)."""
+        if key not in self.keys:
+            raise ValueError(f"the calibration has no fit for layer kind {key!r}; its networks had "
+                             f"{sorted(self.keys)}")
+        return (self.coef.get(key + ":calls", 0.0) + self.coef.get(key + ":MMACs", 0.0) * macs
+                + self.coef.get(key + ":MB", 0.0) * nbytes)
+
+    def seconds_per_mac(self) -> float:
+        """The MACs-only baseline fitted on the same calibration networks (median seconds per MAC)."""
+        return float(np.median([p["seconds"] / p["macs"] for p in self.points]))
+
+    def fit_errors(self) -> np.ndarray:
+        """Relative error of the fit on its own calibration networks."""
+        cols = sorted(self.coef)
+        a = np.array([[p["features"].get(c, 0.0) for c in cols] for p in self.points])
+        y = np.array([p["seconds"] for p in self.points])
+        return a @ np.array([self.coef[c] for c in cols]) / y - 1
+
+
+def fit(points: list[dict], machine: Machine, reference_s: float, env: dict | None = None) -> Calibration:
+    """Non-negative least squares on relative error over ``points`` (dicts with 'features', 'seconds')."""
+    if len(points) < 2:
+        raise ValueError(f"fit needs at least 2 timed networks, got {len(points)}")
+    cols = sorted({c for p in points for c in p["features"]})
+    a = np.array([[p["features"].get(c, 0.0) for c in cols] for p in points])
+    y = np.array([p["seconds"] for p in points], dtype=float)
+    if not (y > 0).all():
+        raise ValueError("every timed network needs a positive time")
+    x = nnls(a / y[:, None], np.ones(len(y)))
+    return Calibration(machine, dict(zip(cols, map(float, x))), reference_s, list(points), env or {})
+
+
+def calibrate(machine: Machine, *, networks: int = 200, seed: int = 0, repeats: int = 10,
+              min_sample_s: float = 0.01, clock=time.perf_counter, verbose: bool = False) -> Calibration:
+    """Time ``networks`` random networks (each interleaved with the reference block) and fit the model."""
+    if not isinstance(machine, Machine):
+        raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
+    timing._check_int("networks", networks, 2)
+    rng = np.random.default_rng(seed)
+    ref, x_ref = reference_block()
+    raw = []
+    with torch.no_grad():
+        for i in range(networks):
+            model, size = random_network(rng)
+            x = torch.randn(size)
+            c = timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
+                               min_sample_s=min_sample_s, clock=clock)
+            raw.append((features(model, size, machine), c.ratio, c.a.median, c.b.median,
+                        cost.count(model, size).macs, size))
+            if verbose:
+                print(f"network {i + 1:3d}/{networks}: input {size[-1]:3d}, {raw[-1][4] / 1e6:7.1f}M MACs, "
+                      f"{c.a.median * 1e3:7.2f} ms, x{c.ratio:.2f} the reference")
+    reference_s = float(np.median([r[3] for r in raw]))
+    points = [dict(features=f, seconds=ratio * reference_s, raw_s=t, macs=macs, input=list(size))
+              for f, ratio, t, _, macs, size in raw]
+    return fit(points, machine, reference_s, timing.environment("cpu"))
+
+
+# ---------------------------------------------------------------- predictions
+
+def layer_latencies(model: nn.Module, input_size, machine: Machine,
+                    calibration: Calibration) -> list[tuple[str, str, float]]:
+    """(layer or module name, calibration key, predicted seconds) for every term of the model."""
+    return [(name, key, calibration.term(key, macs, nbytes))
+            for name, key, macs, nbytes in _layers(model, input_size, machine)]
+
+
 def predict_latency(model: nn.Module, input_size, machine: Machine, calibration: Calibration) -> float:
-    """Predicted seconds for one forward pass of ``model`` on zeros of ``input_size``."""
+    """Predicted seconds for one forward pass of ``model`` (at the calibration's machine speed)."""
     if not isinstance(calibration, Calibration):
         raise ValueError(f"calibration must be a mnlib.latency.Calibration, got {type(calibration).__name__}")
-    layers = layer_latencies(model, input_size, machine, calibration)
-    containers = sum(1 for m in model.modules() if any(True for _ in m.children()))
-    isolated = sum(t for _, _, t in layers) + containers * calibration.fits["container"].overhead_s
-    return calibration.context * isolated
+    return sum(t for _, _, t in layer_latencies(model, input_size, machine, calibration))
 
 
 def roofline_latency(model: nn.Module, input_size, machine: Machine) -> float:

@@ -79,6 +79,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
     from nbgrader import utils as nbutils
     from . import sandbox
     from .execute import Run, cell_score
+    from .flags import flags as review_flags
     from .restore import RestoreCells
 
     t0 = time.perf_counter()
@@ -86,7 +87,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
     ws = pathlib.Path(opts.workspace)
     folder = ws / "submitted" / student / opts.assignment
     result = {"student": student, "assignment": opts.assignment, "status": "graded", "message": "",
-              "cells": {}, "comments": {}, "restored": [], "execute_s": 0.0}
+              "cells": {}, "comments": {}, "restored": [], "execute_s": 0.0, "flags": []}
     messages = []
     limits = sandbox.Limits(wall_s=opts.timeout_notebook, cpu_s=opts.timeout_notebook,
                             memory_bytes=opts.memory_mb * 2**20)
@@ -108,6 +109,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
         if nb is None:
             result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
             continue
+        result["flags"] += [f"{stem}: {f}" for f in review_flags(nb)]  # for a person; no score changes
         restorer = RestoreCells(config=cfg)
         released = ws / "release" / opts.assignment / name
         if released.is_file():

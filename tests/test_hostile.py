@@ -36,7 +36,8 @@ SKIPPED = set() if OUTPUT_CAPPED else {"prints-gigabytes"}
 # A known hole, not a sandbox matter
 KNOWN_FAULTS = {# Not a sandbox matter: tests run in the student's kernel, after the student's code,
                  # so that code can rewrite them. Fix: compute verdicts outside the kernel.
-                 "rewrites-test-cells": "an input transformer turns every assert into a pass: full marks"}
+                 "rewrites-test-cells": "an input transformer turns every assert into a pass: full marks",
+                 "swallows-errors": "a run_cell wrapper hides every later cell's error: full marks"}
 
 
 def sandboxed_processes() -> list[str]:
@@ -142,3 +143,13 @@ def test_check_reports_tampering(batch, tmp_path):
     (ws / "results" / ms.ASSIGNMENT / ".x.json.1.tmp").write_text("{")
     found = "\n".join(check(ws))
     assert "in the gradebook" in found and "no result file" in found and "half-written" in found
+
+
+def test_known_holes_are_listed_for_review(batch):
+    """The tampering the grader cannot yet stop (KNOWN_FAULTS) is at least named in the grade report."""
+    ws, results, out = batch
+    for name in KNOWN_FAULTS:
+        assert any("IPython internals" in f for f in results[name]["flags"]), results[name]["flags"]
+        assert f"review   {name} " in out, out[-2000:]
+    for honest in ("complete", "edited-test-cell", "deleted-test-cell", "unchanged-release"):
+        assert results[honest]["flags"] == [], honest

@@ -49,6 +49,7 @@ EXPECTED: dict[str, tuple[str, float | None]] = {
     "writes-gradebook": ("graded", HALF),
     "patches-comparisons": ("graded", HALF),
     "rewrites-test-cells": ("graded", HALF),  # an IPython input transformer edits every later cell
+    "swallows-errors": ("graded", HALF),  # wraps run_cell so no later cell reports its error
     "background-process": ("graded", FULL),  # graded; its process dies with the notebook
     "prints-gigabytes": ("broken", 0.0),  # stopped at the output cap (sandbox.BoundedOutputs), reason recorded
     "network-access": ("graded", FULL),  # connects nowhere; says so in its output
@@ -179,6 +180,12 @@ HOSTILE_CELLS = {
     # IPython's documented hook runs on the source of every later cell, hidden tests included
     "rewrites-test-cells": ("get_ipython().input_transformers_post.append(\n"
                             "    lambda lines: [l.replace('assert ', 'assert True or ') for l in lines])\n"),
+    # the kernel reports errors through objects the student's code can replace: nothing of the
+    # test cell is edited, its failure is just never reported
+    "swallows-errors": ("ip = get_ipython()\n_run_cell = ip.run_cell\n\n\n"
+                        "def run_cell(*args, **kwargs):\n    result = _run_cell(*args, **kwargs)\n"
+                        "    result.error_in_exec = None\n    return result\n\n\n"
+                        "ip.run_cell = run_cell\nip.showtraceback = lambda *args, **kwargs: None\n"),
 }
 
 
@@ -191,7 +198,8 @@ def scenarios(rel) -> dict[str, bytes]:
 
     put("complete", _answered(rel))
     for name, code in HOSTILE_CELLS.items():
-        wrong = name in ("reads-answer-key", "writes-gradebook", "patches-comparisons", "rewrites-test-cells")
+        wrong = name in ("reads-answer-key", "writes-gradebook", "patches-comparisons", "rewrites-test-cells",
+                         "swallows-errors")
         put(name, _with_cell(_answered(rel, WRONG_MAX if wrong else MAX), code))
     put("infinite-loop-in-graded-function", _answered(rel, "def channel_max(x):\n    while True:\n        pass\n"))
     nb = _answered(rel)

@@ -1,0 +1,79 @@
+"""autograder.flags: submissions that reach into the kernel are listed for review; course answers are not.
+
+The hostile scenarios and the sample class are real notebooks (autograder/scenarios, samples);
+the reference answers are the solution notebooks themselves.
+"""
+import pathlib
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder.flags import flags, student_code
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+SCEN = REPO / "autograder" / "scenarios"
+
+
+def _nb(*sources, meta=None):
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    if meta:
+        nb.cells[0].metadata["nbgrader"] = meta
+    return nb
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("rewrites-test-cells", "IPython internals"), ("swallows-errors", "IPython internals"),
+    ("patches-comparisons", "builtins or code objects"), ("segfault", "native code"),
+    ("reads-answer-key", "dynamic code"),
+])
+def test_scenarios_that_reach_into_the_kernel_are_flagged(name, reason):
+    found = flags(nbformat.read(SCEN / f"{name}.ipynb", as_version=4))
+    assert any(reason in f for f in found), found
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(REPO)) for p in
+                                        list((REPO / "solutions").glob("ps*/*.ipynb"))
+                                        + list((REPO / "autograder" / "samples").glob("*/*/*.ipynb"))
+                                        + [SCEN / "complete.ipynb", SCEN / "edited-test-cell.ipynb",
+                                           SCEN / "unchanged-release.ipynb"]))
+def test_reference_answers_and_honest_submissions_are_not_flagged(path):
+    try:
+        nb = nbformat.read(REPO / path, as_version=4)
+    except Exception:  # the sample class has an unreadable notebook on purpose
+        pytest.skip("unreadable on purpose")
+    assert student_code(nb), "the scan must see the learner's cells"
+    assert flags(nb) == []
+
+
+@pytest.mark.parametrize("source", [
+    "y = torch.compile(model)", "pattern = re.compile('a+')", "m.eval()", "x = model.evaluate(3)",
+    "# run_cells is a word in a comment only if spelled run_cell", "total = sum(p.numel() for p in m.parameters())",
+])
+def test_ordinary_code_is_not_flagged(source):
+    expected = ["cell 1: IPython internals ('run_cell')"] if "run_cell " in source + " " else []
+    assert flags(_nb(source)) == expected
+
+
+@pytest.mark.parametrize("source,reason", [
+    ("import builtins\nbuiltins.abs = lambda x: 0", "builtins or code objects"),
+    ("f.__code__ = g.__code__", "builtins or code objects"),
+    ("import gc\nobjs = gc.get_objects()", "garbage-collector walk"),
+    ("import sys\nsys.settrace(t)", "frames or tracing"),
+    ("exec('x = 1')", "dynamic code"),
+    ("getattr(sys.modules['IPython'], 'get_' + 'ipython')", "dynamic code"),
+    ("!pip install something", "shell escapes or magics"),
+    ("%load_ext autoreload", "shell escapes or magics"),
+])
+def test_hooks_and_hiding_tricks_are_flagged(source, reason):
+    assert any(reason in f for f in flags(_nb(source)))
+
+
+def test_test_and_read_only_cells_are_not_scanned_but_answer_cells_are():
+    """Test and locked cells are replaced by the source's before running; answer cells are the learner's."""
+    test = {"grade": True, "grade_id": "t", "locked": True, "points": 1, "schema_version": 3, "solution": False}
+    assert flags(_nb("exec('1')", meta=test)) == []
+    locked = {"grade": False, "grade_id": "r", "locked": True, "schema_version": 3, "solution": False}
+    assert flags(_nb("exec('1')", meta=locked)) == []
+    answer = {"grade": False, "grade_id": "a", "locked": False, "schema_version": 3, "solution": True}
+    assert flags(_nb("exec('1')", meta=answer)) == ["a: dynamic code ('exec(')"]

@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
+import pathlib
+import sys
 import statistics
 import time
 
@@ -54,6 +57,8 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=3, help="interleaved measurement passes per model")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu: time.process_time (with --threads 1 it excludes time stolen by other tenants)")
+    ap.add_argument("--out", default=None, help="also write the figures as JSON here (the book reads "
+                                                "data/measurements/latency_model_cpu_<date>.json)")
     args = ap.parse_args(argv)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     t_start = time.perf_counter()
@@ -116,6 +121,24 @@ def main(argv=None):
     print(summary("MACs-only, rate from the calibration nets", fair, meas))
     print(summary("MACs-only, best constant (sees the answers)", best, meas))
     print("target: >= 80% within +-10%; nn-Meter reports 99.0% on a mobile CPU (cited, not reproduced)")
+    if args.out:
+        record = {
+            "what": "whole-model latency: mnlib.latency's prediction vs measurement, with baselines",
+            "command": "python bench/bench_latency_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "env": timing.environment("cpu"),
+            "machine": {"peak_macs_per_s": machine.peak_macs_per_s,
+                        "bandwidth_bytes_per_s": machine.bandwidth_bytes_per_s},
+            "calibration": {"networks": len(cal.points), "reference_s": cal.reference_s,
+                            "fit_within_10pct": float(np.mean(fit_err <= 0.10))},
+            "passes": args.passes,
+            "repeatability_within_10pct": float(np.mean(np.abs(rep) <= 0.10)),
+            "models": [{"model": r["config"][0], "width_mult": r["config"][1], "resolution": r["config"][2],
+                        "macs": int(r["macs"]), "measured_s": r["measured"], "raw_s": r["raw"],
+                        "predicted_s": r["predicted"], "roofline_s": r["roofline"], "macs_only_s": float(f)}
+                       for r, f in zip(rows, fair)],
+        }
+        pathlib.Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

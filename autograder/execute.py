@@ -16,10 +16,11 @@ import threading
 import time
 
 from jupyter_client.manager import AsyncKernelManager
+import nbformat
 from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
 
-from . import sandbox
+from . import remote, sandbox
 
 # One thread per worker: N workers on N cores must not oversubscribe them (torch reads OMP_NUM_THREADS).
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
@@ -52,17 +53,71 @@ class SandboxedKernelManager(AsyncKernelManager):
 
 
 class _Executor(sandbox.BoundedOutputs, Execute):
-    """nbgrader's Execute with the output cap and a record of the cells whose execution finished."""
+    """nbgrader's Execute with the output cap, a record of the cells whose execution finished, and
+    hidden tests run in this process (autograder.remote) when the notebook's checks allow it."""
 
-    def __init__(self, *, output_limit=None, **kw):
+    def __init__(self, *, output_limit=None, remote_scratch=None, **kw):
         super().__init__(**kw)
         self.output_limit = output_limit
         self.completed: set[int] = set()
+        self.remote_scratch = remote_scratch  # the kernel's folder; None: every test runs in the kernel
+        self.client = self.grader = None
+        self._rpc_index = 0
+
+    def preprocess(self, nb, resources=None, km=None):
+        if self.remote_scratch is not None and remote.supports_remote(nb):
+            self.client = remote.Client(self._rpc_send, self.remote_scratch)
+        return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
-        result = super().preprocess_cell(cell, resources, index)  # raises if the reply never came
+        parts = None
+        if self.client is not None and cell.cell_type == "code" and nbutils.is_grade(cell):
+            parts = remote.split_hidden(cell.source)
+        if parts is None:
+            result = super().preprocess_cell(cell, resources, index)  # raises if the reply never came
+            self.completed.add(index)
+            return result
+        visible, hidden = parts
+        if remote.is_setup(cell.metadata["nbgrader"]["grade_id"]):
+            # the references are built here; the kernel never sees them
+            self._rpc_index = index  # the setup may place helpers in the kernel (before any answer runs)
+            self.grader = remote.run_setup(hidden, self.client)
+            cell.outputs = []
+            self.completed.add(index)
+            return cell, resources
+        original = cell.source
+        cell.source = visible if visible.strip() else "pass"
+        try:
+            result = super().preprocess_cell(cell, resources, index)
+        finally:
+            cell.source = original
         self.completed.add(index)
+        if any(o.get("output_type") == "error" for o in cell.outputs):
+            return result  # the visible checks failed in the kernel: the cell has its error already
+        name, names = remote.check_call(hidden)
+        self._rpc_index = index
+        try:
+            values = [self.client.learner_global(n) for n in names]
+            getattr(self.grader, name)(*values)
+        except Exception as exc:  # the check's verdict, written by us into the cell
+            ename = getattr(exc, "ename", None) or type(exc).__name__
+            evalue = str(exc).split(": ", 1)[-1] if isinstance(exc, remote.LearnerError) else str(exc)
+            cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                                       traceback=[f"{ename}: {evalue}"]))
         return result
+
+    def _rpc_send(self, code: str):
+        """Run ``code`` in the kernel as a cell of its own; (stdout, error name, error value)."""
+        tmp = nbformat.v4.new_code_cell(code)
+        keep = self.nb.cells[self._rpc_index]
+        try:
+            self.execute_cell(tmp, self._rpc_index, store_history=False)
+        finally:
+            self.nb.cells[self._rpc_index] = keep  # nbclient stores the cell it ran at that index
+        text = "".join(o.get("text", "") for o in tmp.outputs
+                       if o.get("output_type") == "stream" and o.get("name") == "stdout")
+        err = next((o for o in tmp.outputs if o.get("output_type") == "error"), None)
+        return text, (err or {}).get("ename"), (err or {}).get("evalue")
 
 
 class Run:
@@ -95,11 +150,13 @@ class Run:
             self.timed_out = True
             self.kill_kernel()
 
-    def execute(self, nb, resources, cfg, timeout_cell: int | None):
+    def execute(self, nb, resources, cfg, timeout_cell: int | None, hidden_tests_here: bool = True):
         """Run every cell of ``nb`` in place; return seconds spent (kernel start included).
 
         A cell whose execute reply never came (kernel killed by the wall-time watchdog, the output
         cap or a crash while it ran) loses its execution count, so it scores as not run.
+        ``hidden_tests_here``: run the hidden tests in this process (autograder.remote) when the
+        notebook's checks are written for it.
         """
         km_class = type("BoundKernelManager", (SandboxedKernelManager,), {"run": self})
         if timeout_cell is not None:
@@ -107,7 +164,8 @@ class Run:
             # which would reset an attribute set on the instance
             cfg = copy.deepcopy(cfg)
             cfg.Execute.timeout = int(timeout_cell)
-        ex = _Executor(config=cfg, kernel_manager_class=km_class, output_limit=self.limits.output_bytes)
+        ex = _Executor(config=cfg, kernel_manager_class=km_class, output_limit=self.limits.output_bytes,
+                       remote_scratch=(self.cwd or self.scratch) if hidden_tests_here else None)
         self.executor = ex
         resources.setdefault("metadata", {})["path"] = str(self.cwd or self.scratch)
         watchdog = None

@@ -1,11 +1,10 @@
 """Flag submissions whose own code reaches into the kernel's machinery, for a person to review.
 
-Why: the tests run in the learner's kernel, after the learner's code. Code that patches IPython can
-make a failing test report success without editing it: an input transformer that rewrites every
-later cell, or a wrapped ``run_cell`` that drops the error (scenarios ``rewrites-test-cells`` and
-``swallows-errors`` in autograder/scenarios/). The sandbox cannot stop that, because it happens
-inside the process being graded. Until verdicts are computed outside the kernel, grading lists
-every submission whose code names these hooks.
+The hidden tests no longer depend on the kernel (autograder/remote.py runs them in the grader), so
+code that patches IPython, builtins or the grader's requests gains nothing. It still has no place
+in an answer to these problem sets, and it is how someone would probe the grader. So grading lists
+every submission whose code names these hooks (scenarios ``rewrites-test-cells``,
+``swallows-errors`` and ``answers-for-the-grader`` in autograder/scenarios/ are flagged).
 
 A flag changes no score and no status: it is a note in the student's result file and a line in
 the grade report, for a person to read the notebook. It is a name search, so code written to hide
@@ -21,7 +20,8 @@ from nbgrader import utils as nbutils
 # reason -> pattern over one cell's source; (?<![\w.]) keeps torch.compile( and re.compile( out
 PATTERNS: dict[str, re.Pattern] = {name: re.compile(rx, re.MULTILINE) for name, rx in {
     "IPython internals": r"\bget_ipython\b|\binput_transformers|\bast_transformers|\brun_cell\b|"
-                         r"\bshowtraceback\b|\bdisplay_pub\b|\bdo_execute\b|\bexecution_count\b",
+                         r"\bshowtraceback\b|\bdisplay_pub\b|\bdo_execute\b|\bexecution_count\b|"
+                         r"\b_ag_\w+",  # the grader's requests (autograder/remote.py)
     "frames or tracing": r"\b_getframe\b|\bsettrace\b|\bsetprofile\b|\bcurrentframe\b|\bf_back\b|"
                          r"\bf_locals\b|\bf_globals\b|\bsys\.audit",
     "garbage-collector walk": r"\bgc\s*\.\s*get_(?:objects|referrers|referents)\b",

@@ -25,7 +25,7 @@ import warnings
 from collections import deque
 from multiprocessing.connection import wait
 
-GRADER_VERSION = 1  # bump when scoring rules change: every stored result becomes stale
+GRADER_VERSION = 2  # bump when scoring rules change: every stored result becomes stale (2: hidden tests run in the grader)
 STATUSES = ("graded", "broken", "timeout", "missing", "error")
 
 

@@ -20,9 +20,9 @@ outputs travel over ZMQ to it; the kernel's own stdout/stderr fds are bounded by
 
 Known limits: the scratch dir is on the host's disk, so its total size is bounded only per file
 (RLIMIT_FSIZE) and by the wall time, not in sum; /tmp, /var/tmp and /dev/shm are tmpfs of
-``disk_bytes`` each, charged to the memory cgroup. Tests that run in the student's kernel can be
-fooled by code that rebinds builtins the test itself uses (``type``): hidden tests should compare
-with C-level methods of exact types, as the scenario fixture's do.
+``disk_bytes`` each, charged to the memory cgroup. The sandbox confines the kernel; it cannot
+stop code inside the kernel from lying about what ran there. That is why the hidden tests run in
+the grader's process (autograder/remote.py), not in the kernel.
 """
 from __future__ import annotations
 

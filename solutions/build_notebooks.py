@@ -9,6 +9,11 @@ Every notebook has the same shape:
 2. explanations, answer cells (``### BEGIN/END SOLUTION``), and grade cells that open with a
    docstring, run visible self-checks, then call one hidden check ``_ps_grader.<name>(...)``.
 The notebooks are generated so that their source stays reviewable as Python here.
+
+The course's grader (autograder/remote.py) runs the setup cell's hidden block and every hidden
+check in its own process instead of the kernel; an assignment opts in with ``RUNS_IN_GRADER = True``
+in its CHECKS, which must then reach the learner's objects only through what a stand-in allows
+(attributes, calls, iteration; ``kernel_eval`` and helpers defined in the kernel for the rest).
 """
 from __future__ import annotations
 
@@ -62,7 +67,8 @@ def setup(assignment: str, checks: str):
 ### BEGIN HIDDEN TESTS
 def _grader_setup(guard, checks):
     import builtins, types
-    ns = {{"__builtins__": dict(vars(builtins)), "__name__": "grader"}}  # a private copy of the builtins
+    ns = {{"__builtins__": dict(vars(builtins)), "__name__": "grader",  # a private copy of the builtins
+          "REMOTE": globals().get("_AG_REMOTE"), "GUARD_SOURCE": guard}}  # set when the autograder runs it
     exec(compile(guard, "grading_guard.py", "exec"), ns)
     exec(compile(checks, "{assignment}_checks.py", "exec"), ns)
     return types.SimpleNamespace(**{{k: v for k, v in ns.items() if k.startswith("check_")}})

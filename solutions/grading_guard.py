@@ -20,6 +20,13 @@ Limits (documented, not hidden): the answer cells run in the same kernel. Code t
 ``globals()`` or the garbage collector to find and overwrite the grader's objects, patches torch's
 C kernels, or kills the kernel is not stopped here; the first two need knowing this file, and the
 last gives no grade at all (the pipeline reports it). The checks never read stderr.
+
+Where the checks run. In a learner's kernel (self-checking, ``nbgrader validate``) all of the above
+happens there, and the limits above apply. The course's autograder runs this file and the checks
+in its own process instead (autograder/remote.py): ``REMOTE`` is then its client, the learner's
+objects arrive as stand-ins whose every use is a request to the kernel, and only data comes back.
+The references and the verdicts never enter the kernel, so code there can neither read nor rewrite
+them. ``scan`` and ``Guard`` then run their watch in the kernel around each request.
 """
 import math
 import os
@@ -39,6 +46,22 @@ CodeType = types.CodeType
 _setprofile, _getprofile = sys.setprofile, sys.getprofile
 
 import mnlib  # noqa: E402  (after the references: importing it runs no answer code)
+
+# An autograder.remote.Client when the grader runs these checks in its own process, else None.
+REMOTE = globals().get("REMOTE")
+GUARD_SOURCE = globals().get("GUARD_SOURCE")  # this file's text, for the watch in the kernel
+
+
+def remote(value):
+    """Is ``value`` a stand-in for an object in the learner's kernel?"""
+    return REMOTE is not None and isinstance(value, REMOTE.Remote)
+
+
+def _learner_failure(exc):
+    """A Fail raised by the watch in the kernel comes back as the learner's error: make it a Fail again."""
+    if REMOTE is not None and isinstance(exc, REMOTE.LearnerError) and getattr(exc, "ename", "") == "Fail":
+        return Fail(str(exc).split(": ", 1)[-1])
+    return None
 
 MNLIB_DIR = os.path.dirname(os.path.abspath(mnlib.__file__)) + os.sep
 CHEAT = ("{what} uses mnlib ({detail}); the exercise is to write it yourself: "
@@ -82,6 +105,12 @@ def _code_objects(code):
 
 def scan(obj, what, _seen=None):
     """Fail if ``obj`` is, references or is built from mnlib (static: no answer code runs)."""
+    if remote(obj):  # the same scan, run where the object lives
+        try:
+            REMOTE.scan(obj, what, GUARD_SOURCE)
+        except Exception as exc:
+            raise (_learner_failure(exc) or exc) from None
+        return
     seen = set() if _seen is None else _seen
     if id(obj) in seen:
         return
@@ -151,6 +180,8 @@ class Guard:
             self.hit = f"{frame.f_code.co_filename.rsplit(os.sep, 1)[-1]}:{frame.f_code.co_name}"
 
     def call(self, what, fn, *args, **kwargs):
+        if REMOTE is not None:
+            return self._call_remote(what, fn, *args, **kwargs)
         previous = _getprofile()
         _setprofile(self.hook)
         try:
@@ -164,6 +195,32 @@ class Guard:
             detail, self.hit = self.hit, None
             raise Fail(CHEAT.format(what=what, detail=f"it called {detail}"))
         return result
+
+
+    def _call_remote(self, what, fn, *args, **kwargs):
+        # every request made while fn runs carries the forbidden files; the kernel watches each one
+        before = REMOTE.guard_files
+        REMOTE.guard_files = tuple(f[len(MNLIB_DIR):] for f in self.files)
+        try:
+            return fn(*args, **kwargs)
+        except REMOTE.GuardHit as hit:
+            if str(hit) == "profiler":
+                raise Fail(f"{what} changed the profiler the grader uses to watch it; leave sys.setprofile alone") from None
+            raise Fail(CHEAT.format(what=what, detail=f"it called {hit}")) from None
+        finally:
+            REMOTE.guard_files = before
+
+
+def is_module(value):
+    """A torch.nn.Module here, or a stand-in for one in the learner's kernel."""
+    return isinstance(value, Module) or (remote(value) and value._ag_is_module)
+
+
+def kernel_eval(src, **names):
+    """``eval(src)`` with ``names`` bound, where the objects live (here, or in the learner's kernel)."""
+    if any(remote(v) for v in names.values()):
+        return REMOTE.evaluate(src, **names)
+    return eval(src, {"torch": torch, "math": math}, dict(names))
 
 
 def need(condition, message):
@@ -201,7 +258,7 @@ def close_tensor(value, expected, what, rtol=1e-4, atol=1e-5):
 
 def load_by_position(module, tensors, what):
     """Copy reference tensors into ``module``'s state_dict entries in order (shapes must agree)."""
-    need(isinstance(module, Module), f"{what} should be a torch.nn.Module")
+    need(is_module(module), f"{what} should be a torch.nn.Module")
     state = module.state_dict()
     need(len(state) == len(tensors),
          f"{what} has {len(state)} parameters and buffers; the layer order the notebook describes "
@@ -225,7 +282,7 @@ def check_reference_outputs(guard, make, args, x, state, y, what):
 
 
 def n_params(module):
-    return sum(p.numel() for p in module.parameters())
+    return kernel_eval("sum(p.numel() for p in m.parameters())", m=module)
 
 
 def reference_state(module, seed):

@@ -3,6 +3,7 @@ from build_notebooks import GRADER, answer, md, readonly, tests
 
 # Hidden checks, run in the grader's private namespace (grading_guard.py is already loaded there).
 CHECKS = r"""
+RUNS_IN_GRADER = True  # the autograder runs these checks in its own process (autograder/remote.py)
 import mnlib.cost, mnlib.layers
 
 guard = Guard(["layers.py", "cost.py"])

@@ -3,27 +3,118 @@ memory/compute bound, a roofline plot and a short measurement of this machine.""
 from build_notebooks import GRADER, answer, md, readonly, tests
 
 CHECKS = r"""
+RUNS_IN_GRADER = True  # the autograder runs these checks in its own process (autograder/remote.py)
 import numbers
 import random
-import time
 
-import matplotlib.axes
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.lines import Line2D
 
 import mnlib.roofline as R
 
 guard = Guard(["roofline.py", "cost.py", "timing.py"])
 rng = random.Random(6)
 
-# Matplotlib references taken now, so a patched Axes method cannot fake a log axis or the data.
-_AXES = matplotlib.axes.Axes
-_xscale, _yscale, _xlabel, _ylabel = _AXES.get_xscale, _AXES.get_yscale, _AXES.get_xlabel, _AXES.get_ylabel
-_lines, _collections = _AXES.get_lines, _AXES.collections.fget
-_xdata, _ydata, _marker = Line2D.get_xdata, Line2D.get_ydata, Line2D.get_marker
-_subplots, _close = plt.subplots, plt.close
-_perf_counter = time.perf_counter
+# Helpers that must run where the learner's objects live: in the kernel when the grader runs these
+# checks itself (autograder/remote.py), else here. Both are set up now, before any answer cell runs.
+# (lines, not triple-quoted strings: these checks are pasted into one)
+AXES_SRC = "\n".join([
+    'import matplotlib.axes',
+    'import matplotlib.pyplot as plt',
+    'import numpy as np',
+    'from matplotlib.lines import Line2D',
+    '',
+    '# References taken when this runs (before any answer cell), so a patched method cannot fake the data.',
+    '_AXES = matplotlib.axes.Axes',
+    '_xscale, _yscale, _xlabel, _ylabel = _AXES.get_xscale, _AXES.get_yscale, _AXES.get_xlabel, _AXES.get_ylabel',
+    '_lines, _collections = _AXES.get_lines, _AXES.collections.fget',
+    '_xdata, _ydata, _marker = Line2D.get_xdata, Line2D.get_ydata, Line2D.get_marker',
+    '_subplots, _close = plt.subplots, plt.close',
+    '',
+    '',
+    'def _floats(values):',
+    '    return np.asarray(values, float).ravel().tolist()',
+    '',
+    '',
+    'class Tools:',
+    '    @staticmethod',
+    '    def describe(ax):',
+    '        # What the checks read from an Axes, as plain data.',
+    '        if not (isinstance(ax, _AXES) and type(ax).__module__.startswith("matplotlib.")):',
+    '            return {"axes": False, "type": type(ax).__name__}',
+    '        lines, offsets = [], []',
+    '        for line in _lines(ax):',
+    '            marker = _marker(line)',
+    '            try:',
+    '                lines.append({"x": _floats(_xdata(line)), "y": _floats(_ydata(line)),',
+    '                              "marker": None if marker is None else str(marker)})',
+    '            except (TypeError, ValueError):',
+    '                continue',
+    '        for coll in _collections(ax):',
+    '            try:',
+    '                offsets.append(np.asarray(coll.get_offsets(), float).reshape(-1, 2).tolist())',
+    '            except (TypeError, ValueError):',
+    '                continue',
+    '        return {"axes": True, "type": type(ax).__name__, "xscale": str(_xscale(ax)), "yscale": str(_yscale(ax)),',
+    '                "xlabel": str(_xlabel(ax)), "ylabel": str(_ylabel(ax)), "lines": lines, "offsets": offsets}',
+    '',
+    '    @staticmethod',
+    '    def new_axes():',
+    '        return _subplots()[1]',
+    '',
+    '    @staticmethod',
+    '    def close(ax):',
+    '        if isinstance(ax, _AXES):',
+    '            _close(ax.figure)',
+])
+WATCH_SRC = "\n".join([
+    'import time',
+    '',
+    'import torch',
+    '',
+    '_perf_counter, _allclose = time.perf_counter, torch.allclose',
+    '',
+    '',
+    'class Watch:',
+    '    # The real clock, plus a witness: at every read it checks that the buffer being written (out or dst)',
+    '    # was rewritten with the right values since the previous read, then plants sentinels in it again.',
+    '    # So a call that times a smaller copy, or does the work outside the timed interval, is seen.',
+    '    def __init__(self, buf, ref):',
+    '        self.buf = buf.view(-1)',
+    '        self.idx = torch.linspace(0, self.buf.numel() - 1, min(64, self.buf.numel())).long()',
+    '        self.want = ref.reshape(-1)[self.idx].clone()',
+    '        self.sentinel = self.want + 1000  # far from every right value, representable in fp16',
+    '        self.reads = self.full = 0',
+    '',
+    '    def __call__(self):',
+    '        t = _perf_counter()',
+    '        if self.reads and _allclose(self.buf[self.idx], self.want, rtol=1e-4, atol=1e-3):',
+    '            self.full += 1',
+    '        self.buf[self.idx] = self.sentinel',
+    '        self.reads += 1',
+    '        return t',
+    '',
+    '',
+    'class Case:',
+    "    # The arguments of one measurement and the watch on its output buffer, where the learner's code runs.",
+    '    def __init__(self, args, buf_index, ref):',
+    '        self.args = tuple(args)',
+    '        self.watch = Watch(self.args[buf_index], ref)',
+    '',
+    '    def run(self, fn, repeats):',
+    '        return fn(*self.args, repeats=repeats, clock=self.watch)',
+])
+
+
+def _helper(src, name):
+    if REMOTE is not None:
+        return REMOTE.define(src, name)
+    env = {"__name__": "grader_helpers"}
+    exec(src, env)
+    return env[name]
+
+
+TOOLS = _helper(AXES_SRC, "Tools")
+CASE = _helper(WATCH_SRC, "Case")
 
 # conv: (C_in, C_out, H, W, K, stride, groups, batch, dtype_bytes): odd sizes, strides 1-3, groups,
 # batches 1-64, fp16 (2), fp32 (4), fp64 (8) and int8 (1).
@@ -139,20 +230,15 @@ def check_bound(bound):
                                f"a machine of balance {balance:.4g} MAC/byte is not {got}-bound")
 
 
-def _marked_points(ax):
-    # Data points drawn with a marker: Line2D with a visible marker, and scatter collections.
+def _marked_points(desc):
+    # Data points drawn with a marker: lines with a visible marker, and scatter collections.
     pts = []
-    for line in _lines(ax):
-        if _marker(line) in (None, "None", "none", "", " "):
+    for line in desc["lines"]:
+        if line["marker"] in (None, "None", "none", "", " "):
             continue
-        xs, ys = np.asarray(_xdata(line), float).ravel(), np.asarray(_ydata(line), float).ravel()
-        pts += list(zip(xs.tolist(), ys.tolist()))
-    for coll in _collections(ax):
-        try:
-            offs = np.asarray(coll.get_offsets(), float).reshape(-1, 2)
-        except (TypeError, ValueError):
-            continue
-        pts += [tuple(p) for p in offs.tolist()]
+        pts += list(zip(line["x"], line["y"]))
+    for offs in desc["offsets"]:
+        pts += [tuple(p) for p in offs]
     return pts
 
 
@@ -162,8 +248,8 @@ def _near(p, q, rel=1e-6):
 
 def _roof_ok(line, peak, bw, lo, hi):
     # Every vertex on min(peak, I B) in GMAC/s, spanning [lo, hi], and the knee drawn (not cut off).
-    xs, ys = np.asarray(_xdata(line), float).ravel(), np.asarray(_ydata(line), float).ravel()
-    if len(xs) < 2 or not np.all(np.isfinite(xs)) or not np.all(xs > 0):
+    xs, ys = np.asarray(line["x"], float), np.asarray(line["y"], float)
+    if len(xs) < 2 or len(xs) != len(ys) or not np.all(np.isfinite(xs)) or not np.all(xs > 0):
         return False
     if not all(isclose(y, min(peak, x * bw) / 1e9, rel_tol=1e-6) for x, y in zip(xs.tolist(), ys.tolist())):
         return False
@@ -175,18 +261,17 @@ def _roof_ok(line, peak, bw, lo, hi):
     return knee >= 0.95 * peak / 1e9
 
 
-def _check_axes(ax, peak, bw, balance, layers, what):
-    need(isinstance(ax, _AXES) and type(ax).__module__.startswith("matplotlib."),
-         f"{what} should return the matplotlib Axes it drew on, got {type(ax).__name__}")
-    need(_xscale(ax) == "log" and _yscale(ax) == "log",
-         f"{what}: both axes should be logarithmic (got x {_xscale(ax)!r}, y {_yscale(ax)!r})")
-    need(bool(_xlabel(ax).strip()) and bool(_ylabel(ax).strip()), f"{what}: label both axes (with units)")
+def _check_axes(desc, peak, bw, balance, layers, what):
+    need(desc["axes"], f"{what} should return the matplotlib Axes it drew on, got {desc['type']}")
+    need(desc["xscale"] == "log" and desc["yscale"] == "log",
+         f"{what}: both axes should be logarithmic (got x {desc['xscale']!r}, y {desc['yscale']!r})")
+    need(bool(desc["xlabel"].strip()) and bool(desc["ylabel"].strip()), f"{what}: label both axes (with units)")
     lo = min([balance / 100] + [i for i, _ in layers.values()])
     hi = max([balance * 100] + [i for i, _ in layers.values()])
-    need(any(_roof_ok(line, peak, bw, lo, hi) for line in _lines(ax)),
+    need(any(_roof_ok(line, peak, bw, lo, hi) for line in desc["lines"]),
          f"{what}: no line follows the roof min(peak, I x bandwidth) in GMAC/s from I = {lo:.3g} to {hi:.3g} "
          "MAC/byte through the ridge point")
-    pts = _marked_points(ax)
+    pts = _marked_points(desc)
     need(any(_near(p, (balance, peak / 1e9)) for p in pts),
          f"{what}: mark the ridge point (machine balance, peak in GMAC/s) with a marker")
     for name, (i, rate) in layers.items():
@@ -201,17 +286,17 @@ def check_plot(plot_roofline):
         what = f"plot_roofline(peak={peak:g}, bandwidth={bw:g}, ...)"
         ax = guard.call("plot_roofline", plot_roofline, peak, bw, dict(layers))
         try:
-            _check_axes(ax, peak, bw, balance, ref, what)
+            _check_axes(TOOLS.describe(ax), peak, bw, balance, ref, what)
         finally:
-            if isinstance(ax, _AXES):
-                _close(ax.figure)
-    fig, given = _subplots()
+            TOOLS.close(ax)
+    given = TOOLS.new_axes()
     try:
         peak, bw, balance, ref = PLOT_REF[0]
         ax = guard.call("plot_roofline", plot_roofline, peak, bw, {k: i for k, (i, _) in ref.items()}, ax=given)
-        need(ax is given, "plot_roofline(..., ax=ax) should draw on the Axes it is given and return it")
+        need(ax is given or (remote(ax) and ax == given),
+             "plot_roofline(..., ax=ax) should draw on the Axes it is given and return it")
     finally:
-        _close(fig)
+        TOOLS.close(given)
 
 
 def _real(v, what):
@@ -231,31 +316,12 @@ def _result(res, key, what):
     return _real(res[key], f"{what}[{key!r}]"), float(np.median(secs))
 
 
-class _Watch:
-    # The real clock, plus a witness: at every read it checks that the buffer being written (out or dst)
-    # was rewritten with the right values since the previous read, then plants sentinels in it again.
-    # So a call that times a smaller copy, or does the work outside the timed interval, is seen.
-    def __init__(self, buf, ref):
-        self.buf = buf.view(-1)
-        self.idx = torch.linspace(0, self.buf.numel() - 1, min(64, self.buf.numel())).long()
-        self.want = ref.reshape(-1)[self.idx].clone()
-        self.sentinel = self.want + 1000  # far from every right value, representable in fp16
-        self.reads = self.full = 0
-
-    def __call__(self):
-        t = _perf_counter()
-        if self.reads and allclose(self.buf[self.idx], self.want, rtol=1e-4, atol=1e-3):
-            self.full += 1
-        self.buf[self.idx] = self.sentinel
-        self.reads += 1
-        return t
-
-
-def _watched(what, fn, work, args, buf, ref, key, unit, limit):
-    clock = _Watch(buf, ref)
-    rate, med = _result(guard.call(what.split(" ")[0], fn, *args, repeats=REPEATS, clock=clock), key, what)
-    need(clock.full >= REPEATS,
-         f"{what}: only {clock.full} of the intervals between two clock reads did the whole {unit}; each of the "
+def _watched(what, fn, work, args, buf_index, ref, key, unit, limit):
+    case = CASE(list(args), buf_index, ref)
+    rate, med = _result(guard.call(what.split(" ")[0], case.run, fn, REPEATS), key, what)
+    full = case.watch.full
+    need(full >= REPEATS,
+         f"{what}: only {full} of the intervals between two clock reads did the whole {unit}; each of the "
          f"{REPEATS} timed calls should (use the clock you are given, just before and just after each call)")
     need(isclose(rate * med, work, rel_tol=1e-6),
          f"{what}: {key} x median(seconds) should be the work of one call "
@@ -271,7 +337,7 @@ def check_gemm(measure_gemm):
         out = torch.zeros(m, n, dtype=dtype)
         what = f"measure_gemm on ({m} x {k}) @ ({k} x {n}) {str(dtype).replace('torch.', '')}"
         # the work of one product is M K N MACs
-        _watched(what, measure_gemm, m * k * n, (a, b, out), out, torch.mm(a, b), "macs_per_s",
+        _watched(what, measure_gemm, m * k * n, (a, b, out), 2, torch.mm(a, b), "macs_per_s",
                  "product a @ b into out", MAX_MACS_PER_S)
 
 
@@ -283,7 +349,7 @@ def check_bandwidth(measure_bandwidth):
         nbytes = numel * src.element_size()
         what = f"measure_bandwidth on {nbytes} bytes of {str(dtype).replace('torch.', '')}"
         # one copy reads src and writes dst: 2 x nbytes
-        _watched(what, measure_bandwidth, 2 * nbytes, (src, dst), dst, src, "bytes_per_s", "copy of src into dst",
+        _watched(what, measure_bandwidth, 2 * nbytes, (src, dst), 1, src, "bytes_per_s", "copy of src into dst",
                  MAX_BYTES_PER_S)
 """
 

@@ -2,32 +2,43 @@
 from build_notebooks import GRADER, answer, md, readonly, tests
 
 CHECKS = r"""
+RUNS_IN_GRADER = True  # the autograder runs these checks in its own process (autograder/remote.py)
 import mnlib.timing, mnlib.cost
 
 guard = Guard(["timing.py"])
 
 
-class Fake:
-    # A device with a fake clock: each call of fn costs durations[i] seconds; when asynchronous, the
-    # work is only queued and lands on the clock at the next sync (like a CUDA stream).
-    def __init__(self, durations, asynchronous=False, line=None):
-        self.durations, self.asynchronous = list(durations), asynchronous
-        self.t, self.pending, self.calls = 0.0, 0.0, 0
-        self.line = self if line is None else line  # two fakes may share one time line
+# (lines, not a triple-quoted string: these checks are pasted into one)
+FAKE_SRC = "\n".join([
+    'class Fake:',
+    '    # A device with a fake clock: each call of fn costs durations[i] seconds; when asynchronous, the',
+    '    # work is only queued and lands on the clock at the next sync (like a CUDA stream).',
+    '    def __init__(self, durations, asynchronous=False, line=None):',
+    '        self.durations, self.asynchronous = list(durations), asynchronous',
+    '        self.t, self.pending, self.calls = 0.0, 0.0, 0',
+    '        self.line = self if line is None else line  # two fakes may share one time line',
+    '',
+    '    def fn(self):',
+    '        d = self.durations[min(self.calls, len(self.durations) - 1)]',
+    '        self.calls += 1',
+    '        if self.asynchronous:',
+    '            self.pending += d',
+    '        else:',
+    '            self.line.t += d',
+    '',
+    '    def sync(self):',
+    '        self.line.t, self.pending = self.line.t + self.pending, 0.0',
+    '',
+    '    def clock(self):',
+    '        return self.line.t',
+])
+exec(FAKE_SRC)  # Fake, here: the references are computed with it
 
-    def fn(self):
-        d = self.durations[min(self.calls, len(self.durations) - 1)]
-        self.calls += 1
-        if self.asynchronous:
-            self.pending += d
-        else:
-            self.line.t += d
 
-    def sync(self):
-        self.line.t, self.pending = self.line.t + self.pending, 0.0
-
-    def clock(self):
-        return self.line.t
+def _device(durations, asynchronous=False, line=None):
+    # A Fake where the learner's code runs: in the kernel when the grader runs these checks itself.
+    cls = Fake if REMOTE is None else REMOTE.define(FAKE_SRC, "Fake")
+    return cls(list(durations), asynchronous, line)
 
 
 def _reference(durations, warmup, repeats, asynchronous=False):
@@ -36,7 +47,7 @@ def _reference(durations, warmup, repeats, asynchronous=False):
 
 
 def _run(benchmark, durations, warmup, repeats, asynchronous=False):
-    f = Fake(durations, asynchronous)
+    f = _device(durations, asynchronous)
     res = guard.call("benchmark", benchmark, f.fn, warmup=warmup, repeats=repeats, sync=f.sync, clock=f.clock)
     need(type(res) is dict, f"benchmark should return a dict, got {type(res).__name__}")
     for key in ("samples", "median", "iqr"):
@@ -95,8 +106,8 @@ def check_compare(compare):
         line = Fake([0.0])
         ra, rb = Fake(da, line=line), Fake(db, line=line)
         ref = mnlib.timing.compare(ra.fn, rb.fn, warmup=0, repeats=10, inner_loops=1, clock=line.clock)
-        line = Fake([0.0])
-        fa, fb = Fake(da, line=line), Fake(db, line=line)
+        line = _device([0.0])
+        fa, fb = _device(da, line=line), _device(db, line=line)
         res = guard.call("compare", compare, fa.fn, fb.fn, warmup=0, repeats=10, sync=None, clock=line.clock)
         need(type(res) is dict and all(k in res for k in ("ratio", "ci_low", "ci_high")),
              "compare should return a dict with 'ratio', 'ci_low' and 'ci_high'")

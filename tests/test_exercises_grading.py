@@ -93,3 +93,54 @@ def test_grading_solution_blank_and_mistakes(aid, tmp_path):
     for name, loses in expected_loss.items():
         want = {g: (0.0 if g in loses else p) for g, p in points.items()}
         assert scores[name] == want, f"scenario {name}: expected to lose exactly {sorted(loses)}"
+
+
+def _grade_with_the_course_grader(aid: str, subs: dict, tmp_path: Path) -> dict[str, dict]:
+    """Collect and grade ``subs`` with ``python -m autograder`` (sandbox on): result file per student."""
+    import json
+    import subprocess
+
+    folder, ws = tmp_path / "submissions", tmp_path / "ws"
+    for student, nb in subs.items():
+        (folder / student).mkdir(parents=True)
+        nbformat.write(nb, folder / student / f"{aid}.ipynb")
+    for args in (["collect", str(folder), "--assignment", aid, "--workspace", str(ws)],
+                 ["grade", "--assignment", aid, "--workspace", str(ws), "--workers", "2"]):
+        run = subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True,
+                             cwd=HERE.parent, timeout=1800)
+        assert run.returncode == 0, run.stdout + run.stderr
+    return {p.stem: json.loads(p.read_text()) for p in (ws / "results" / aid).glob("*.json")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("aid", IDS)
+def test_grading_in_the_grader_process(aid, tmp_path):
+    """The same verdicts when the course's grader runs the hidden checks in its own process.
+
+    `python -m autograder grade` runs each hidden check in the grader (autograder/remote.py), the
+    learner's objects reached through requests to the kernel; nbgrader above runs them in the
+    kernel. Solution, blank release and every mistake must score the same cell by cell.
+    """
+    from autograder import remote, sandbox
+    if not sandbox.probe().ok:
+        pytest.skip("the course grader needs its sandbox")
+    points = _points(aid)
+    source = nbformat.read(H.SOLUTIONS / aid / f"{aid}.ipynb", as_version=4)
+    assert remote.supports_remote(source), f"{aid}: its hidden checks are not written to run in the grader"
+    released = H.EXERCISES / aid / f"{aid}.ipynb"
+    subs = {"solution": H.submission(released, H.answers(H.SOLUTIONS / aid / f"{aid}.ipynb")),
+            "blank": H.submission(released, {})}
+    expected_loss = {"solution": set(), "blank": {g for g, p in points.items() if p > 0}}
+    for path in sorted((HERE / "scenarios" / aid).glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        subs[path.stem.replace("_", "-")] = nb
+        expected_loss[path.stem.replace("_", "-")] = set(nb.metadata["scenario"]["loses"])
+    results = _grade_with_the_course_grader(aid, subs, tmp_path)
+    assert set(results) == set(subs)
+    for name, loses in expected_loss.items():
+        res = results[name]
+        got = {g: c["score"] for g, c in res["cells"].items()}
+        want = {g: (0.0 if g in loses else p) for g, p in points.items()}
+        assert res["status"] == "graded", (name, res.get("message"))
+        assert got == want, f"{aid}/{name}: expected to lose exactly {sorted(loses)}; reasons: " + \
+            str({g: c["reason"] for g, c in res["cells"].items() if c["score"] != want[g]})

@@ -34,10 +34,10 @@ CELL_S, NOTEBOOK_S = 3, 30  # short limits so the loops are stopped quickly
 OUTPUT_CAPPED = "BoundedOutputs" in (REPO / "autograder" / "execute.py").read_text()
 SKIPPED = set() if OUTPUT_CAPPED else {"prints-gigabytes"}
 # A known hole, not a sandbox matter
-KNOWN_FAULTS = {# Not a sandbox matter: tests run in the student's kernel, after the student's code,
-                 # so that code can rewrite them. Fix: compute verdicts outside the kernel.
-                 "rewrites-test-cells": "an input transformer turns every assert into a pass: full marks",
-                 "swallows-errors": "a run_cell wrapper hides every later cell's error: full marks"}
+KNOWN_FAULTS: dict[str, str] = {}  # scenario -> why it is expected to fail (none now)
+# Code that patches IPython: harmless since the hidden tests run in the grader (autograder/remote.py),
+# and still listed for review in the grade report (autograder/flags.py).
+KERNEL_HOOKS = ("rewrites-test-cells", "swallows-errors", "answers-for-the-grader")
 
 
 def sandboxed_processes() -> list[str]:
@@ -145,10 +145,10 @@ def test_check_reports_tampering(batch, tmp_path):
     assert "in the gradebook" in found and "no result file" in found and "half-written" in found
 
 
-def test_known_holes_are_listed_for_review(batch):
-    """The tampering the grader cannot yet stop (KNOWN_FAULTS) is at least named in the grade report."""
+def test_kernel_hooks_are_listed_for_review(batch):
+    """Submissions that patch IPython are named in the grade report, for a person to read."""
     ws, results, out = batch
-    for name in KNOWN_FAULTS:
+    for name in KERNEL_HOOKS:
         assert any("IPython internals" in f for f in results[name]["flags"]), results[name]["flags"]
         assert f"review   {name} " in out, out[-2000:]
     for honest in ("complete", "edited-test-cell", "deleted-test-cell", "unchanged-release"):

@@ -50,6 +50,7 @@ EXPECTED: dict[str, tuple[str, float | None]] = {
     "patches-comparisons": ("graded", HALF),
     "rewrites-test-cells": ("graded", HALF),  # an IPython input transformer edits every later cell
     "swallows-errors": ("graded", HALF),  # wraps run_cell so no later cell reports its error
+    "answers-for-the-grader": ("graded", 0.0),  # forges the kernel's replies to the grader: gains nothing
     "background-process": ("graded", FULL),  # graded; its process dies with the notebook
     "prints-gigabytes": ("broken", 0.0),  # stopped at the output cap (sandbox.BoundedOutputs), reason recorded
     "network-access": ("graded", FULL),  # connects nowhere; says so in its output
@@ -68,14 +69,36 @@ def _cell(kind, source, grade_id, *, grade=False, solution=False, points=0, lock
 
 
 def _test(fn: str, op: str) -> str:
-    # Comparisons on exact ndarrays with C-level methods: rebinding np.allclose & co. changes nothing.
+    # The visible part runs in the learner's kernel; the hidden call runs in the grader's process
+    # (autograder/remote.py), which is where the verdict is made.
     return (f'"""Does {fn} reduce over H and W to shape (N, C)?"""\n'
             "x = np.arange(2 * 3 * 4 * 5, dtype=float).reshape(2, 3, 4, 5)\n"
             f"got = {fn}(x)\n"
             'assert type(got) is np.ndarray and got.shape == (2, 3), "expected an array of shape (N, C)"\n'
             "### BEGIN HIDDEN TESTS\n"
-            f'assert (got == x.{op}(axis=(2, 3))).all(), "values differ"\n'
+            f"_ps_grader.check_{op}({fn})\n"
             "### END HIDDEN TESTS")
+
+
+GRADER_SETUP = """# Grader setup (hidden, 0 points): it runs before your answers. Leave this cell as it is.
+### BEGIN HIDDEN TESTS
+def _grader_setup():
+    import types
+    import numpy as np
+    RUNS_IN_GRADER = True  # the autograder runs these checks in its own process
+
+    def _check(fn, op):
+        x = np.random.default_rng(7).normal(size=(3, 4, 5, 6))
+        got = fn(x)
+        assert type(got) is np.ndarray and got.shape == (3, 4), "expected an array of shape (N, C)"
+        assert np.array_equal(got, getattr(x, op)(axis=(2, 3))), "values differ"
+
+    return types.SimpleNamespace(check_sum=lambda f: _check(f, "sum"), check_max=lambda f: _check(f, "max"))
+
+
+_ps_grader = _grader_setup()
+del _grader_setup
+### END HIDDEN TESTS"""
 
 
 def source_notebook():
@@ -84,6 +107,7 @@ def source_notebook():
         _cell("markdown", "# Channel reductions\n\nWrite `channel_sum(x)` and `channel_max(x)` for an "
               "array of shape $(N, C, H, W)$: reduce over $H$ and $W$.", "intro", locked=True),
         _cell("code", "import numpy as np", "setup", locked=True),
+        _cell("code", GRADER_SETUP, f"{ASSIGNMENT}_grader_setup", grade=True, points=0, locked=True),
         _cell("code", "def channel_sum(x):\n    ### BEGIN SOLUTION\n    return x.sum(axis=(2, 3))\n"
               "    ### END SOLUTION", "answer_sum", solution=True),
         _cell("code", "def channel_max(x):\n    ### BEGIN SOLUTION\n    return x.max(axis=(2, 3))\n"
@@ -186,6 +210,14 @@ HOSTILE_CELLS = {
                         "def run_cell(*args, **kwargs):\n    result = _run_cell(*args, **kwargs)\n"
                         "    result.error_in_exec = None\n    return result\n\n\n"
                         "ip.run_cell = run_cell\nip.showtraceback = lambda *args, **kwargs: None\n"),
+    # answers every request of the grader (autograder/remote.py) itself, with a value that would
+    # pass a careless check: what the grader receives is data, checked there
+    "answers-for-the-grader": ("ip = get_ipython()\n_run_cell = ip.run_cell\nMARK = '\\x1eAG-RPC\\x1e'\n\n\n"
+                               "def run_cell(raw_cell, *args, **kwargs):\n"
+                               "    if '_ag_agent' in raw_cell:\n"
+                               "        raw_cell = 'print(' + repr(MARK + '{\"ok\": true}' + MARK) + ')'\n"
+                               "    return _run_cell(raw_cell, *args, **kwargs)\n\n\n"
+                               "ip.run_cell = run_cell\n"),
 }
 
 
@@ -199,7 +231,7 @@ def scenarios(rel) -> dict[str, bytes]:
     put("complete", _answered(rel))
     for name, code in HOSTILE_CELLS.items():
         wrong = name in ("reads-answer-key", "writes-gradebook", "patches-comparisons", "rewrites-test-cells",
-                         "swallows-errors")
+                         "swallows-errors", "answers-for-the-grader")
         put(name, _with_cell(_answered(rel, WRONG_MAX if wrong else MAX), code))
     put("infinite-loop-in-graded-function", _answered(rel, "def channel_max(x):\n    while True:\n        pass\n"))
     nb = _answered(rel)

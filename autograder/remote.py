@@ -1,0 +1,469 @@
+"""Hidden tests that run in the grader's own process, reaching the learner's kernel only for data.
+
+Why: a test that runs in the learner's kernel runs after the learner's code, and the kernel reports
+its verdict. Code that patches IPython can rewrite the test or drop its error (scenarios
+``rewrites-test-cells`` and ``swallows-errors``). So the hidden checks run here, in the grader's
+worker process: the assignment's grader setup (solutions/grading_guard.py and the assignment's
+CHECKS, with their mnlib references) is executed here and never sent to the kernel, and each
+hidden test block ``_ps_grader.check_x(A, B)`` is called here with ``Remote`` stand-ins for the
+learner's ``A`` and ``B``.
+
+A Remote forwards what the check does to it (an attribute, a call, iteration) to the kernel as a
+small request, run by the agent below. What comes back is data only: numbers, strings, tensors and
+arrays rebuilt here from their bytes, lists, tuples and dicts of those, or a new Remote for
+anything else. Nothing the kernel sends is unpickled or executed here, so the comparison, the
+references and the verdict are out of the learner's reach. The kernel can still *answer* wrongly
+on purpose; to make a wrong answer pass it would have to produce the right values for the grader's
+inputs, which is doing the exercise. Objects the grader passes *to* the learner's code (a network
+to count, a builder function) are pickled into the kernel's scratch folder and loaded there.
+
+The learner-facing notebook does not change: run by a learner or by ``nbgrader validate``, the
+setup cell still builds ``_ps_grader`` in the kernel and the checks run there (``REMOTE`` is None).
+"""
+from __future__ import annotations
+
+import ast
+import base64
+import builtins
+import itertools
+import json
+import pathlib
+import re
+
+import numpy as np
+
+BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+MARK = "\x1eAG-RPC\x1e"
+INLINE_BYTES = 4 << 20  # tensors larger than this go to the kernel as a file
+GRADER = "_ps_grader"
+OPT_IN = "RUNS_IN_GRADER = True"  # in an assignment's hidden setup: its checks are written for remote use
+
+# The kernel side. Sent with every request (so redefining it in a notebook changes nothing for
+# the next request), run in the kernel's user namespace, and removed again.
+AGENT = r'''
+def _ag_agent(request):
+    import base64, json, math, sys
+    import numpy as np
+    # torch only if the notebook loaded it (importing it starts threads, which a notebook at its
+    # process limit cannot afford); a request that carries tensors imports it
+    torch = sys.modules.get("torch")
+    if torch is None and ("$tensor" in request or "$file" in request or "$dtype" in request):
+        import torch
+    ns = globals()
+    handles = ns.setdefault("_ag_handles", {})
+    req = json.loads(request)
+
+    def handle(v):
+        hid = str(id(v))
+        handles[hid] = v
+        return {"$h": hid, "type": type(v).__module__ + "." + type(v).__qualname__,
+                "module": torch is not None and isinstance(v, torch.nn.Module)}
+
+    def enc(v, depth=0):
+        t = type(v)
+        if v is None or t in (bool, str, int):
+            return v
+        if t is float:
+            return v if math.isfinite(v) else {"$float": repr(v)}
+        if depth > 8:
+            return handle(v)
+        if torch is not None and isinstance(v, torch.Tensor):
+            x = v.detach().cpu()
+            if x.numel() > 4_000_000 or x.is_sparse or x.is_quantized or x.is_complex():
+                return handle(v)
+            name = str(x.dtype).replace("torch.", "")
+            x = (x.float() if x.dtype == torch.bfloat16 else x).contiguous()
+            return {"$tensor": [name, list(x.shape), base64.b64encode(x.numpy().tobytes()).decode()]}
+        if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.size <= 4_000_000:
+            a = np.ascontiguousarray(v)
+            return {"$ndarray": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
+        if isinstance(v, np.generic) and v.dtype.kind in "biuf":
+            return {"$npscalar": [v.dtype.str, base64.b64encode(v.tobytes()).decode()]}
+        if torch is not None and isinstance(v, torch.dtype):
+            return {"$dtype": str(v).replace("torch.", "")}
+        if t is list and len(v) <= 100_000:
+            return [enc(x, depth + 1) for x in v]
+        if (t is tuple or (torch is not None and isinstance(v, torch.Size))
+                or (isinstance(v, tuple) and hasattr(v, "_fields"))) \
+                and len(v) <= 100_000:
+            return {"$tuple": [enc(x, depth + 1) for x in v]}
+        if t is dict or type(v).__name__ == "OrderedDict" and isinstance(v, dict):
+            return {"$dict": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
+        return handle(v)
+
+    def dec(v):
+        if isinstance(v, list):
+            return [dec(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if "$h" in v:
+            return handles[v["$h"]]
+        if "$tensor" in v:
+            name, shape, data = v["$tensor"]
+            dtype = getattr(torch, name)
+            if dtype == torch.bfloat16:
+                raw = np.frombuffer(base64.b64decode(data), dtype=np.float32)
+                return torch.from_numpy(raw.copy()).reshape(shape).to(dtype)
+            raw = np.frombuffer(base64.b64decode(data), dtype=torch.empty(0, dtype=dtype).numpy().dtype)
+            return torch.from_numpy(raw.copy()).reshape(shape)
+        if "$ndarray" in v:
+            dt, shape, data = v["$ndarray"]
+            return np.frombuffer(base64.b64decode(data), dtype=np.dtype(dt)).copy().reshape(shape)
+        if "$file" in v:
+            return torch.load(v["$file"], weights_only=False)
+        if "$tuple" in v:
+            return tuple(dec(x) for x in v["$tuple"])
+        if "$dict" in v:
+            return {dec(k): dec(x) for k, x in v["$dict"]}
+        if "$float" in v:
+            return float(v["$float"])
+        if "$dtype" in v:
+            return getattr(torch, v["$dtype"])
+        raise ValueError("cannot decode " + repr(v)[:80])
+
+    def guarded(files, fn, *args, **kwargs):
+        if not files:
+            return fn(*args, **kwargs), None
+        import mnlib, os
+        root = os.path.dirname(os.path.abspath(mnlib.__file__)) + os.sep
+        paths = tuple(root + f for f in files)
+        hit = []
+
+        def hook(frame, event, arg):
+            if event == "call" and not hit and frame.f_code.co_filename.startswith(paths):
+                hit.append(frame.f_code.co_filename.rsplit(os.sep, 1)[-1] + ":" + frame.f_code.co_name)
+        previous = sys.getprofile()
+        sys.setprofile(hook)
+        try:
+            result = fn(*args, **kwargs)
+        finally:
+            tampered = sys.getprofile() is not hook
+            sys.setprofile(previous)
+        if tampered:
+            return None, "profiler"
+        return result, (hit[0] if hit else None)
+
+    op = req["op"]
+    try:
+        if op == "global":
+            if req["name"] not in ns:
+                raise NameError("name " + repr(req["name"]) + " is not defined")
+            out = ns[req["name"]]
+        elif op == "getattr":
+            out = getattr(handles[req["h"]], req["name"])
+        elif op in ("call", "eval"):
+            files = req.get("guard")
+            if op == "call":
+                fn, args, kwargs = handles[req["h"]], dec(req["args"]), dec(req["kwargs"])
+            else:
+                import torch
+                env = {"torch": torch, "np": np, "math": math}
+                env.update(dec(req["names"]))
+                fn, args, kwargs = eval, (req["src"], env), {}
+            out, hit = guarded(files, fn, *args, **kwargs)
+            if hit:
+                print(%(mark)r + json.dumps({"$cheat": hit}) + %(mark)r, flush=True)
+                return
+        elif op == "define":
+            import torch
+            env = {"torch": torch, "np": np, "math": math, "__name__": "grader_kernel_helpers"}
+            exec(req["src"], env)
+            out = env[req["name"]]
+        elif op == "list":
+            out = list(handles[req["h"]])
+        elif op == "len":
+            out = len(handles[req["h"]])
+        elif op == "getitem":
+            out = handles[req["h"]][dec(req["key"])]
+        elif op == "scan":
+            key = "_ag_guard_" + req["digest"]
+            if key not in ns:
+                guard_ns = {"__name__": "grader_scan"}
+                exec(req["guard"], guard_ns)
+                ns[key] = guard_ns
+            ns[key]["scan"](handles[req["h"]], req["what"])
+            out = None
+        elif op == "forget":
+            handles.clear()
+            out = None
+        else:
+            raise ValueError("unknown request " + repr(op))
+        payload = {"ok": enc(out)}
+    except BaseException as e:
+        payload = {"$err": [type(e).__name__, str(e)[:2000]]}
+    print(%(mark)r + json.dumps(payload) + %(mark)r, flush=True)
+''' % {"mark": MARK}
+
+
+class RemoteFailure(Exception):
+    """The kernel could not answer (it died, timed out, or its reply was unreadable)."""
+
+
+class GuardHit(Exception):
+    """The learner's code called into a forbidden mnlib file while the grader watched."""
+
+
+_BUILTIN_ERRORS = {name: obj for name, obj in vars(builtins).items()
+                   if isinstance(obj, type) and issubclass(obj, Exception)}
+
+
+def remote_error(name: str, message: str) -> Exception:
+    """The exception the learner's code raised, rebuilt by name (AttributeError stays one, so getattr
+    with a default works); unknown or custom types become RemoteFailure's sibling, LearnerError."""
+    cls = _BUILTIN_ERRORS.get(name)
+    if cls is not None and cls not in (SystemExit, KeyboardInterrupt):
+        try:
+            return cls(message)
+        except Exception:
+            pass
+    err = LearnerError(f"{name}: {message}")
+    err.ename = name
+    return err
+
+
+class LearnerError(Exception):
+    """An exception of a type the grader does not know (the learner's own, or a library's)."""
+
+
+class Remote:
+    """Stands for one object in the learner's kernel; every use is a request to it."""
+
+    __slots__ = ("_ag_client", "_ag_hid", "_ag_type", "_ag_is_module")
+
+    def __init__(self, client, hid, type_name, is_module):
+        object.__setattr__(self, "_ag_client", client)
+        object.__setattr__(self, "_ag_hid", hid)
+        object.__setattr__(self, "_ag_type", type_name)
+        object.__setattr__(self, "_ag_is_module", is_module)
+
+    def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
+        return self._ag_client.request({"op": "getattr", "h": self._ag_hid, "name": name})
+
+    def __call__(self, *args, **kwargs):
+        return self._ag_client.call(self, args, kwargs)
+
+    def __iter__(self):
+        return iter(self._ag_client.request({"op": "list", "h": self._ag_hid}))
+
+    def __len__(self):
+        return self._ag_client.request({"op": "len", "h": self._ag_hid})
+
+    def __getitem__(self, key):
+        return self._ag_client.request({"op": "getitem", "h": self._ag_hid, "key": self._ag_client.encode(key)})
+
+    def __eq__(self, other):
+        return isinstance(other, Remote) and other._ag_hid == self._ag_hid
+
+    def __hash__(self):
+        return hash(self._ag_hid)
+
+    def __repr__(self):
+        return f"<learner's {self._ag_type}>"
+
+
+class Client:
+    """Sends requests to the kernel through the executor (one hidden cell of its own per request)."""
+
+    Remote = Remote  # grading_guard tells stand-ins apart with this, without importing autograder
+    LearnerError = None  # set below
+
+    def __init__(self, send, scratch: pathlib.Path):
+        self._send = send  # code -> (stdout text, error name or None, error value)
+        self.scratch = pathlib.Path(scratch)
+        self._files = itertools.count()
+        self.guard_files: tuple[str, ...] | None = None  # set by grading_guard.Guard while it watches
+        self.requests = 0
+
+    # ---------------------------------------------------------------- encoding
+    def encode(self, v, depth=0):
+        import torch
+        if v is None or type(v) in (bool, str, int):
+            return v
+        if type(v) is float:
+            return v if np.isfinite(v) else {"$float": repr(v)}
+        if isinstance(v, Remote):
+            return {"$h": v._ag_hid}
+        if depth > 8:
+            raise ValueError("arguments nested too deep")
+        if type(v) is torch.Tensor and v.element_size() * v.numel() <= INLINE_BYTES and v.dtype != torch.bfloat16 \
+                and not v.is_complex():
+            x = v.detach().cpu().contiguous()
+            return {"$tensor": [str(x.dtype).replace("torch.", ""), list(x.shape),
+                                base64.b64encode(x.numpy().tobytes()).decode()]}
+        if type(v) is np.ndarray and v.dtype.kind in "biuf":
+            a = np.ascontiguousarray(v)
+            return {"$ndarray": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
+        if type(v) is list:
+            return [self.encode(x, depth + 1) for x in v]
+        if type(v) is tuple:
+            return {"$tuple": [self.encode(x, depth + 1) for x in v]}
+        if type(v) is dict:
+            return {"$dict": [[self.encode(k, depth + 1), self.encode(x, depth + 1)] for k, x in v.items()]}
+        if isinstance(v, torch.dtype):
+            return {"$dtype": str(v).replace("torch.", "")}
+        # a network, a builder function, a large tensor: pickled into the kernel's folder
+        path = self.scratch / f"_grader_input_{next(self._files)}.pt"
+        torch.save(v, path)
+        return {"$file": path.name}
+
+    def decode(self, v):
+        import torch
+        if isinstance(v, list):
+            return [self.decode(x) for x in v]
+        if not isinstance(v, dict):
+            return v
+        if "$h" in v:
+            return Remote(self, v["$h"], v.get("type", "object"), bool(v.get("module")))
+        if "$tensor" in v:
+            name, shape, data = v["$tensor"]
+            dtype = getattr(torch, name) if isinstance(name, str) and re.fullmatch(r"[a-z0-9]+", name) else None
+            if not isinstance(dtype, torch.dtype):
+                raise RemoteFailure(f"the kernel sent a tensor of unknown dtype {name!r}")
+            np_dtype = np.float32 if dtype == torch.bfloat16 else torch.empty(0, dtype=dtype).numpy().dtype
+            raw = np.frombuffer(base64.b64decode(data), dtype=np_dtype).copy()
+            return torch.from_numpy(raw).reshape([int(s) for s in shape]).to(dtype)
+        if "$ndarray" in v:
+            dt, shape, data = v["$ndarray"]
+            dtype = np.dtype(dt)
+            if dtype.kind not in "biuf":
+                raise RemoteFailure(f"the kernel sent an array of dtype {dt!r}")
+            return np.frombuffer(base64.b64decode(data), dtype=dtype).copy().reshape([int(s) for s in shape])
+        if "$npscalar" in v:
+            dt, data = v["$npscalar"]
+            dtype = np.dtype(dt)
+            if dtype.kind not in "biuf":
+                raise RemoteFailure(f"the kernel sent a scalar of dtype {dt!r}")
+            return np.frombuffer(base64.b64decode(data), dtype=dtype)[0]
+        if "$tuple" in v:
+            return tuple(self.decode(x) for x in v["$tuple"])
+        if "$dict" in v:
+            return {self._key(self.decode(k)): self.decode(x) for k, x in v["$dict"]}
+        if "$float" in v:
+            return float(v["$float"])
+        if "$dtype" in v:
+            dtype = getattr(torch, str(v["$dtype"]), None)
+            if not isinstance(dtype, torch.dtype):
+                raise RemoteFailure(f"unknown dtype {v['$dtype']!r}")
+            return dtype
+        raise RemoteFailure(f"unreadable reply from the kernel: {str(v)[:80]}")
+
+    @staticmethod
+    def _key(k):
+        try:
+            hash(k)
+            return k
+        except TypeError:
+            raise RemoteFailure("the kernel sent a dict with an unhashable key") from None
+
+    # ---------------------------------------------------------------- requests
+    def request(self, req: dict):
+        self.requests += 1
+        code = AGENT + f"\n_ag_agent({json.dumps(json.dumps(req))})\ndel _ag_agent\n"
+        text, ename, evalue = self._send(code)
+        parts = text.split(MARK)
+        if len(parts) < 3:
+            if ename:
+                raise RemoteFailure(f"{ename}: {evalue}".strip().rstrip(":"))
+            raise RemoteFailure("the kernel gave no answer (its output was redirected or it stopped)")
+        try:
+            payload = json.loads(parts[-2])
+        except ValueError:
+            raise RemoteFailure("the kernel's answer was not readable") from None
+        if not isinstance(payload, dict):
+            raise RemoteFailure("the kernel's answer was not readable")
+        if "$err" in payload:
+            raise remote_error(*[str(x) for x in payload["$err"][:2]])
+        if "$cheat" in payload:
+            raise GuardHit(str(payload["$cheat"]))
+        if "ok" not in payload:
+            raise RemoteFailure("the kernel's answer was not readable")
+        return self.decode(payload["ok"])
+
+    def call(self, fn: Remote, args, kwargs):
+        req = {"op": "call", "h": fn._ag_hid, "args": self.encode(list(args)),
+               "kwargs": {"$dict": [[k, self.encode(v)] for k, v in kwargs.items()]}}
+        if self.guard_files:
+            req["guard"] = list(self.guard_files)
+        return self.request(req)
+
+    def evaluate(self, src: str, **names):
+        """``eval(src)`` in the kernel with ``names`` bound (trusted expression, learner's objects)."""
+        req = {"op": "eval", "src": src, "names": {"$dict": [[k, self.encode(v)] for k, v in names.items()]}}
+        if self.guard_files:
+            req["guard"] = list(self.guard_files)
+        return self.request(req)
+
+    def define(self, src: str, name: str) -> Remote:
+        """Run trusted helper code (a class, a function) in the kernel; return ``name`` from it."""
+        return self.request({"op": "define", "src": src, "name": name})
+
+    def scan(self, obj: Remote, what: str, guard_source: str) -> None:
+        import hashlib
+        self.request({"op": "scan", "h": obj._ag_hid, "what": what, "guard": guard_source,
+                      "digest": hashlib.sha256(guard_source.encode()).hexdigest()[:16]})
+
+    def learner_global(self, name: str):
+        return self.request({"op": "global", "name": name})
+
+
+# ---------------------------------------------------------------- the notebook's cells
+
+Client.LearnerError = LearnerError
+
+
+def split_hidden(source: str) -> tuple[str, str] | None:
+    """(visible part, hidden block) of a cell with one hidden block, or None."""
+    if BEGIN not in source or END not in source:
+        return None
+    before, rest = source.split(BEGIN, 1)
+    hidden, after = rest.split(END, 1)
+    return before + after.lstrip("\n"), hidden.strip("\n")
+
+
+def is_setup(grade_id: str) -> bool:
+    return grade_id.endswith("_grader_setup")
+
+
+def check_call(hidden: str) -> tuple[str, list[str]]:
+    """The hidden block of a test cell must be ``_ps_grader.check_x(NAME, ...)``: (check_x, names)."""
+    tree = ast.parse(hidden)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
+        raise ValueError("a hidden test block must be one call of _ps_grader.check_...")
+    call = tree.body[0].value
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name) and call.func.value.id == GRADER
+            and call.func.attr.startswith("check_") and not call.keywords
+            and all(isinstance(a, ast.Name) for a in call.args)):
+        raise ValueError("a hidden test block must be _ps_grader.check_x(NAME, ...) with plain names")
+    return call.func.attr, [a.id for a in call.args]
+
+
+def supports_remote(nb) -> bool:
+    """Can this notebook's hidden tests run in the grader? (every hidden block has the check form)"""
+    from nbgrader import utils as nbutils
+    has_setup = False
+    for cell in nb.cells:
+        if cell.cell_type != "code" or not nbutils.is_grade(cell):
+            continue
+        parts = split_hidden(cell.source)
+        if parts is None:
+            continue
+        if is_setup(cell.metadata["nbgrader"]["grade_id"]):
+            has_setup = OPT_IN in parts[1]
+            continue
+        try:
+            check_call(parts[1])
+        except (ValueError, SyntaxError):
+            return False
+    return has_setup
+
+
+def run_setup(hidden: str, client: Client):
+    """Execute the setup cell's hidden block here; return the grader namespace it builds."""
+    ns = {"__name__": "grader_setup", "_AG_REMOTE": client}
+    exec(compile(hidden, "grader_setup", "exec"), ns)
+    if GRADER not in ns:
+        raise RuntimeError("the grader setup did not define " + GRADER)
+    return ns[GRADER]

@@ -1,0 +1,185 @@
+"""autograder.remote: the grader's side of the hidden tests, against the real kernel-side agent.
+
+The agent's code runs here in a plain namespace standing in for the kernel's user namespace (the
+real kernel is exercised by tests/test_hostile.py and tests/test_exercises_grading.py). Every
+value crosses as JSON text, as it does over the kernel's stdout.
+"""
+import contextlib
+import io
+import json
+import math
+import pathlib
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from autograder import remote
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+class LocalKernel:
+    """A user namespace and a send() that runs code in it, returning (stdout, ename, evalue)."""
+
+    def __init__(self):
+        self.ns = {"__name__": "__main__"}
+        self.sent = []
+
+    def send(self, code):
+        self.sent.append(code)
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(code, self.ns)
+        except Exception as e:
+            return out.getvalue(), type(e).__name__, str(e)
+        return out.getvalue(), None, None
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the agent loads $file inputs relative to the kernel's folder
+    k = LocalKernel()
+    return k, remote.Client(k.send, tmp_path)
+
+
+def test_values_come_back_as_plain_data(kernel):
+    k, client = kernel
+    k.ns.update(t=torch.arange(6, dtype=torch.float64).reshape(2, 3), p=nn.Parameter(torch.ones(2)),
+                a=np.arange(4, dtype=np.int16), s=np.float32(1.5), nested=(1, [2.5, "x"], {"k": None}),
+                nan=float("nan"), flag=True, big=10**30, half=torch.ones(3, dtype=torch.bfloat16))
+    t = client.learner_global("t")
+    assert type(t) is torch.Tensor and t.dtype == torch.float64 and torch.equal(t, k.ns["t"])
+    p = client.learner_global("p")
+    assert type(p) is torch.Tensor  # a Parameter (or any subclass) arrives as a plain tensor
+    a = client.learner_global("a")
+    assert type(a) is np.ndarray and a.dtype == np.int16 and a.tolist() == [0, 1, 2, 3]
+    s = client.learner_global("s")
+    assert type(s) is np.float32 and s == 1.5
+    assert client.learner_global("nested") == (1, [2.5, "x"], {"k": None})
+    assert math.isnan(client.learner_global("nan"))
+    assert client.learner_global("flag") is True and client.learner_global("big") == 10**30
+    half = client.learner_global("half")
+    assert half.dtype == torch.bfloat16 and half.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_objects_stay_in_the_kernel_and_answer_requests(kernel):
+    k, client = kernel
+
+    class Block(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+
+        def forward(self, x):
+            return self.conv(x) + 1
+
+    k.ns["Block"] = Block
+    cls = client.learner_global("Block")
+    assert isinstance(cls, remote.Remote) and not cls._ag_is_module
+    m = cls(2)
+    assert isinstance(m, remote.Remote) and m._ag_is_module
+    assert m.eval() == m  # the same object in the kernel
+    x = torch.randn(1, 2, 5, 5)
+    with torch.no_grad():
+        ref = k.ns["_ag_handles"][m._ag_hid](x)
+    assert torch.equal(m(x), ref)
+    state = m.state_dict()
+    assert list(state) == ["conv.weight"] and state["conv.weight"].shape == (2, 2, 3, 3)
+    m.load_state_dict({"conv.weight": torch.zeros(2, 2, 3, 3)})
+    assert torch.equal(m(x), torch.ones(1, 2, 5, 5))
+    assert len(list(m.children())) == 1 and len(m.conv.weight) == 2
+    assert client.evaluate("sum(p.numel() for p in m.parameters())", m=m) == 36
+    assert getattr(m, "missing", "default") == "default"  # AttributeError stays one
+
+
+def test_trusted_objects_reach_the_kernel_pickled_and_builders_work(kernel):
+    k, client = kernel
+    k.ns["count"] = lambda net, size: sum(p.numel() for p in net.parameters()) + size[-1]
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Linear(4, 2))
+    assert client.learner_global("count")(net, (1, 3, 8, 8)) == 3 * 4 * 9 + 4 + 4 * 2 + 2 + 8
+    k.ns["build"] = lambda builder, n: builder(n, 2).in_features  # a class passed by reference
+    assert client.learner_global("build")(nn.Linear, 7) == 7
+    k.ns["build_wrong"] = lambda builder, n: builder(n).in_features  # forgets out_features
+    with pytest.raises(TypeError, match="out_features"):  # the learner's error, rebuilt here
+        client.learner_global("build_wrong")(nn.Linear, 7)
+    helper = client.define("class Counter:\n    def __init__(self):\n        self.calls = 0\n"
+                           "    def tick(self):\n        self.calls += 1\n", "Counter")
+    c = helper()
+    k.ns["call_twice"] = lambda f: (f(), f())
+    client.learner_global("call_twice")(c.tick)
+    assert c.calls == 2
+
+
+def test_learner_exceptions_are_rebuilt_by_name_and_never_unpickled(kernel):
+    k, client = kernel
+
+    class Oops(Exception):
+        pass
+
+    def bad(kind):
+        raise {"value": ValueError("v"), "own": Oops("mine"), "exit": SystemExit(3)}[kind]
+
+    k.ns["bad"] = bad
+    f = client.learner_global("bad")
+    with pytest.raises(ValueError, match="v"):
+        f("value")
+    with pytest.raises(remote.LearnerError, match="Oops: mine") as err:
+        f("own")
+    assert err.value.ename == "Oops"
+    with pytest.raises(remote.LearnerError, match="SystemExit"):
+        f("exit")
+    with pytest.raises(NameError, match="nothing_here"):
+        client.learner_global("nothing_here")
+
+
+@pytest.mark.parametrize("reply", [
+    "", "no marker at all", remote.MARK + "not json" + remote.MARK, remote.MARK + "[1, 2]" + remote.MARK,
+    remote.MARK + json.dumps({"ok": {"$pickle": "gASVAAAAAAAAAAB9lC4="}}) + remote.MARK,
+    remote.MARK + json.dumps({"ok": {"$ndarray": ["|O", [1], "AA=="]}}) + remote.MARK,
+    remote.MARK + json.dumps({"ok": {"$tensor": ["__import__('os')", [1], "AA=="]}}) + remote.MARK,
+])
+def test_unreadable_or_forged_replies_fail_cleanly(tmp_path, reply):
+    client = remote.Client(lambda code: (reply, None, None), tmp_path)
+    with pytest.raises(remote.RemoteFailure):
+        client.learner_global("x")
+
+
+def test_a_forged_reply_is_only_data():
+    """What a forging kernel can send is a value; it decodes to plain data or a stand-in, never code."""
+    client = remote.Client(lambda code: (remote.MARK + json.dumps({"ok": {"$h": "1", "type": "x"}}) + remote.MARK,
+                                         None, None), pathlib.Path("."))
+    got = client.learner_global("x")
+    assert isinstance(got, remote.Remote) and not got._ag_is_module
+
+
+def test_redefining_the_agent_in_the_kernel_changes_nothing(kernel):
+    k, client = kernel
+    k.ns["value"] = 41
+    k.ns["_ag_agent"] = lambda request: print(remote.MARK + '{"ok": 0}' + remote.MARK)
+    assert client.learner_global("value") == 41
+    assert "_ag_agent" not in k.ns  # sent with each request and removed after it
+
+
+def test_hidden_blocks_have_the_check_form():
+    assert remote.check_call("_ps_grader.check_dsc(DSC)") == ("check_dsc", ["DSC"])
+    assert remote.check_call("_ps_grader.check_pair(a, b)") == ("check_pair", ["a", "b"])
+    for bad in ("assert x == 1", "_ps_grader.check_x(f(1))", "other.check_x(a)", "_ps_grader.check_x(a)\nprint(1)",
+                "_ps_grader.helper(a)", "_ps_grader.check_x(a=b)"):
+        with pytest.raises(ValueError):
+            remote.check_call(bad)
+    assert remote.split_hidden("v = 1\n### BEGIN HIDDEN TESTS\nh()\n### END HIDDEN TESTS\n") == ("v = 1\n", "h()")
+    assert remote.split_hidden("no hidden part") is None
+
+
+def test_every_assignment_runs_its_hidden_checks_in_the_grader():
+    ids = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").exists())
+    assert len(ids) == 7
+    for aid in ids:
+        nb = nbformat.read(REPO / "solutions" / aid / f"{aid}.ipynb", as_version=4)
+        assert remote.supports_remote(nb), aid
+    fixture = nbformat.read(REPO / "autograder" / "scenarios" / "source" / "sb_guard" / "sb_guard.ipynb", as_version=4)
+    assert remote.supports_remote(fixture)

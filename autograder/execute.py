@@ -184,6 +184,14 @@ class Run:
         return time.perf_counter() - t0
 
     @property
+    def hidden_tests(self) -> dict:
+        """Where the hidden tests ran, and what asking the kernel cost (requests, seconds)."""
+        client = getattr(getattr(self, "executor", None), "client", None)
+        if client is None:
+            return {"where": "kernel"}
+        return {"where": "grader", "requests": client.requests, "seconds": round(client.seconds, 3)}
+
+    @property
     def output_overflow(self) -> bool:
         ex = getattr(self, "executor", None)
         return bool(ex is not None and ex.output_overflow)

@@ -143,6 +143,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
                 messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")
         finally:
             run.close()
+        result.setdefault("hidden_tests", {})[stem] = run.hidden_tests
         for pp in (IgnorePattern(config=cfg), LimitOutput(config=cfg)):
             nb, resources = pp.preprocess(nb, resources)
         for cell in nb.cells:

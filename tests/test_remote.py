@@ -156,12 +156,23 @@ def test_a_forged_reply_is_only_data():
     assert isinstance(got, remote.Remote) and not got._ag_is_module
 
 
-def test_redefining_the_agent_in_the_kernel_changes_nothing(kernel):
+def test_the_agent_is_sent_once_and_again_when_it_is_gone(kernel):
     k, client = kernel
     k.ns["value"] = 41
-    k.ns["_ag_agent"] = lambda request: print(remote.MARK + '{"ok": 0}' + remote.MARK)
     assert client.learner_global("value") == 41
-    assert "_ag_agent" not in k.ns  # sent with each request and removed after it
+    assert client.learner_global("value") == 41
+    assert [remote.AGENT in code for code in k.sent] == [True, False]
+    del k.ns["_ag_agent"]  # a notebook that deletes it: the next request defines it again
+    assert client.learner_global("value") == 41
+    assert [remote.AGENT in code for code in k.sent] == [True, False, False, True]
+
+
+def test_a_replaced_agent_sends_data_only(kernel):
+    """A notebook that answers for the agent (scenario answers-for-the-grader) can send values, not code."""
+    k, client = kernel
+    k.ns["_ag_agent"] = lambda request: print(remote.MARK + '{"ok": {"$tuple": [1, 2]}}' + remote.MARK)
+    client._agent_sent = True
+    assert client.learner_global("anything") == (1, 2)
 
 
 def test_hidden_blocks_have_the_check_form():

@@ -100,6 +100,8 @@ def _ag_agent(request):
             return v
         if "$h" in v:
             return handles[v["$h"]]
+        if "$attr" in v:
+            return getattr(handles[v["$attr"][0]], v["$attr"][1])
         if "$tensor" in v:
             name, shape, data = v["$tensor"]
             dtype = getattr(torch, name)
@@ -156,7 +158,8 @@ def _ag_agent(request):
         elif op in ("call", "eval"):
             files = req.get("guard")
             if op == "call":
-                fn, args, kwargs = handles[req["h"]], dec(req["args"]), dec(req["kwargs"])
+                fn = handles[req["h"]] if "attr" not in req else getattr(handles[req["h"]], req["attr"])
+                args, kwargs = dec(req["args"]), dec(req["kwargs"])
             else:
                 import torch
                 env = {"torch": torch, "np": np, "math": math}
@@ -241,6 +244,8 @@ class Remote:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
+        if name in METHODS:  # m.eval(): one request for the call, none for the attribute
+            return Method(self, name)
         return self._ag_client.request({"op": "getattr", "h": self._ag_hid, "name": name})
 
     def __call__(self, *args, **kwargs):
@@ -263,6 +268,29 @@ class Remote:
 
     def __repr__(self):
         return f"<learner's {self._ag_type}>"
+
+
+# Names the checks only ever call (module and helper methods): ``obj.name`` costs no request, and
+# ``obj.name(...)`` one. Any other attribute is fetched when it is read.
+METHODS = frozenset({"eval", "train", "state_dict", "load_state_dict", "parameters", "named_parameters",
+                     "modules", "named_modules", "children", "forward", "run", "fn", "sync", "clock",
+                     "describe", "close", "new_axes"})
+
+
+class Method:
+    """``obj.name`` for a method name in METHODS: called, it is one request; passed on, it is sent as
+    a reference to the attribute (the kernel looks it up when it decodes the arguments)."""
+
+    __slots__ = ("owner", "name")
+
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+
+    def __call__(self, *args, **kwargs):
+        return self.owner._ag_client.call(self.owner, args, kwargs, attr=self.name)
+
+    def __repr__(self):
+        return f"<method {self.name} of {self.owner!r}>"
 
 
 class Client:
@@ -289,6 +317,8 @@ class Client:
             return v if np.isfinite(v) else {"$float": repr(v)}
         if isinstance(v, Remote):
             return {"$h": v._ag_hid}
+        if isinstance(v, Method):
+            return {"$attr": [v.owner._ag_hid, v.name]}
         if depth > 8:
             raise ValueError("arguments nested too deep")
         if type(v) is torch.Tensor and v.element_size() * v.numel() <= INLINE_BYTES and v.dtype != torch.bfloat16 \
@@ -391,9 +421,11 @@ class Client:
             raise RemoteFailure("the kernel's answer was not readable")
         return self.decode(payload["ok"])
 
-    def call(self, fn: Remote, args, kwargs):
+    def call(self, fn: Remote, args, kwargs, attr: str | None = None):
         req = {"op": "call", "h": fn._ag_hid, "args": self.encode(list(args)),
                "kwargs": {"$dict": [[k, self.encode(v)] for k, v in kwargs.items()]}}
+        if attr is not None:
+            req["attr"] = attr
         if self.guard_files:
             req["guard"] = list(self.guard_files)
         return self.request(req)

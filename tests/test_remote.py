@@ -82,7 +82,9 @@ def test_objects_stay_in_the_kernel_and_answer_requests(kernel):
     assert isinstance(cls, remote.Remote) and not cls._ag_is_module
     m = cls(2)
     assert isinstance(m, remote.Remote) and m._ag_is_module
+    before = len(k.sent)
     assert m.eval() == m  # the same object in the kernel
+    assert len(k.sent) == before + 1  # a method call is one request
     x = torch.randn(1, 2, 5, 5)
     with torch.no_grad():
         ref = k.ns["_ag_handles"][m._ag_hid](x)

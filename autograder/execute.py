@@ -81,7 +81,13 @@ class _Executor(sandbox.BoundedOutputs, Execute):
         if remote.is_setup(cell.metadata["nbgrader"]["grade_id"]):
             # the references are built here; the kernel never sees them
             self._rpc_index = index  # the setup may place helpers in the kernel (before any answer runs)
-            self.grader = remote.run_setup(hidden, self.client)
+            try:
+                self.grader = remote.run_setup(hidden, self.client)
+            except remote.RemoteFailure:
+                raise  # the kernel stopped answering: the submission's doing, graded as broken
+            except Exception as exc:  # the grader's own checks failed to load: not the student's fault
+                raise remote.GraderSetupError(f"the hidden setup of {cell.metadata['nbgrader']['grade_id']} "
+                                              f"failed in the grader: {type(exc).__name__}: {exc}") from exc
             cell.outputs = []
             self.completed.add(index)
             return cell, resources

@@ -80,6 +80,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
     from . import sandbox
     from .execute import Run, cell_score
     from .flags import flags as review_flags
+    from .remote import GraderSetupError
     from .restore import RestoreCells
 
     t0 = time.perf_counter()
@@ -132,6 +133,8 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
         try:
             result["execute_s"] += run.execute(nb, resources, cfg, opts.timeout_cell)
         except Exception as exc:  # DeadKernelError and friends: score what ran, record why
+            if isinstance(exc, GraderSetupError):
+                raise  # recorded as the grader's error (status "error"), retried on the next run
             if run.timed_out:
                 result["status"] = "timeout"
                 messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")

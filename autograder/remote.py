@@ -204,6 +204,10 @@ class RemoteFailure(Exception):
     """The kernel could not answer (it died, timed out, or its reply was unreadable)."""
 
 
+class GraderSetupError(RuntimeError):
+    """The assignment's hidden setup failed in the grader: a grader fault, never the student's."""
+
+
 class GuardHit(Exception):
     """The learner's code called into a forbidden mnlib file while the grader watched."""
 

@@ -40,8 +40,9 @@ def test_scenarios_that_reach_into_the_kernel_are_flagged(name, reason):
 def test_reference_answers_and_honest_submissions_are_not_flagged(path):
     try:
         nb = nbformat.read(REPO / path, as_version=4)
-    except Exception:  # the sample class has an unreadable notebook on purpose
-        pytest.skip("unreadable on purpose")
+    except Exception:  # the sample class has one unreadable notebook on purpose; no other may fail
+        assert "s09_unreadable" in path
+        return
     assert student_code(nb), "the scan must see the learner's cells"
     assert flags(nb) == []
 

@@ -208,6 +208,10 @@ class GraderSetupError(RuntimeError):
     """The assignment's hidden setup failed in the grader: a grader fault, never the student's."""
 
 
+class LearnerError(Exception):
+    """An exception of a type the grader does not know (the learner's own, or a library's)."""
+
+
 class GuardHit(Exception):
     """The learner's code called into a forbidden mnlib file while the grader watched."""
 
@@ -228,10 +232,6 @@ def remote_error(name: str, message: str) -> Exception:
     err = LearnerError(f"{name}: {message}")
     err.ename = name
     return err
-
-
-class LearnerError(Exception):
-    """An exception of a type the grader does not know (the learner's own, or a library's)."""
 
 
 class Remote:
@@ -300,8 +300,8 @@ class Method:
 class Client:
     """Sends requests to the kernel through the executor (one hidden cell of its own per request)."""
 
-    Remote = Remote  # grading_guard tells stand-ins apart with this, without importing autograder
-    LearnerError = None  # set below
+    # grading_guard reaches these through its client, without importing autograder
+    Remote, LearnerError, GuardHit = Remote, LearnerError, GuardHit
 
     def __init__(self, send, scratch: pathlib.Path):
         self._send = send  # code -> (stdout text, error name or None, error value)
@@ -455,9 +455,6 @@ class Client:
 
 
 # ---------------------------------------------------------------- the notebook's cells
-
-Client.LearnerError = LearnerError
-
 
 def split_hidden(source: str) -> tuple[str, str] | None:
     """(visible part, hidden block) of a cell with one hidden block, or None."""

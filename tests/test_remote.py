@@ -196,3 +196,29 @@ def test_every_assignment_runs_its_hidden_checks_in_the_grader():
         assert remote.supports_remote(nb), aid
     fixture = nbformat.read(REPO / "autograder" / "scenarios" / "source" / "sb_guard" / "sb_guard.ipynb", as_version=4)
     assert remote.supports_remote(fixture)
+
+
+def _remote_guard(client):
+    """solutions/grading_guard.py executed as the grader runs it: with REMOTE set to ``client``."""
+    source = (REPO / "solutions" / "grading_guard.py").read_text()
+    ns = {"__name__": "grader", "REMOTE": client, "GUARD_SOURCE": source}
+    exec(compile(source, "grading_guard.py", "exec"), ns)
+    return ns
+
+
+def test_guard_in_the_grader_names_the_cheat_and_passes_learner_errors_through(kernel):
+    k, client = kernel
+    g = _remote_guard(client)
+    exec("import mnlib.cost\n"
+         "def uses_mnlib(c_in, c_out, k):\n    return mnlib.cost.dsc_params(c_in, c_out, k)\n"
+         "def own(c_in, c_out, k):\n    return c_in * k * k + c_in * c_out\n"
+         "def broken(c_in, c_out, k):\n    raise TypeError('my bug')\n", k.ns)
+    guard = g["Guard"](["cost.py"])
+    assert guard.call("own", client.learner_global("own"), 3, 8, 3) == 3 * 9 + 24
+    with pytest.raises(g["Fail"], match="the exercise is to write it"):
+        guard.call("dsc_params", client.learner_global("uses_mnlib"), 3, 8, 3)
+    with pytest.raises(TypeError, match="my bug"):  # the learner's own error, not the grader's
+        guard.call("broken", client.learner_global("broken"), 3, 8, 3)
+    with pytest.raises(g["Fail"], match="the exercise is to write it"):
+        g["scan"](client.learner_global("uses_mnlib"), "dsc_params")
+    g["scan"](client.learner_global("own"), "own")  # no mnlib: no failure

@@ -57,6 +57,8 @@ def test_ordinary_code_is_not_flagged(source):
 
 
 @pytest.mark.parametrize("source,reason", [
+    ("ip = get_ipython()", "IPython internals"),
+    ("_ag_handles.clear()", "IPython internals"),
     ("import builtins\nbuiltins.abs = lambda x: 0", "builtins or code objects"),
     ("f.__code__ = g.__code__", "builtins or code objects"),
     ("import gc\nobjs = gc.get_objects()", "garbage-collector walk"),

@@ -156,13 +156,12 @@ class Run:
             self.timed_out = True
             self.kill_kernel()
 
-    def execute(self, nb, resources, cfg, timeout_cell: int | None, hidden_tests_here: bool = True):
+    def execute(self, nb, resources, cfg, timeout_cell: int | None):
         """Run every cell of ``nb`` in place; return seconds spent (kernel start included).
 
         A cell whose execute reply never came (kernel killed by the wall-time watchdog, the output
         cap or a crash while it ran) loses its execution count, so it scores as not run.
-        ``hidden_tests_here``: run the hidden tests in this process (autograder.remote) when the
-        notebook's checks are written for it.
+        Hidden tests run in this process (autograder.remote) when the notebook's checks are written for it.
         """
         km_class = type("BoundKernelManager", (SandboxedKernelManager,), {"run": self})
         if timeout_cell is not None:
@@ -171,7 +170,7 @@ class Run:
             cfg = copy.deepcopy(cfg)
             cfg.Execute.timeout = int(timeout_cell)
         ex = _Executor(config=cfg, kernel_manager_class=km_class, output_limit=self.limits.output_bytes,
-                       remote_scratch=(self.cwd or self.scratch) if hidden_tests_here else None)
+                       remote_scratch=self.cwd or self.scratch)
         self.executor = ex
         resources.setdefault("metadata", {})["path"] = str(self.cwd or self.scratch)
         watchdog = None

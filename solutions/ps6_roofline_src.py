@@ -105,16 +105,8 @@ WATCH_SRC = "\n".join([
 ])
 
 
-def _helper(src, name):
-    if REMOTE is not None:
-        return REMOTE.define(src, name)
-    env = {"__name__": "grader_helpers"}
-    exec(src, env)
-    return env[name]
-
-
-TOOLS = _helper(AXES_SRC, "Tools")
-CASE = _helper(WATCH_SRC, "Case")
+TOOLS = kernel_define(AXES_SRC, "Tools")
+CASE = kernel_define(WATCH_SRC, "Case")
 
 # conv: (C_in, C_out, H, W, K, stride, groups, batch, dtype_bytes): odd sizes, strides 1-3, groups,
 # batches 1-64, fp16 (2), fp32 (4), fp64 (8) and int8 (1).

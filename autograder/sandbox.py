@@ -51,6 +51,10 @@ class SandboxUnavailable(RuntimeError):
     """Confinement cannot be set up on this machine; grading refuses unless --unsafe."""
 
 
+class OutputTooLarge(RuntimeError):
+    """A notebook's outputs passed ``Limits.output_bytes``; its kernel was killed (BoundedOutputs)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Probe:
     ok: bool
@@ -240,6 +244,18 @@ class BoundedOutputs:
             self._kill_kernel()
             raise OutputTooLarge(f"the notebook's outputs passed {self.output_limit} bytes; it was stopped there")
         return super().output(outs, msg, display_id, cell_index)
+
+    def preprocess_cell(self, cell, resources, index):
+        # The kill is usually noticed first as a dead kernel: say why it died.
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except OutputTooLarge:
+            raise
+        except Exception as e:
+            if self.output_overflow:
+                raise OutputTooLarge(f"the notebook's outputs passed {self.output_limit} bytes; "
+                                     "it was stopped there") from e
+            raise
 
     def _kill_kernel(self) -> None:
         km = getattr(self, "km", None)

@@ -3,7 +3,6 @@ built page references anything on the internet."""
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 

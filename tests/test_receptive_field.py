@@ -2,7 +2,6 @@
 import doctest
 
 import pytest
-import torch
 from hypothesis import given, settings, strategies as st
 
 import mnlib.receptive_field as rf

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from mnlib import timing
 from mnlib.timing import BenchmarkError, benchmark, bootstrap_ratio_ci, compare
 
 

@@ -3,6 +3,12 @@
     python -m mnlib.measure --out data/measurements/cpu_<date>.json [--threads 1] [--passes 3]
     python -m mnlib.measure --device cuda --out data/measurements/gpu_<date>.json
 
+Every timing is stored with the minor page faults per call of the same samples. The run measures
+the layers, not glibc's allocator: unless ``--allocator default`` is given, the command re-executes
+itself with ``GLIBC_TUNABLES`` = ``mnlib.timing.ALLOCATOR_TUNABLES`` (recorded in ``env``), and it
+keeps one deliberate demonstration of the trap (``allocator_trap``: the demo layers timed in fresh
+processes with the default and the tuned allocator, alternately).
+
 Every case is timed once per pass, the passes interleave all cases (the order rotates), and the
 record keeps the median over passes with the range of the pass medians: on a shared machine the
 same configuration can vary 2x between minutes, and interleaving spreads that drift over all cases.
@@ -16,6 +22,7 @@ import copy
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,11 +36,15 @@ from .models import MODELS
 # The course's standard-vs-DSC shapes (H = W, C_in -> C_out): MobileNetV1's stages at 224.
 COURSE_SHAPES = [(112, 32, 64), (56, 128, 128), (28, 256, 256), (14, 512, 512), (7, 1024, 1024)]
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+# The allocator-trap demonstration: (shape, op, batch, memory_format). The standard conv on 7x7x1024
+# has a 37.7 MB weight tensor, above glibc's largest dynamic mmap threshold (32 MiB); the NCHW DSC at
+# batch 8 page-faulted 12-16k times per call in the untuned recording of 2026-11-22.
+TRAP_CASES = [("7x7x1024->1024", "standard", 1, "nchw"), ("112x112x32->64", "dsc", 8, "nchw")]
 
 
-def _layer_cases(batches, dtypes, device):
+def _layer_cases(batches, dtypes, device, shapes=COURSE_SHAPES):
     """(record, callable) for a standard 3x3 conv and a DSC at each course shape."""
-    for h, ci, co in COURSE_SHAPES:
+    for h, ci, co in shapes:
         std = nn.Conv2d(ci, co, 3, 1, 1, bias=False)
         dsc = nn.Sequential(nn.Conv2d(ci, ci, 3, 1, 1, groups=ci, bias=False), nn.Conv2d(ci, co, 1, bias=False))
         for batch in batches:
@@ -98,9 +109,50 @@ def _model_cases(batches, dtypes, device, names, compile_models):
                             (lambda m=compiled, x=x: m(x))
 
 
+def cpu_snapshot() -> dict:
+    """Wall clock, this process's CPU time (with its finished children) and the host's busy time.
+
+    Two snapshots give the share of the machine that *other* work used in between, which a load
+    average cannot: it counts this run's own threads too.
+    """
+    t = os.times()
+    snap = {"wall_s": time.perf_counter(), "own_cpu_s": t.user + t.system + t.children_user + t.children_system,
+            "host_busy_s": None, "steal_s": None}
+    try:  # Linux: the first line of /proc/stat is the jiffies of all CPUs in each state
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        tick = os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, _iowait, irq, softirq, steal = v
+        snap["host_busy_s"] = (user + nice + system + irq + softirq) / tick
+        snap["steal_s"] = steal / tick
+    except (OSError, ValueError, IndexError):
+        pass
+    return snap
+
+
+def load_between(a: dict, b: dict) -> dict:
+    """What the host did between two cpu_snapshot()s, as shares of its total CPU time (wall x cores)."""
+    wall = b["wall_s"] - a["wall_s"]
+    total = wall * (os.cpu_count() or 1)
+    own = b["own_cpu_s"] - a["own_cpu_s"]
+    out = {"wall_s": round(wall, 2), "own_cpu_share": round(own / total, 3) if total > 0 else None,
+           "others_cpu_share": None, "steal_share": None,
+           "loadavg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    if a["host_busy_s"] is not None and b["host_busy_s"] is not None and total > 0:
+        others = (b["host_busy_s"] - a["host_busy_s"]) - own
+        out["others_cpu_share"] = round(max(0.0, others) / total, 3)
+        out["steal_share"] = round((b["steal_s"] - a["steal_s"]) / total, 3)
+    return out
+
+
 def run_passes(cases, passes: int, device: str, min_sample_s: float, repeats: int,
-               log=print) -> list[dict]:
-    """Time every case once per pass, rotating the order; keep every pass's median."""
+               log=print, conditions: list | None = None) -> list[dict]:
+    """Time every case once per pass, rotating the order; keep every pass's median and page faults.
+
+    Each result has ``pass_medians_s`` and, beside it, ``page_faults_per_call`` (one per pass, the
+    minor faults of the same timed samples divided by the calls), and their medians. What the host
+    did during each pass is appended to ``conditions`` when a list is given.
+    """
     timing._check_int("passes", passes, 1)
     results = [dict(rec, pass_medians_s=[], page_faults_per_call=[]) for rec, _ in cases]
     fns = [fn for _, fn in cases]
@@ -109,16 +161,76 @@ def run_passes(cases, passes: int, device: str, min_sample_s: float, repeats: in
             order = list(range(len(fns)))
             shift = (p * len(order)) // passes
             order = order[shift:] + order[:shift]  # each pass starts at a different case
+            before = cpu_snapshot()
             for i in order:
                 s = timing.benchmark(fns[i], warmup=1, repeats=repeats, min_sample_s=min_sample_s,
                                      device=device)
                 results[i]["pass_medians_s"].append(s.median)
                 results[i]["page_faults_per_call"].append(s.page_faults_per_call)
-            log(f"  pass {p + 1}/{passes} done, load {os.getloadavg()[0]:.1f}")
+            load = load_between(before, cpu_snapshot())
+            if conditions is not None:
+                conditions.append(load)
+            log(f"  pass {p + 1}/{passes} done, load {load['loadavg_1min']}, "
+                f"other work {load['others_cpu_share']} of the CPU time")
     for r in results:
-        m = r["pass_medians_s"]
-        r.update(median_s=statistics.median(m), min_s=min(m), max_s=max(m))
+        m, f = r["pass_medians_s"], r["page_faults_per_call"]
+        r.update(median_s=statistics.median(m), min_s=min(m), max_s=max(m),
+                 page_faults_per_call_median=None if None in f else statistics.median(f))
     return results
+
+
+def _trap_cases(device: str):
+    wanted = set(TRAP_CASES)
+    shapes = [s for s in COURSE_SHAPES if any(c[0] == f"{s[0]}x{s[0]}x{s[1]}->{s[2]}" for c in wanted)]
+    return [(rec, fn) for rec, fn in _layer_cases((1, 8), {"float32": torch.float32}, device, shapes)
+            if (rec["shape"], rec["op"], rec["batch"], rec["memory_format"]) in wanted]
+
+
+def _child_env(tuned: bool) -> dict:
+    """The environment of a fresh measuring process: malloc tuned or default, this mnlib importable."""
+    env = timing.allocator_env(tuned)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+                                                      env.get("PYTHONPATH")]))
+    return env
+
+
+def trap_child(args) -> int:
+    """(In a fresh process.) Time the TRAP_CASES once and print them as JSON on stdout's last line."""
+    with timing.threads(args.threads):
+        res = run_passes(_trap_cases(args.device), 1, args.device, args.min_sample_s, args.repeats,
+                         log=lambda *_: None)
+        env = timing.environment(args.device)
+    print(json.dumps({"env": env, "layers": res}))
+    return 0
+
+
+def allocator_trap(args, rounds: int, log=print) -> dict:
+    """The TRAP_CASES timed in fresh processes, default and tuned malloc alternately, ``rounds`` each."""
+    cmd = [sys.executable, "-m", "mnlib.measure", "--trap-child", "--out", "-", "--device", args.device,
+           "--repeats", str(args.repeats), "--min-sample-s", str(args.min_sample_s)]
+    if args.threads is not None:
+        cmd += ["--threads", str(args.threads)]
+    runs = {"default": [], "tuned": []}
+    for r in range(rounds):
+        for kind in (("default", "tuned") if r % 2 == 0 else ("tuned", "default")):
+            out = subprocess.run(cmd, env=_child_env(kind == "tuned"), capture_output=True, text=True, check=False)
+            if out.returncode != 0:
+                raise RuntimeError(f"the allocator-trap child failed ({kind}):\n{out.stderr[-2000:]}")
+            runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        log(f"  allocator trap: round {r + 1}/{rounds} done")
+    cases = []
+    for i, (rec, _) in enumerate(_trap_cases(args.device)):
+        case = {k: rec[k] for k in ("shape", "op", "batch", "memory_format", "macs", "min_bytes")}
+        for kind, got in runs.items():
+            t = [g["layers"][i]["median_s"] for g in got]
+            f = [g["layers"][i]["page_faults_per_call"][0] for g in got]
+            case[kind] = {"glibc_tunables": got[0]["env"]["glibc_tunables"], "pass_medians_s": t,
+                          "page_faults_per_call": f, "median_s": statistics.median(t),
+                          "page_faults_per_call_median": None if None in f else statistics.median(f)}
+        cases.append(case)
+    return {"what": "the same layers timed in fresh processes with glibc's default malloc and with "
+                    "GLIBC_TUNABLES = mnlib.timing.ALLOCATOR_TUNABLES, alternately",
+            "rounds": rounds, "tunables": timing.ALLOCATOR_TUNABLES, "cases": cases}
 
 
 def main(argv=None) -> int:
@@ -129,56 +241,94 @@ def main(argv=None) -> int:
     ap.add_argument("--passes", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="samples per case per pass")
     ap.add_argument("--min-sample-s", type=float, default=0.02)
-    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated mnlib model names")
+    ap.add_argument("--models", default=",".join(MODELS), help="comma-separated mnlib model names ('' for none)")
+    ap.add_argument("--shapes", default=",".join(str(h) for h, _, _ in COURSE_SHAPES),
+                    help="comma-separated map sizes of the course shapes to time (default: all five)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (always on CUDA)")
-    ap.add_argument("--loaded", action="store_true",
-                    help="say in the record that the machine was shared with other work")
+    ap.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
+                    help="tuned (default): re-execute under GLIBC_TUNABLES = mnlib.timing.ALLOCATOR_TUNABLES "
+                         "so the figures measure the layers, not glibc's malloc; default: glibc as it comes")
+    ap.add_argument("--trap-rounds", type=int, default=3,
+                    help="rounds of the allocator-trap demonstration (0: none)")
+    ap.add_argument("--trap-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     try:
         timing.check_device(args.device)
+        timing._check_int("trap-rounds", args.trap_rounds, 0)
     except ValueError as e:
         ap.error(str(e))
+    if args.trap_child:
+        return trap_child(args)
+    if args.allocator == "tuned" and not timing.tunables_applied():
+        # glibc reads GLIBC_TUNABLES at start-up only: run this same command again in a process that has it
+        cmd = [sys.executable, "-m", "mnlib.measure", *(sys.argv[1:] if argv is None else argv)]
+        print(f"re-executing under GLIBC_TUNABLES={timing.ALLOCATOR_TUNABLES}", flush=True)
+        return subprocess.run(cmd, env=_child_env(True), check=False).returncode
     names = [n for n in args.models.split(",") if n]
     if unknown := [n for n in names if n not in MODELS]:
         ap.error(f"unknown models {unknown}; choose from {sorted(MODELS)}")
+    by_h = {str(h): (h, ci, co) for h, ci, co in COURSE_SHAPES}
+    wanted = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    if bad := [s for s in wanted if s not in by_h]:
+        ap.error(f"unknown shapes {bad}; choose from {sorted(by_h, key=int)}")
+    shapes = [by_h[s] for s in wanted]
     cuda = args.device.startswith("cuda")
-    batches = (1, 64) if cuda else (1, 8)
+    batches = (1, 8) if not cuda else (1, 64)
     dtypes = {"float32": torch.float32, **({"float16": torch.float16} if cuda else {})}
     load_before = os.getloadavg()
+    start = cpu_snapshot()
+    per_pass = {"layers": [], "models": []}
     t0 = time.perf_counter()
     with timing.threads(args.threads):
         if cuda:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+        env = timing.environment(args.device)  # inside the thread setting: the threads that timed
+        print(f"allocator: GLIBC_TUNABLES={env['glibc_tunables']}; {env['threads']} thread(s)")
         print("roofline of this machine ...")
         machine = roofline.measure_machine(args.device)
         print(f"  peak {machine.peak_macs_per_s / 1e9:.1f} GMAC/s, bandwidth "
               f"{machine.bandwidth_bytes_per_s / 1e9:.1f} GB/s")
         print("layers ...")
-        layers = run_passes(list(_layer_cases(batches, dtypes, args.device)), args.passes, args.device,
-                            args.min_sample_s, args.repeats)
+        layers = run_passes(list(_layer_cases(batches, dtypes, args.device, shapes)), args.passes, args.device,
+                            args.min_sample_s, args.repeats, conditions=per_pass["layers"])
         print("models ...")
         models = run_passes(list(_model_cases(batches, dtypes, args.device, names, args.compile or cuda)),
-                            args.passes, args.device, args.min_sample_s, args.repeats)
-        env = timing.environment(args.device)
+                            args.passes, args.device, args.min_sample_s, args.repeats,
+                            conditions=per_pass["models"]) if names else []
+    trap = None
+    if args.trap_rounds and not cuda:
+        print("allocator trap (fresh processes, default and tuned malloc) ...")
+        trap = allocator_trap(args, args.trap_rounds)
+    whole = load_between(start, cpu_snapshot())
     record = {
         "what": "standard vs depthwise separable conv layers and whole MobileNets, timed with mnlib.timing",
         "method": (f"{args.passes} interleaved passes (order rotated per pass); per case and pass "
                    f"1 warm-up call and the median of {args.repeats} samples of >= {args.min_sample_s} s; "
                    "median_s is the median of the pass medians, min_s/max_s their range; "
+                   "page_faults_per_call: minor page faults of the same samples per call, one per pass; "
                    "min_bytes = read input + weights once, write output once (DSC unfused)"),
         "command": "python -m mnlib.measure " + " ".join(sys.argv[1:] if argv is None else argv),
-        "conditions": {"loaded_machine": args.loaded, "note": args.note,
+        "conditions": {"note": args.note,
                        "loadavg_before": [round(v, 2) for v in load_before],
                        "loadavg_after": [round(v, 2) for v in os.getloadavg()],
-                       "wall_s": round(time.perf_counter() - t0, 1)},
+                       "wall_s": round(time.perf_counter() - t0, 1),
+                       "others_cpu_share": whole["others_cpu_share"], "own_cpu_share": whole["own_cpu_share"],
+                       "steal_share": whole["steal_share"],
+                       "per_pass": per_pass,
+                       "how": "others_cpu_share: host busy CPU time (/proc/stat) minus this run's own, over "
+                              "wall time x cores; the load average counts this run's threads too"},
         "env": env,
         "machine": {"name": machine.name, "peak_macs_per_s": machine.peak_macs_per_s,
                     "bandwidth_bytes_per_s": machine.bandwidth_bytes_per_s,
                     **{k: v for k, v in machine.details.items() if k != "env"}},
         "layers": layers,
         "models": models,
+        "allocator_trap": trap,
     }
+    if args.out == "-":
+        print(json.dumps(record))
+        return 0
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1) + "\n")

@@ -36,6 +36,13 @@ except ImportError:  # pragma: no cover
 
 MAX_INNER_LOOPS = 100_000  # a call faster than min_sample_s / 1e5 is timed with this many loops
 
+# glibc's malloc hands a block above its mmap threshold (dynamic, at most 32 MiB) straight to the OS
+# and unmaps it on free, and trims the heap top above trim_threshold: a kernel that allocates a large
+# temporary per call then page-faults the whole buffer in again on every call. Raising both
+# thresholds to their maximum keeps freed memory in the process. glibc reads GLIBC_TUNABLES once, at
+# process start, so it must be set in the environment of a new process (mnlib.measure re-executes).
+ALLOCATOR_TUNABLES = "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_threshold=4294967295"
+
 
 class BenchmarkError(RuntimeError):
     """The benchmarked function raised; the message names the phase and the call that failed."""
@@ -99,13 +106,36 @@ def environment(device: str = "cpu") -> dict:
            "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
            "processor": _cpu_name(),
            "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "glibc_tunables": os.environ.get("GLIBC_TUNABLES")}
+           "glibc_tunables": os.environ.get("GLIBC_TUNABLES"),
+           "libc": " ".join(platform.libc_ver()).strip() or None, "numpy": np.__version__}
     if hasattr(os, "getloadavg"):
         env["loadavg_1min"] = round(os.getloadavg()[0], 2)
     if device.startswith("cuda") and torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cuda"] = torch.version.cuda
         env["cudnn"] = torch.backends.cudnn.version()
+    return env
+
+
+def tunables_applied(environ=None) -> bool:
+    """True when ``environ`` (default: this process's) sets both of ALLOCATOR_TUNABLES' thresholds."""
+    value = (os.environ if environ is None else environ).get("GLIBC_TUNABLES") or ""
+    have = set(value.split(":"))
+    return all(t in have for t in ALLOCATOR_TUNABLES.split(":"))
+
+
+def allocator_env(tuned: bool, environ=None) -> dict:
+    """A copy of ``environ`` (default: os.environ) for a child process with glibc's malloc tuned
+    (ALLOCATOR_TUNABLES added to any other tunables) or at its defaults (both thresholds removed)."""
+    env = dict(os.environ if environ is None else environ)
+    names = {t.split("=")[0] for t in ALLOCATOR_TUNABLES.split(":")}
+    kept = [t for t in (env.get("GLIBC_TUNABLES") or "").split(":") if t and t.split("=")[0] not in names]
+    if tuned:
+        kept += ALLOCATOR_TUNABLES.split(":")
+    if kept:
+        env["GLIBC_TUNABLES"] = ":".join(kept)
+    else:
+        env.pop("GLIBC_TUNABLES", None)
     return env
 
 

@@ -80,3 +80,31 @@ def test_test_and_read_only_cells_are_not_scanned_but_answer_cells_are():
     assert flags(_nb("exec('1')", meta=locked)) == []
     answer = {"grade": False, "grade_id": "a", "locked": False, "schema_version": 3, "solution": True}
     assert flags(_nb("exec('1')", meta=answer)) == ["a: dynamic code ('exec(')"]
+
+
+def _mnlib_function(path, name):
+    """The source text of one top-level function of an mnlib file, as a learner would paste it."""
+    import ast
+    text = (REPO / "mnlib" / path).read_text()
+    node = next(n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return ast.get_source_segment(text, node)
+
+
+@pytest.mark.parametrize("source", [
+    _mnlib_function("cost.py", "conv2d_params") + "\n\n" + _mnlib_function("cost.py", "_check_groups"),
+    "import mnlib.receptive_field\n\n\n" + _mnlib_function("receptive_field.py", "empirical_receptive_field"),
+    "import inspect, mnlib.layers\nexec(inspect.getsource(mnlib.layers))",
+    "import inspect, pathlib, runpy, mnlib.layers\npathlib.Path('copy.py').write_text(inspect.getsource(mnlib.layers))\n"
+    "DSC = runpy.run_path('copy.py')['DepthwiseSeparableConv']",
+    "import mnlib.layers\nsrc = open(mnlib.layers.__file__).read()",
+])
+def test_copies_of_mnlib_source_are_flagged(source):
+    """A copy of mnlib's code escapes the guard on mnlib's files; it is listed for a person to read."""
+    assert any("mnlib's source" in f for f in flags(_nb(source))), flags(_nb(source))
+
+
+def test_a_short_shared_idiom_is_not_a_copy():
+    """Three lines that mnlib and an honest answer both write (the plain algorithm) are not flagged."""
+    source = ("h, w = y.shape[-2:]\ny[0, :, h // 2, w // 2].sum().backward()\n"
+              "rows = torch.nonzero(support.any(1)).flatten()\n")
+    assert flags(_nb(source)) == []

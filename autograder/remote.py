@@ -301,7 +301,7 @@ class Client:
     """Sends requests to the kernel through the executor (one hidden cell of its own per request)."""
 
     # grading_guard reaches these through its client, without importing autograder
-    Remote, LearnerError, GuardHit = Remote, LearnerError, GuardHit
+    Remote, LearnerError, GuardHit, RemoteFailure = Remote, LearnerError, GuardHit, RemoteFailure
 
     def __init__(self, send, scratch: pathlib.Path):
         self._send = send  # code -> (stdout text, error name or None, error value)

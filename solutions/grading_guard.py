@@ -180,6 +180,19 @@ class Guard:
             self.hit = f"{frame.f_code.co_filename.rsplit(os.sep, 1)[-1]}:{frame.f_code.co_name}"
 
     def call(self, what, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` watched; an error in the learner's code fails naming the call that raised."""
+        try:
+            return self._call(what, fn, *args, **kwargs)
+        except Fail:
+            raise
+        except Exception as exc:
+            if REMOTE is not None and isinstance(exc, getattr(REMOTE, "RemoteFailure", ())):
+                raise  # the kernel stopped answering: not an error of the learner's code
+            name = getattr(exc, "ename", None) or type(exc).__name__
+            message = str(exc).split(": ", 1)[-1] if getattr(exc, "ename", None) else str(exc)
+            raise Fail(f"{call_shown(what, args, kwargs)} raised {name}: {message}") from None
+
+    def _call(self, what, fn, *args, **kwargs):
         if REMOTE is not None:
             return self._call_remote(what, fn, *args, **kwargs)
         previous = _getprofile()
@@ -237,22 +250,84 @@ def need(condition, message):
         raise Fail(message)
 
 
+def kind(value):
+    """The type name of ``value`` for a message (a stand-in names the learner's type, never itself)."""
+    if remote(value):
+        return value._ag_type.rsplit(".", 1)[-1]
+    return type(value).__name__
+
+
+def shown(value):
+    """``value`` as a message may show it: numbers and short tuples in full, a tensor by its shape."""
+    if value is None or type(value) in (bool, int, float, str):
+        return repr(value)
+    if isinstance(value, Tensor):
+        return f"a {str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}"
+    if type(value) in (list, tuple) and len(value) <= 12 and all(type(v) in (int, float, tuple, list) for v in value):
+        return repr(value)
+    if remote(value) or isinstance(value, (FunctionType, MethodType)):
+        return "your " + (kind(value) if remote(value) else getattr(value, "__name__", "function"))
+    return "a " + kind(value)
+
+
+def call_shown(what, args=(), kwargs=None):
+    """``what(args...)`` for a message, unless ``what`` already says which call it was."""
+    if "(" in what or not (args or kwargs):
+        return what
+    parts = [shown(a) for a in args] + [f"{k}={shown(v)}" for k, v in (kwargs or {}).items()]
+    return f"{what}({', '.join(parts)})"
+
+
+def off_by(value, expected):
+    """How far ``value`` is from ``expected`` in words, without giving ``expected`` away."""
+    ratio = value / expected
+    if ratio > 0 and 0.5 <= ratio <= 2 and not isclose(ratio, 2) and not isclose(ratio, 0.5):
+        return f"{abs(ratio - 1):.2g} relative error, too {'high' if ratio > 1 else 'low'}"
+    return f"about {ratio:.3g} times the right value"
+
+
 def same_int(value, expected, what):
     """An exact integer (a plain int, not a float or an object that claims equality)."""
-    need(type(value) is int, f"{what} should be a Python int, got {type(value).__name__}")
-    need(value == expected, f"{what}: your count is wrong (off by a factor {value / expected:.3g})"
+    need(type(value) is int, f"{what} should be a Python int, got {kind(value)}")
+    need(value == expected, f"{what}: your count is wrong ({off_by(value, expected)})"
          if expected else f"{what}: expected 0")
 
 
 def close_float(value, expected, what, rel=1e-9):
-    need(type(value) in (int, float), f"{what} should be a number (int or float), got {type(value).__name__}")
+    need(type(value) in (int, float), f"{what} should be a number (int or float), got {kind(value)}")
     need(isclose(float(value), expected, rel_tol=rel, abs_tol=1e-12),
-         f"{what}: your value is off by a factor {value / expected:.4g}" if expected else f"{what}: expected 0")
+         f"{what}: your value is off ({off_by(value, expected)})" if expected else f"{what}: expected 0")
 
 
 def plain_tensor(value, what):
-    need(type(value) is Tensor, f"{what} should be a torch.Tensor (not a subclass), got {type(value).__name__}")
+    need(type(value) is Tensor, f"{what} should be a torch.Tensor (not a subclass), got {kind(value)}")
     return value
+
+
+SHOWN_CASES = 4
+
+
+def each_case(what, cases, check):
+    """Run ``check(case)`` for every case, then fail once naming each case that failed.
+
+    A message says which case (shapes, strides, kernel sizes), never the expected value. A cheat or
+    a tampered profiler stops at once: that is not a per-case verdict.
+    """
+    cases, failed = list(cases), []
+    for case in cases:
+        try:
+            check(case)
+        except Fail as exc:
+            text = str(exc)
+            if "the exercise is to write it" in text or "leave sys.setprofile alone" in text:
+                raise
+            failed.append(text)
+    if not failed:
+        return
+    if len(cases) == 1:
+        raise Fail(failed[0])
+    listed = failed[:SHOWN_CASES] + ([f"... and {len(failed) - SHOWN_CASES} more"] if len(failed) > SHOWN_CASES else [])
+    raise Fail(f"{what}: {len(failed)} of {len(cases)} cases failed:\n" + "\n".join("- " + t for t in listed))
 
 
 def close_tensor(value, expected, what, rtol=1e-4, atol=1e-5):
@@ -306,3 +381,87 @@ def reference_state(module, seed):
                     t.copy_(torch.randn(t.shape, generator=g) * 0.5)
     module.eval()
     return [t.clone() for t in module.state_dict().values()]
+
+
+# ---------------------------------------------------------------- probes
+# Plain functions that gather data where the learner's objects live (``kernel_function`` defines
+# them in the learner's kernel when the grader runs the checks itself); the verdict is computed here.
+
+def kernel_function(name):
+    """This file's function ``name``, defined where the learner's code runs (it imports what it uses)."""
+    if GUARD_SOURCE is None:
+        return globals()[name]
+    import ast
+    node = next(n for n in ast.parse(GUARD_SOURCE).body if isinstance(n, ast.FunctionDef)
+                and n.name == name)
+    return kernel_define(ast.get_source_segment(GUARD_SOURCE, node), name)
+
+
+def trace_layers(model, x):
+    """(probe) Run ``model(x)`` in eval mode without gradients; one plain dict per call of a leaf module.
+
+    Each dict has the module's type name, its input and output shapes and its hyper-parameters
+    (channels, kernel size, stride, padding, dilation, groups, eps, p, features, bias present).
+    """
+    import torch
+    rows, hooks = [], []
+
+    def plain(v):
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        return v if isinstance(v, (bool, int, float, str)) or v is None else str(v)
+
+    def hook(module, inputs, output):
+        row = {"type": type(module).__name__,
+               "in": [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)][:1],
+               "out": list(output.shape) if isinstance(output, torch.Tensor) else None}
+        for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                     "num_features", "eps", "p", "in_features", "out_features"):
+            if name in vars(module) or hasattr(type(module), name):
+                row[name] = plain(getattr(module, name, None))
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            row["bias"] = module.bias is not None
+        rows.append(row)
+
+    for m in model.modules():
+        if not any(True for _ in m.children()):
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return rows
+
+
+def watched_call(fn, x, names):
+    """(probe) ``fn(x)`` while a profile hook records calls of torch's functions named in ``names``.
+
+    Returns (the output, the names called, whether ``x`` still holds its values afterwards).
+    """
+    import os
+    import sys
+    import torch
+    root = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+    before, hits = x.clone(), []
+    previous = sys.getprofile()
+
+    def hook(frame, event, arg):
+        name = None
+        if event == "call" and frame.f_code.co_filename.startswith(root):
+            name = frame.f_code.co_name
+        elif event == "c_call" and str(getattr(arg, "__module__", None) or "").startswith("torch"):
+            name = getattr(arg, "__name__", None)
+        if name in names and name not in hits:
+            hits.append(name)
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(hook)
+    try:
+        out = fn(x)
+    finally:
+        sys.setprofile(previous)
+    return out, hits, bool(torch.equal(x, before))

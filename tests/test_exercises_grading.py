@@ -144,3 +144,23 @@ def test_grading_in_the_grader_process(aid, tmp_path):
         assert res["status"] == "graded", (name, res.get("message"))
         assert got == want, f"{aid}/{name}: expected to lose exactly {sorted(loses)}; reasons: " + \
             str({g: c["reason"] for g, c in res["cells"].items() if c["score"] != want[g]})
+
+
+@pytest.mark.slow
+def test_stderr_alone_costs_nothing_under_plain_nbgrader(tmp_path):
+    """Does output on stderr (a library warning, a learner's debug print) leave a right answer its points?
+
+    Plain nbgrader zeroes a test cell on any stderr output; the course's rule (autograder/execute.py,
+    cell_score) is that only an error does, and the grader setup cell makes plain nbgrader follow it.
+    Without that, a matplotlib font warning gave a right plot 0 on machines with other fonts.
+    """
+    aid = "ps2_cost"
+    points = _points(aid)
+    noisy = {gid: "import sys, warnings\n" + src + "\nprint('debug: defined', file=sys.stderr)\n"
+             "_real_speedup = speedup\n" * (gid == "ps2_answer_ratios") +
+             "def speedup(*a, **k):\n    warnings.warn('a warning on every call')\n    return _real_speedup(*a, **k)\n"
+             * (gid == "ps2_answer_ratios")
+             for gid, src in H.answers(H.SOLUTIONS / aid / f"{aid}.ipynb").items()}
+    course = H.Course(aid, tmp_path)
+    scores = course.grade({"noisy": H.submission(course.released, noisy)})
+    assert scores["noisy"] == points

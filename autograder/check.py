@@ -6,7 +6,10 @@ returned list (empty: consistent). Nothing is written. Compared:
   - result file <-> gradebook: same students, same score per grade cell and in total,
   - result file <-> autograded notebook: each grade cell's score recomputed from the notebook,
   - export CSV (if given, or ``grades.csv`` in the workspace) <-> gradebook: one row per student,
-    same score and status.
+    same score and status,
+  - the class as a whole: a cell that every student (three or more) fails with the same message is
+    reported, since it is far likelier a broken grading environment (mnlib not importable, a check
+    that fails on its own) than a class that all made the same mistake.
 """
 from __future__ import annotations
 
@@ -117,6 +120,30 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
     csv_path = pathlib.Path(csv_path) if csv_path else ws / "grades.csv"
     if csv_path.is_file():
         out += _check_csv(csv_path, book, results)
+    out += class_wide_failures(results)
+    return out
+
+
+CLASS_MIN = 3  # below this many graded submissions, "everyone failed alike" says little
+
+
+def class_wide_failures(results: dict) -> list[str]:
+    """One line per (assignment, cell) that every graded submission lost with one and the same message."""
+    by_cell: dict[tuple[str, str], list] = {}
+    count: dict[str, int] = {}
+    for (a, _), res in results.items():
+        if res.get("status") not in ("graded", "broken", "timeout"):
+            continue  # missing and error submissions ran nothing
+        count[a] = count.get(a, 0) + 1
+        for gid, c in res.get("cells", {}).items():
+            if c.get("max_score") and c.get("score") is not None and c["score"] < c["max_score"]:
+                by_cell.setdefault((a, gid), []).append(c.get("reason") or "")
+    out = []
+    for (a, gid), reasons in sorted(by_cell.items()):
+        if count[a] >= CLASS_MIN and len(reasons) == count[a] and len(set(reasons)) == 1 and reasons[0]:
+            out.append(f"warning: {a}: all {count[a]} graded submissions lose cell {gid} with the same message "
+                       f"({reasons[0][:200]}): check the grading environment before trusting these grades "
+                       "(`python -m autograder grade` runs a canary for this; was it skipped?)")
     return out
 
 

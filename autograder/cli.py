@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=2048, help="memory limit of a student's kernel")
     p.add_argument("--unsafe", action="store_true", help="run student code without the sandbox")
     p.add_argument("--regrade", action="store_true", help="grade everyone again and report what changed")
+    p.add_argument("--no-canary", dest="canary", action="store_false",
+                   help="skip grading the reference answers first (they must score full marks, or nothing is graded)")
     p = sub.add_parser("feedback", help="HTML report per student, hidden tests removed, readable offline")
     _common(p)
     p = sub.add_parser("export", help="grades.csv and a score histogram PNG")
@@ -54,16 +56,20 @@ def _options(a):
     from .grade import Options
     return Options(workspace=os.path.abspath(a.workspace), assignment=a.assignment, source=os.path.abspath(a.source),
                    db_url=a.db_url, **{k: getattr(a, k) for k in ("timeout_cell", "timeout_notebook", "memory_mb",
-                                                                    "unsafe") if hasattr(a, k)})
+                                                                    "unsafe", "canary") if hasattr(a, k)})
 
 
 def main(argv=None) -> int:
+    from .grade import CanaryFailed
     a = parser().parse_args(argv)
     try:
         return _run(a)
     except ValueError as exc:  # bad input: one clear line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except CanaryFailed as exc:  # a broken grading environment: nothing graded, say why
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
 
 
 def _run(a) -> int:

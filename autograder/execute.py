@@ -8,8 +8,11 @@ wall-time limit, on top of nbgrader's per-cell timeout.
 from __future__ import annotations
 
 import copy
+import json
+import math
 import os
 import pathlib
+import re
 import signal
 import tempfile
 import threading
@@ -20,11 +23,24 @@ import nbformat
 from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
 
-from . import remote, sandbox
+from . import kernel_probe, remote, sandbox
 
 # One thread per worker: N workers on N cores must not oversubscribe them (torch reads OMP_NUM_THREADS).
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
               "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
+
+
+class EnvironmentFault(remote.GraderSetupError):
+    """The kernel's environment is broken (a module the assignment needs does not import, or imports
+    from another checkout than the grader's, or the grader setup fails there): the grader's fault,
+    recorded as status ``error`` and retried, never a student's zero."""
+
+
+class CellTimeout(Exception):
+    """A request of a hidden check ran past the per-cell time limit in the kernel."""
+
+
+PARTIAL = "autograder_partial"  # output metadata key: this number was written by the grader (partial credit)
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -56,13 +72,39 @@ class _Executor(sandbox.BoundedOutputs, Execute):
     """nbgrader's Execute with the output cap, a record of the cells whose execution finished, and
     hidden tests run in this process (autograder.remote) when the notebook's checks allow it."""
 
-    def __init__(self, *, output_limit=None, remote_scratch=None, **kw):
+    def __init__(self, *, output_limit=None, remote_scratch=None, preflight=None, **kw):
         super().__init__(**kw)
         self.output_limit = output_limit
         self.completed: set[int] = set()
         self.remote_scratch = remote_scratch  # the kernel's folder; None: every test runs in the kernel
         self.client = self.grader = None
         self._rpc_index = 0
+        self.preflight = preflight  # {module: folder the grader imports it from (or None)}; None: no probe
+        self.timeouts: list[int] = []  # the per-cell limit, once per cell the limit stopped
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self.timeouts.append(timeout)
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def _probe_kernel(self, index: int) -> None:
+        """Before any cell runs: can the kernel import what the assignment needs, from where the grader does?"""
+        modules = sorted(self.preflight)
+        self.preflight = None
+        self._rpc_index = index
+        text, ename, evalue = self._rpc_send(kernel_probe.request(modules))
+        report = kernel_probe.parse(text)
+        if report is None:
+            raise EnvironmentFault(f"the kernel could not run the environment probe ({ename}: {evalue})")
+        problems = kernel_probe.compare(report, {m: self._grader_origin(m) for m in modules})
+        if problems:
+            raise EnvironmentFault("the kernel's environment is broken, so no answer can pass: "
+                                   + "; ".join(problems) + f" (kernel python: {report.get('python')})")
+
+    @staticmethod
+    def _grader_origin(module: str):
+        import importlib.util
+        spec = importlib.util.find_spec(module)
+        return kernel_probe.origin_folder(spec.origin if spec is not None else None)
 
     def preprocess(self, nb, resources=None, km=None):
         if self.remote_scratch is not None and remote.supports_remote(nb):
@@ -70,12 +112,18 @@ class _Executor(sandbox.BoundedOutputs, Execute):
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
+        if self.preflight is not None and cell.cell_type == "code":
+            self._probe_kernel(index)  # before the first code cell: no answer has run yet
         parts = None
         if self.client is not None and cell.cell_type == "code" and nbutils.is_grade(cell):
             parts = remote.split_hidden(cell.source)
         if parts is None:
+            stopped = len(self.timeouts)
             result = super().preprocess_cell(cell, resources, index)  # raises if the reply never came
             self.completed.add(index)
+            if len(self.timeouts) > stopped:
+                explain_timeout(cell, self.timeouts[-1])
+            self._setup_ran_cleanly(cell)
             return result
         visible, hidden = parts
         if remote.is_setup(cell.metadata["nbgrader"]["grade_id"]):
@@ -93,33 +141,62 @@ class _Executor(sandbox.BoundedOutputs, Execute):
             return cell, resources
         original = cell.source
         cell.source = visible if visible.strip() else "pass"
+        stopped = len(self.timeouts)
         try:
             result = super().preprocess_cell(cell, resources, index)
         finally:
             cell.source = original
         self.completed.add(index)
+        if len(self.timeouts) > stopped:
+            explain_timeout(cell, self.timeouts[-1])
+        for o in cell.outputs:  # a score comes from the grader's verdict only, never from the kernel
+            if o.get("output_type") == "execute_result":
+                o.output_type = "display_data"
+                o.pop("execution_count", None)
         if any(o.get("output_type") == "error" for o in cell.outputs):
             return result  # the visible checks failed in the kernel: the cell has its error already
         name, names = remote.check_call(hidden)
         self._rpc_index = index
+        self._check = "your " + ", ".join(names) if names else "your code"
         try:
             values = [self.client.learner_global(n) for n in names]
-            getattr(self.grader, name)(*values)
+            verdict = getattr(self.grader, name)(*values)
         except Exception as exc:  # the check's verdict, written by us into the cell
             ename = getattr(exc, "ename", None) or type(exc).__name__
             evalue = str(exc).split(": ", 1)[-1] if isinstance(exc, remote.LearnerError) else str(exc)
+            if isinstance(exc, CellTimeout):
+                ename = "TimeoutError"
             cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                                        traceback=[f"{ename}: {evalue}"]))
+        else:
+            cell.outputs.extend(partial_outputs(verdict, float(cell.metadata["nbgrader"]["points"])))
         return result
+
+    def _setup_ran_cleanly(self, cell) -> None:
+        """The grader setup, run in the kernel (hidden tests there), failed before any answer ran: the
+        environment's fault (mnlib or torch missing), not the student's."""
+        meta = cell.metadata.get("nbgrader", {})
+        if not (cell.cell_type == "code" and meta.get("grade") and remote.is_setup(meta.get("grade_id", ""))):
+            return
+        err = next((o for o in cell.outputs if o.get("output_type") == "error"), None)
+        answered = any(nbutils.is_solution(self.nb.cells[i]) for i in self.completed if i < len(self.nb.cells))
+        if err is not None and not answered:
+            raise EnvironmentFault(f"the grader setup {meta['grade_id']} failed in the kernel before any answer "
+                                   f"ran: {err.get('ename')}: {err.get('evalue')}")
 
     def _rpc_send(self, code: str):
         """Run ``code`` in the kernel as a cell of its own; (stdout, error name, error value)."""
         tmp = nbformat.v4.new_code_cell(code)
         keep = self.nb.cells[self._rpc_index]
+        stopped = len(self.timeouts)
         try:
             self.execute_cell(tmp, self._rpc_index, store_history=False)
         finally:
             self.nb.cells[self._rpc_index] = keep  # nbclient stores the cell it ran at that index
+        if len(self.timeouts) > stopped:
+            raise CellTimeout(f"stopped after {self.timeouts[-1]} s (the time limit of one cell) while the hidden "
+                              f"check ran {getattr(self, '_check', 'your code')}: look for an endless loop, or work "
+                              "that grows much faster than the inputs")
         text = "".join(o.get("text", "") for o in tmp.outputs
                        if o.get("output_type") == "stream" and o.get("name") == "stdout")
         err = next((o for o in tmp.outputs if o.get("output_type") == "error"), None)
@@ -135,6 +212,7 @@ class Run:
         self.wall_s = wall_s
         self.kernel_pid: int | None = None
         self.cwd: pathlib.Path | None = None  # the kernel's working folder; the scratch folder by default
+        self.preflight: list[str] | None = None  # modules the kernel must import before any cell (grade sets it)
         self.timed_out = False
         self._stop = threading.Event()
 
@@ -170,7 +248,8 @@ class Run:
             cfg = copy.deepcopy(cfg)
             cfg.Execute.timeout = int(timeout_cell)
         ex = _Executor(config=cfg, kernel_manager_class=km_class, output_limit=self.limits.output_bytes,
-                       remote_scratch=self.cwd or self.scratch)
+                       remote_scratch=self.cwd or self.scratch,
+                       preflight=None if self.preflight is None else list(self.preflight))
         self.executor = ex
         resources.setdefault("metadata", {})["path"] = str(self.cwd or self.scratch)
         watchdog = None
@@ -215,19 +294,92 @@ def was_run(cell) -> bool:
 def cell_score(cell) -> tuple[float | None, float, str]:
     """(score, max_score, reason) of a grade cell.
 
-    nbgrader's rule, with two changes: stderr output alone (torch warnings) does not zero a cell,
-    only an error does; and a test cell that never ran (kernel died, wall time) scores 0.
+    nbgrader's rule, with three changes: stderr output alone (torch warnings) does not zero a cell,
+    only an error does; a test cell that never ran (kernel died, wall time) scores 0; and partial
+    credit (a test cell whose first result is a single number scores that many points) is clamped
+    to [0, points] (nbgrader gives full marks for a negative number and fails on one too large).
     """
     max_points = float(cell.metadata["nbgrader"]["points"])
     if cell.cell_type == "code" and not nbutils.is_solution(cell) and not was_run(cell):
         return 0.0, max_points, "not run: the kernel stopped before this cell"
-    quiet = copy.deepcopy(cell)
-    if quiet.cell_type == "code":
-        quiet.outputs = [o for o in quiet.outputs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
-    score, max_points = nbutils.determine_grade(quiet)
-    reason = ""
-    if score == 0 and quiet.cell_type == "code":
-        errors = [o for o in quiet.outputs if o.get("output_type") == "error"]
-        if errors:
-            reason = f"{errors[0].get('ename', 'Error')}: {errors[0].get('evalue', '')}".strip()
-    return (None if score is None else float(score)), float(max_points), reason
+    if cell.cell_type == "code" and not nbutils.is_solution(cell):
+        for o in cell.outputs:
+            if o.get("output_type") == "error":
+                reason = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()
+                return 0.0, max_points, reason
+            if o.get("output_type") == "execute_result":
+                points = _number(o.get("data", {}).get("text/plain"))
+                if points is None:
+                    break  # not a number: nbgrader's rule, full marks
+                points = min(max(points, 0.0), max_points) if math.isfinite(points) else 0.0
+                reason = "" if points == max_points else "partial credit: " + " ".join(
+                    str(x.get("text", "")).strip() for x in cell.outputs
+                    if x.get("output_type") == "stream" and x.get("name") == "stdout").strip()
+                return points, max_points, reason.rstrip(": ")
+        return max_points, max_points, ""
+    score, max_points = nbutils.determine_grade(cell)
+    return (None if score is None else float(score)), float(max_points), ""
+
+
+def _number(text) -> float | None:
+    if isinstance(text, list):
+        if len(text) != 1:
+            return None
+        text = text[0]
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def partial_outputs(verdict, points: float) -> list:
+    """The outputs a check's return value adds to its cell: none for None (full marks), else the
+    cases that failed (stdout) and the points earned as the cell's result, as nbgrader reads it."""
+    if verdict is None or isinstance(verdict, bool) or not isinstance(verdict, (int, float)):
+        return []
+    earned = min(max(float(verdict), 0.0), points) if math.isfinite(float(verdict)) else 0.0
+    failures = [str(f) for f in getattr(verdict, "failures", ()) or ()]
+    out = []
+    if failures:
+        out.append(nbformat.v4.new_output("stream", name="stdout", text="".join(f"failed: {f}\n" for f in failures)))
+        out[-1].metadata = {PARTIAL: True}
+    out.append(nbformat.v4.new_output("execute_result", data={"text/plain": repr(earned)},
+                                      metadata={PARTIAL: True}, execution_count=None))
+    return out
+
+
+def failing_line(cell) -> tuple[int, str] | None:
+    """(line number, source line) of the cell where its first error was raised, from the traceback."""
+    for o in cell.get("outputs", []):
+        if o.get("output_type") != "error":
+            continue
+        m = re.search(r"Cell In\[\d*\], line (\d+)", "\n".join(_plain(t) for t in o.get("traceback", [])))
+        if m:
+            lines = cell.source.splitlines()
+            k = int(m.group(1))
+            if 1 <= k <= len(lines):
+                return k, lines[k - 1].strip()
+        return None
+    return None
+
+
+def explain_timeout(cell, seconds: int) -> None:
+    """Say in the cell that the per-cell time limit stopped it, after how long and at which line
+    (nbclient interrupts the kernel, which shows only ``KeyboardInterrupt``)."""
+    errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+    at = failing_line(cell)
+    where = f", at line {at[0]}: {at[1]}" if at else ""
+    message = f"stopped after {seconds} s, the time limit of one cell{where}"
+    if errors:
+        o = errors[0]
+        o.traceback = [f"TimeoutError: {message}"] + [t for t in o.get("traceback", [])
+                                                       if "KeyboardInterrupt" not in _plain(t)]
+        o.ename, o.evalue = "TimeoutError", message
+        cell.outputs = [x for x in cell.outputs if x.get("output_type") != "error" or x is o]
+    else:
+        cell.outputs.append(nbformat.v4.new_output("error", ename="TimeoutError", evalue=message,
+                                                   traceback=[f"TimeoutError: {message}"]))
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(text))

@@ -3,8 +3,8 @@
 nbgrader's GenerateFeedback shows the autograded notebook as it ran: hidden test lines appear in
 the source of restored cells and in the traceback of every failing hidden assert, and the page
 loads MathJax from a CDN. Here the hidden regions are cut from every cell, a cell that held
-hidden tests keeps only ``ErrorName: message`` of its error (no traceback, no printed output),
-any other traceback that quotes a hidden line is cut the same way, and the MathJax CDN loader
+hidden tests keeps only ``ErrorName: message`` of its error (no traceback, no printed output
+except the grader's own partial-credit report: which cases failed, and the points), any other traceback that quotes a hidden line is cut the same way, and the MathJax CDN loader
 is replaced by one local copy of MathJax in feedback/_static/.
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
+from .execute import PARTIAL
 from .grade import Options, _cfg, atomic_write, load_results
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
@@ -56,8 +57,9 @@ def scrub(nb, secret_sources: dict[str, str]) -> None:
         held = BEGIN in cell.source or hidden_lines(secret_sources.get(gid, ""))
         if cell.cell_type != "code":
             continue
-        if held:
-            cell.outputs = [_short(o) for o in cell.outputs if o.get("output_type") == "error"]
+        if held:  # its error in one line, and the grader's partial-credit report (which cases failed, points)
+            cell.outputs = [_short(o) if o.get("output_type") == "error" else o for o in cell.outputs
+                            if o.get("output_type") == "error" or o.get("metadata", {}).get(PARTIAL)]
         else:
             cleaned = []
             for o in cell.outputs:

@@ -41,6 +41,14 @@ class Options:
     timeout_notebook: float = 300.0  # whole-notebook wall time, seconds, kernel start included
     memory_mb: int = 2048
     unsafe: bool = False
+    canary: bool = True  # grade the reference answers first; refuse the batch unless they score full marks
+
+
+CANARY = ".canary"  # the reference answers' pseudo-student (a leading dot: no student id collect accepts)
+
+
+class CanaryFailed(RuntimeError):
+    """The reference answers do not score full marks here: the environment, not the class, is broken."""
 
 
 def _cfg(opts: Options):
@@ -71,8 +79,11 @@ def submission_digest(folder: pathlib.Path, notebooks: list[str]) -> str:
 
 # ---------------------------------------------------------------- worker side
 
-def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
-    """Grade one student's submission; return the result record (the worker writes no gradebook)."""
+def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> dict:
+    """Grade one student's submission; return the result record (the worker writes no gradebook).
+
+    ``where`` (the canary) overrides the folders: {"submitted": folder, "autograded": folder}.
+    """
     import nbformat
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
                                         LimitOutput, OverwriteKernelspec)
@@ -80,13 +91,15 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
     from . import sandbox
     from .execute import Run, cell_score
     from .flags import flags as review_flags
+    from .kernel_probe import needed_modules
     from .remote import GraderSetupError
     from .restore import RestoreCells
 
     t0 = time.perf_counter()
     cfg = _cfg(opts)
     ws = pathlib.Path(opts.workspace)
-    folder = ws / "submitted" / student / opts.assignment
+    folder = pathlib.Path(where["submitted"]) if where else ws / "submitted" / student / opts.assignment
+    out_dir = pathlib.Path(where["autograded"]) if where else ws / "autograded" / student / opts.assignment
     result = {"student": student, "assignment": opts.assignment, "status": "graded", "message": "",
               "cells": {}, "comments": {}, "restored": [], "execute_s": 0.0, "flags": []}
     messages = []
@@ -116,6 +129,8 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
         if released.is_file():
             restorer.order = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(released, as_version=4).cells
                               if "grade_id" in c.metadata.get("nbgrader", {})]
+        submitted_sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
+                             if "grade_id" in c.metadata.get("nbgrader", {})}
         try:
             for pp in (ClearOutput(config=cfg), DeduplicateIds(config=cfg), OverwriteKernelspec(config=cfg),
                        restorer, CheckCellMetadata(config=cfg)):
@@ -126,7 +141,13 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
             result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
             continue
         result["restored"] += [f"{stem}:{gid}" for gid in restorer.restored]
+        discarded = discarded_edits(nb, submitted_sources)  # read-only cells the student edited: put back
+        result.setdefault("discarded", []).extend(f"{stem}:{gid}" for gid in discarded)
         run = Run(limits=limits, unsafe=opts.unsafe, wall_s=opts.timeout_notebook)
+        source_nb = pathlib.Path(opts.source) / opts.assignment / name
+        if source_nb.is_file():  # the kernel must import what the reference imports, before any cell runs
+            run.preflight = needed_modules([c.source for c in nbformat.read(source_nb, as_version=4).cells
+                                            if c.cell_type == "code"])
         for extra in (pathlib.Path(opts.source) / opts.assignment).iterdir():  # data files the notebook reads
             if extra.is_file() and extra.suffix != ".ipynb":
                 shutil.copy(extra, run.scratch / extra.name)
@@ -159,13 +180,41 @@ def grade_one(opts: Options, student: str, notebooks: list[str]) -> dict:
             if nbutils.is_solution(cell) or nbutils.is_task(cell):
                 unchanged = cell.metadata.nbgrader.get("checksum") == nbutils.compute_checksum(cell)
                 result["comments"][gid] = "No response." if unchanged and not nbutils.is_task(cell) else None
-        out = ws / "autograded" / student / opts.assignment / name
-        atomic_write(out, nbformat.writes(nb).encode())
+        note_discarded(nb, discarded)
+        atomic_write(out_dir / name, nbformat.writes(nb).encode())
     if result["restored"]:
         messages.append("restored test cells: " + ", ".join(result["restored"]))
+    if result.get("discarded"):
+        messages.append("edits of read-only cells discarded: " + ", ".join(result["discarded"]))
     result["message"] = "; ".join(messages)
     result["total_s"] = time.perf_counter() - t0
     return result
+
+
+DISCARDED_NOTE = ("**Grading note:** you edited the read-only cell below. Your edit was discarded: the "
+                  "cell ran, and was graded, as the assignment gives it. Put changes in your answer cells.")
+
+
+def discarded_edits(nb, submitted: dict[str, str]) -> list[str]:
+    """grade_ids of read-only cells whose submitted source differs from what the grader restored."""
+    from nbgrader import utils as nbutils
+    out = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if gid in submitted and nbutils.is_locked(cell) and not nbutils.is_solution(cell) \
+                and submitted[gid].strip() != cell.source.strip():
+            out.append(gid)
+    return out
+
+
+def note_discarded(nb, gids: list[str]) -> None:
+    """Put a markdown note before each read-only cell whose edit was discarded (the learner sees why)."""
+    import nbformat
+    for gid in gids:
+        at = next((i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == gid), None)
+        if at is not None:
+            nb.cells.insert(at, nbformat.v4.new_markdown_cell(DISCARDED_NOTE, metadata={"autograder_note": gid}))
 
 
 def _collect_note(ws: pathlib.Path, assignment: str, student: str) -> str:
@@ -197,9 +246,9 @@ def _worker_main(conn, opts: Options) -> None:
             return
         if job is None:
             return
-        student, notebooks = job
+        student, notebooks, *where = job
         try:
-            res = grade_one(opts, student, notebooks)
+            res = grade_one(opts, student, notebooks, *where)
         except BaseException as exc:  # a grader failure, not the student's: record it, keep going
             res = {"student": student, "assignment": opts.assignment, "status": "error", "cells": {},
                    "comments": {}, "restored": [], "message": f"{type(exc).__name__}: {exc}",
@@ -353,8 +402,9 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         gb.engine.dispose()  # no open connection when the workers fork
     shas = {student: sha for student, _, sha in todo}
     book = {}  # the parent's gradebook, opened once the workers are forked
+    canary = {"pending": False, "held": [], "failed": None, "seconds": None}
 
-    def finish(res: dict) -> None:
+    def commit(res: dict) -> None:
         res.update(submission_sha=shas[res["student"]], source_sha=info["source_sha"], grader=GRADER_VERSION)
         res["score"] = sum(c["score"] or 0.0 for c in res["cells"].values())
         res["max_score"] = sum(c["max_score"] for c in res["cells"].values())
@@ -376,18 +426,89 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         summary["results"].append(res)
         bar.step(f"{res['student']}: {res['status']} {res['score']:g}/{res['max_score']:g}")
 
-    n = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    def finish(res: dict):
+        """Commit a student's result; hold them while the canary runs; False stops the batch."""
+        if res["student"] == CANARY:
+            canary["pending"], canary["seconds"] = False, res.get("total_s")
+            canary["failed"] = canary_verdict(opts, res)
+            if canary["failed"]:
+                canary["held"].clear()  # never recorded: graded again on the next run
+                return False
+            for held in canary["held"]:
+                commit(held)
+            canary["held"].clear()
+            return None
+        if canary["pending"]:
+            canary["held"].append(res)
+            return None
+        commit(res)
+        return None
+
+    jobs = [(s, nbs) for s, nbs, _ in todo]
+    if todo and opts.canary:  # the reference answers, graded first, in the same sandbox and environment
+        jobs.insert(0, (CANARY, info["notebooks"], canary_submission(opts, info["notebooks"])))
+        canary["pending"] = True
+    n = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     bar = Progress(len(todo), n, progress_stream)
     try:
-        if todo:
-            run_pool(opts, [(s, nbs) for s, nbs, _ in todo], n, finish)
+        if jobs:
+            run_pool(opts, jobs, n, finish)
     finally:
         if "gb" in book:
             book["gb"].close()
             book["gb"].engine.dispose()
+    if canary["failed"]:
+        raise CanaryFailed(canary["failed"])
+    summary["canary_s"] = canary["seconds"]
+    if canary["seconds"] is not None:
+        log(f"canary: the reference answers score full marks here ({canary['seconds']:.1f} s)", file=sys.stderr)
     summary["wall_s"] = time.perf_counter() - t0
     summary["workers"] = n
     return summary
+
+
+def canary_submission(opts: Options, notebooks: list[str]) -> dict:
+    """The released notebooks with the source's reference answers filled in, as a student would submit
+    them, in <workspace>/.canary/<assignment>/; returns the ``where`` of grade_one."""
+    import nbformat
+    from nbgrader import utils as nbutils
+    ws = pathlib.Path(opts.workspace)
+    root = ws / CANARY / opts.assignment
+    for name in notebooks:
+        source = nbformat.read(pathlib.Path(opts.source) / opts.assignment / name, as_version=4)
+        answers = {c.metadata.nbgrader["grade_id"]: _reference(c.source) for c in source.cells
+                   if nbutils.is_solution(c) and "grade_id" in c.metadata.get("nbgrader", {})}
+        nb = nbformat.read(ws / "release" / opts.assignment / name, as_version=4)
+        for cell in nb.cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in answers and nbutils.is_solution(cell):
+                cell.source = answers[gid]
+        atomic_write(root / "submitted" / name, nbformat.writes(nb).encode())
+    return {"submitted": str(root / "submitted"), "autograded": str(root / "autograded")}
+
+
+def _reference(source: str) -> str:
+    """An answer cell of the source notebook without nbgrader's solution markers."""
+    return "\n".join(line for line in source.split("\n")
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+
+
+def canary_verdict(opts: Options, res: dict) -> str | None:
+    """Why the reference answers' result shows a broken grading environment, or None if they scored full marks."""
+    if res.get("status") != "graded":
+        why = res.get("message") or res.get("status")
+    else:
+        lost = [f"{gid} {c['score']:g}/{c['max_score']:g} ({c.get('reason') or 'no reason recorded'})"
+                for gid, c in sorted(res.get("cells", {}).items())
+                if c.get("score") is not None and c["score"] < c["max_score"]]
+        if not lost:
+            return None
+        why = "they lose points: " + "; ".join(lost)
+    return (f"canary: the reference answers of {opts.assignment} (from {opts.source}) do not score full marks "
+            f"in this grading environment, so every student would be graded wrongly. Nothing was graded. "
+            f"Status {res.get('status')}: {why}. Fix the environment (the kernel's Python, mnlib, torch, the "
+            f"sandbox), or, if you know the reference is meant to lose points, pass --no-canary. "
+            f"The canary's notebooks are in {pathlib.Path(opts.workspace) / CANARY / opts.assignment}.")
 
 
 def _preimport() -> None:
@@ -418,8 +539,8 @@ def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
         return (proc, parent)
 
     def fail(job, message):
-        finish({"student": job[0], "assignment": opts.assignment, "status": "error", "cells": {},
-                "comments": {}, "restored": [], "message": message})
+        return finish({"student": job[0], "assignment": opts.assignment, "status": "error", "cells": {},
+                       "comments": {}, "restored": [], "message": message})
 
     workers = [start() for _ in range(n)]
     idle.extend(workers)
@@ -441,17 +562,20 @@ def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
                         res = None
                     del busy[w]
                     if res is None:  # the worker process died: record it, replace the worker
-                        fail(job, f"grader process died (exit code {proc.exitcode})")
+                        stop = fail(job, f"grader process died (exit code {proc.exitcode})")
                         proc.join(1)
                         idle.append(start())
                     else:
-                        finish(res)
+                        stop = finish(res)
                         idle.append(w)
+                    if stop is False:  # finish refused to go on (the canary failed): dispatch nothing more
+                        pending.clear()
                 elif time.monotonic() - started > hard_limit:
                     proc.kill()
                     proc.join(5)
                     del busy[w]
-                    fail(job, f"grader process stuck for {hard_limit:.0f} s; killed")
+                    if fail(job, f"grader process stuck for {hard_limit:.0f} s; killed") is False:
+                        pending.clear()
                     idle.append(start())
     finally:
         for proc, conn in idle + list(busy):

@@ -9,7 +9,7 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
 from traitlets.config import Config
 
 from . import sandbox
-from .execute import Run, cell_score
+from .execute import Run, cell_score, failing_line, was_run
 
 STUB = "NotImplementedError"
 
@@ -41,26 +41,35 @@ def selfcheck(notebook, *, timeout_cell: int = 120, log=print) -> bool:
         stopped = f"the notebook stopped early ({type(exc).__name__}): later checks did not run"
     finally:
         run.close()
-    passed, lines = 0, []
+    passed, checks, lines = 0, 0, []
     for cell in tests:
-        score, _, reason = cell_score(cell)
+        score, max_score, reason = cell_score(cell)
         gid = cell.metadata.nbgrader["grade_id"]
         doc = _docstring(cell.source)
-        if score:
+        if max_score == 0:  # the grader's setup (0 points): no check of yours, but it must run cleanly
+            if reason or not was_run(cell):
+                stopped = stopped or (f"the setup cell {gid} failed ({reason or 'not run'}): this is not your "
+                                      "answer's fault; is the course environment installed (mnlib, torch)?")
+            continue
+        checks += 1
+        if score == max_score:
             passed += 1
             lines.append(f"  pass  {gid}" + (f"  ({doc})" if doc else ""))
         else:
+            at = failing_line(cell)
+            if at and reason.endswith(":"):  # an assert without a message: show which one failed
+                reason += f" at line {at[0]}: {at[1]}"
             lines.append(f"  FAIL  {gid}" + (f"  ({doc})" if doc else "") + (f"\n        {reason}" if reason else ""))
     todo = [c.metadata.nbgrader["grade_id"] for c in nb.cells
             if nbutils.is_solution(c) and c.cell_type == "code" and f"raise {STUB}" in c.source]
-    log(f"Self-check of {path.name}: {passed} of {len(tests)} visible checks pass.")
+    log(f"Self-check of {path.name}: {passed} of {checks} visible checks pass.")
     log("\n".join(lines))
     if todo:
         log(f"Still to write (they raise {STUB}): {', '.join(todo)}")
     if stopped:
         log(stopped)
     log("Visible checks passing does not guarantee full marks: the grader runs more cases.")
-    return passed == len(tests) and not stopped
+    return passed == checks and not stopped
 
 
 def _docstring(source: str) -> str:

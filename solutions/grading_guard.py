@@ -465,3 +465,70 @@ def watched_call(fn, x, names):
     finally:
         sys.setprofile(previous)
     return out, hits, bool(torch.equal(x, before))
+
+
+class Partial(float):
+    """Points a check earned when only some of its cases passed. A check that returns one makes its
+    cell score that many points (nbgrader's partial credit: a test cell whose result is a single
+    number scores that many points); ``failures`` says which cases failed. In the grader
+    (autograder/execute.py) the failures are written into the cell for the learner; in a kernel
+    (self-check, ``nbgrader validate``) ``Cases.result`` prints them."""
+
+    failures = ()
+
+
+class Cases:
+    """Partial credit per case, for a check that tries many cases::
+
+        cases = Cases(points=3)
+        for k, s in ((3, 1), (3, 2), (5, 2)):
+            with cases.case(f"kernel {k}, stride {s}"):
+                need(..., "...")
+        return cases.result()
+
+    A case fails on a ``Fail`` or on an error of the learner's code; it never gives away expected
+    values beyond what its label and message say. ``result()``: None when every case passed (full
+    marks), a Fail naming every failed case when none passed (0 points), else a ``Partial`` worth
+    ``points * passed / total`` (rounded to 0.01). A cheat (mnlib's own code) fails the whole check.
+    """
+
+    def __init__(self, points):
+        self.points, self.passed, self.failures = points, 0, []
+
+    def case(self, label):
+        return _Case(self, label)
+
+    def result(self):
+        if not self.failures:
+            return None
+        if not self.passed:
+            raise Fail("; ".join(self.failures))
+        earned = Partial(round(self.points * self.passed / (self.passed + len(self.failures)), 2))
+        earned.failures = tuple(self.failures)
+        if REMOTE is None:  # in the kernel: the learner reads which cases failed above the points
+            print("\n".join("failed: " + f for f in self.failures))
+        return earned
+
+
+class _Case:
+    def __init__(self, cases, label):
+        self.cases, self.label = cases, label
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind_, exc, tb):
+        if exc is None:
+            self.cases.passed += 1
+            return False
+        if isinstance(exc, Fail) and "the exercise is to write it yourself" not in str(exc):
+            self.cases.failures.append(f"{self.label}: {exc}")
+            return True
+        learner = REMOTE is not None and isinstance(exc, REMOTE.LearnerError)
+        if learner or isinstance(exc, (ArithmeticError, LookupError, TypeError, ValueError, AttributeError,
+                                       RuntimeError)):
+            name = getattr(exc, "ename", None) or type(exc).__name__
+            message = str(exc).split(": ", 1)[-1] if learner else str(exc)
+            self.cases.failures.append(f"{self.label}: {name}: {message}")
+            return True
+        return False  # the kernel stopped answering, a timeout, a cheat: the whole check fails

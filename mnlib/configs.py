@@ -45,9 +45,9 @@ class V1Layer:
     stride: int
 
 
-# The stem is a standard 3x3 conv, 3 -> 32, stride 2. Table 1 prints the last-but-one depthwise
-# layer ("Conv dw / s2" on 7x7x1024) as stride 2; it is stride 1: the feature map is already 7x7,
-# every implementation uses 1, and only stride 1 gives the paper's own 569M Mult-Adds.
+# The stem is a standard 3x3 conv, 3 -> 32, stride 2. Table 1 prints the last depthwise layer
+# (the 13th, "Conv dw / s2" on 7x7x1024) as stride 2; it is stride 1: the feature map is already
+# 7x7, every implementation uses 1, and only stride 1 gives the paper's own 569M Mult-Adds.
 V1_STEM = 32
 V1_LAYERS: tuple[V1Layer, ...] = (
     V1Layer(64, 1),

@@ -157,9 +157,23 @@ def _own_cgroup(controller: str) -> str | None:
     return None
 
 
+def _hash(path, n: int) -> str:
+    return hashlib.sha1(str(pathlib.Path(path).resolve()).encode()).hexdigest()[:n]
+
+
+def cgroup_name(scratch: pathlib.Path) -> str:
+    """``nbsandbox-<folder>-<scratch>``: hashes of the folder holding the scratch dir and of the dir itself.
+
+    The scratch hash lets cleanup find a sandbox's cgroups again; the folder hash groups the sandboxes of
+    one grading batch (its TMPDIR), so a batch, or a test, can tell its own cgroups from another batch's.
+    """
+    scratch = pathlib.Path(scratch).resolve()
+    return f"{CGROUP_PREFIX}-{_hash(scratch.parent, 8)}-{_hash(scratch, 16)}"
+
+
 def _cgroup_paths(scratch: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Per-scratch cgroup dirs (named by a hash of the scratch path, so cleanup finds them)."""
-    tag = hashlib.sha1(str(pathlib.Path(scratch).resolve()).encode()).hexdigest()[:16]
+    """Per-scratch cgroup dirs (named by ``cgroup_name``, so cleanup finds them)."""
+    name = cgroup_name(scratch)
     out = {}
     for ctrl in ("memory", "pids"):
         own = _own_cgroup(ctrl)
@@ -168,8 +182,44 @@ def _cgroup_paths(scratch: pathlib.Path) -> dict[str, pathlib.Path]:
             continue
         parent = base / own.lstrip("/")
         if os.access(parent, os.W_OK) and (parent / "cgroup.procs").exists():
-            out[ctrl] = parent / f"{CGROUP_PREFIX}-{tag}"
+            out[ctrl] = parent / name
     return out
+
+
+def left_behind(folder: pathlib.Path) -> tuple[list[str], list[pathlib.Path]]:
+    """What the sandboxes whose scratch dirs were made in ``folder`` (a batch's TMPDIR) left alive.
+
+    Returns (processes, cgroups): "pid: command line" of every live process running as a sandbox uid
+    whose cgroup or working folder belongs to ``folder``, and every sandbox cgroup of ``folder`` still
+    there. Sandboxes of other batches, with their scratch elsewhere, are not looked at.
+    """
+    folder = pathlib.Path(folder).resolve()
+    group = f"{CGROUP_PREFIX}-{_hash(folder, 8)}-"
+    procs = []
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            uid = int(next(line for line in (d / "status").read_text().splitlines()
+                           if line.startswith("Uid:")).split()[1])
+            if uid < UID_BASE:
+                continue
+            ours = group in (d / "cgroup").read_text()
+            try:
+                ours = ours or pathlib.Path(os.readlink(d / "cwd")).is_relative_to(folder)
+            except OSError:
+                pass
+            if ours:
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                procs.append(f"{d.name}: {cmd}")
+        except (OSError, StopIteration, ValueError):
+            continue  # gone meanwhile
+    cgroups = []
+    for ctrl in ("memory", "pids"):
+        own = _own_cgroup(ctrl)
+        if own is not None:
+            cgroups += sorted((CGROUP_V1 / ctrl / own.lstrip("/")).glob(group + "*"))
+    return procs, cgroups
 
 
 def _kill_cgroup(path: pathlib.Path) -> None:

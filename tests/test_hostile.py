@@ -6,15 +6,12 @@ as subprocesses, sandbox on); the tests below read its results.
 """
 from __future__ import annotations
 
-import json
 import pathlib
 import shutil
 import sqlite3
-import subprocess
 import sys
 import time
 
-import psutil
 import pytest
 
 from autograder import sandbox
@@ -28,7 +25,9 @@ import make_hostile_scenarios as ms  # noqa: E402
 PROBE = sandbox.probe()
 pytestmark = [pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}"),
               pytest.mark.slow]  # one batch of 24 notebooks, about a minute on 2 cores
-CELL_S, NOTEBOOK_S = 3, 30  # short limits so the loops are stopped quickly
+# Limits short enough that the loops are stopped quickly, long enough that the scenarios that search
+# the file system finish on a machine where another batch grades beside this one.
+CELL_S, NOTEBOOK_S = 10, 60
 # Until the executor caps outputs (sandbox.BoundedOutputs), a notebook printing gigabytes would
 # hold them in the grader's memory: leave it out of the batch rather than risk the machine.
 OUTPUT_CAPPED = "BoundedOutputs" in (REPO / "autograder" / "execute.py").read_text()
@@ -40,42 +39,13 @@ KNOWN_FAULTS: dict[str, str] = {}
 KERNEL_HOOKS = ("rewrites-test-cells", "swallows-errors", "answers-for-the-grader")
 
 
-def sandboxed_processes() -> list[str]:
-    """Command lines of live processes running as a sandbox uid (there must be none between runs)."""
-    return [" ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["uids", "cmdline"])
-            if p.info["uids"] and p.info["uids"].real >= sandbox.UID_BASE]
-
-
-def _ag(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
-
-
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """Collect and grade every scenario once; return (workspace, results by student, grade output)."""
-    root = tmp_path_factory.mktemp("hostile")
-    subs, ws = root / "submissions", root / "ws"
-    for name in ms.EXPECTED:
-        if name in SKIPPED:
-            continue
-        dest = subs / name
-        dest.mkdir(parents=True)
-        src = SCEN / ms.file_name(name)
-        shutil.copy(src, dest / (src.name if name in ms.SUBMITTED_NAME else ms.NOTEBOOK))
-    source = ["--source", str(SCEN / "source")]
-    col = _ag("collect", str(subs), "--assignment", ms.ASSIGNMENT, "--workspace", str(ws), *source)
-    assert col.returncode == 0, col.stderr
-    g = _ag("grade", "--workspace", str(ws), "--assignment", ms.ASSIGNMENT, *source, "--workers", "2",
-            "--timeout-cell", str(CELL_S), "--timeout-notebook", str(NOTEBOOK_S), "--memory-mb", "512")
-    assert g.returncode == 0, g.stdout + g.stderr
-    results = {p.stem: json.loads(p.read_text()) for p in (ws / "results" / ms.ASSIGNMENT).glob("*.json")}
-    return ws, results, col.stdout + g.stdout + g.stderr
-
-
-def _outputs(ws, student) -> str:
-    nb = json.loads((ws / "autograded" / student / ms.ASSIGNMENT / ms.NOTEBOOK).read_text())
-    return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+def batch(tmp_path_factory, grading_batch):
+    """Collect and grade every scenario once, in a folder of its own (conftest.GradingBatch)."""
+    b = grading_batch(tmp_path_factory.mktemp("hostile"), sorted(set(ms.EXPECTED) - SKIPPED),
+                      cell_s=CELL_S, notebook_s=NOTEBOOK_S)
+    b.start().finish()
+    return b
 
 
 @pytest.mark.parametrize("name", sorted(ms.EXPECTED))
@@ -85,7 +55,7 @@ def test_scenario_outcome(batch, name):
         pytest.skip("the executor does not cap outputs yet (sandbox.BoundedOutputs)")
     if name in KNOWN_FAULTS:
         pytest.xfail(KNOWN_FAULTS[name])
-    ws, results, _ = batch
+    results = batch.results()
     status, score = ms.EXPECTED[name]
     if name == "memory-bomb" and "cgroup memory" not in PROBE.reason:
         status, score = "graded", ms.FULL  # RLIMIT_DATA: MemoryError in the cell, the tests still run
@@ -96,7 +66,7 @@ def test_scenario_outcome(batch, name):
 
 def test_every_student_has_a_grade_or_a_reason(batch):
     """Did the batch finish with a result for every submitted student, each graded or explained?"""
-    ws, results, out = batch
+    results, out = batch.results(), batch.out
     expected = set(ms.EXPECTED) - SKIPPED
     assert set(results) == expected
     for res in results.values():
@@ -107,33 +77,33 @@ def test_every_student_has_a_grade_or_a_reason(batch):
 
 def test_workspace_is_consistent(batch):
     """Do gradebook, result files and autograded notebooks agree after the hostile batch?"""
-    ws, _, _ = batch
+    ws = batch.ws
     assert check(ws) == []
 
 
 def test_hostile_code_found_and_changed_nothing(batch):
     """Did the answer-key reader and the gradebook writer find nothing, and the network stay shut?"""
-    ws, results, _ = batch
-    assert "found: []" in _outputs(ws, "reads-answer-key")
-    assert "written: []" in _outputs(ws, "writes-gradebook")
-    net = _outputs(ws, "network-access")
+    ws = batch.ws
+    assert "found: []" in batch.outputs("reads-answer-key")
+    assert "written: []" in batch.outputs("writes-gradebook")
+    net = batch.outputs("network-access")
     assert "CONNECTED" not in net and net.count("blocked") == 3
-    assert "fork refused" in _outputs(ws, "fork-bomb")
+    assert "fork refused" in batch.outputs("fork-bomb")
     con = sqlite3.connect(ws / "gradebook.db")
     assert con.execute("select max(auto_score) from grade").fetchone()[0] <= 2  # no 100s written
 
 
 def test_no_process_survives_the_batch(batch):
-    """Are the processes the background-process and fork-bomb scenarios left behind gone?"""
+    """Are the processes the background-process and fork-bomb scenarios left behind gone, and their cgroups?"""
     time.sleep(3)  # the sh loop would have touched its file by now if it were alive anywhere
-    assert sandboxed_processes() == []
+    assert sandbox.left_behind(batch.tmp) == ([], [])
     assert not pathlib.Path("/tmp/grades-were-here").exists()
 
 
 def test_check_reports_tampering(batch, tmp_path):
     """Does `check` notice a changed gradebook score, a lost result file and a half-written file?"""
     ws = tmp_path / "ws"
-    shutil.copytree(batch[0], ws)
+    shutil.copytree(batch.ws, ws)
     con = sqlite3.connect(ws / "gradebook.db")
     con.execute("update grade set auto_score = 0 where auto_score > 0 and id = "
                 "(select min(id) from grade where auto_score > 0)")
@@ -147,7 +117,7 @@ def test_check_reports_tampering(batch, tmp_path):
 
 def test_kernel_hooks_are_listed_for_review(batch):
     """Submissions that patch IPython are named in the grade report, for a person to read."""
-    ws, results, out = batch
+    results, out = batch.results(), batch.out
     for name in KERNEL_HOOKS:
         assert any("IPython internals" in f for f in results[name]["flags"]), results[name]["flags"]
         assert f"review   {name} " in out, out[-2000:]

@@ -274,3 +274,30 @@ def test_kernel_dies_with_the_grader(scratch):
         time.sleep(0.2)
     assert not _running(marker)
     sandbox.cleanup(scratch)
+
+
+@needs_sandbox
+def test_left_behind_sees_its_own_batch_only(tmp_path):
+    """Does left_behind(folder) list a live sandbox of that folder, and not one whose scratch is elsewhere?"""
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    procs = []
+    for folder in (mine, other):
+        (folder / "ag-x").mkdir(parents=True)
+        argv = sandbox.wrap(["sleep", "300"], scratch=folder / "ag-x", readable=[], limits=SMALL)
+        procs.append(subprocess.Popen(argv, start_new_session=True))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not sandbox.left_behind(mine)[0]:
+            time.sleep(0.1)
+        alive, cgroups = sandbox.left_behind(mine)
+        assert len(alive) == 1 and "sleep 300" in alive[0]
+        if "cgroup memory+pids" in PROBE.reason:  # a cgroup per controller, named for its scratch dir
+            assert [c.name for c in cgroups] == [sandbox.cgroup_name(mine / "ag-x")] * 2
+        assert "sleep 300" in "".join(sandbox.left_behind(other)[0])  # the other batch sees only its own
+    finally:
+        for p in procs:
+            sandbox.kill_tree(p.pid)
+            p.wait()
+        sandbox.cleanup(mine / "ag-x")
+        sandbox.cleanup(other / "ag-x")
+    assert sandbox.left_behind(mine) == ([], []) and sandbox.left_behind(other) == ([], [])

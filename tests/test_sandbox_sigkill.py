@@ -26,7 +26,6 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 SCEN = REPO / "autograder" / "scenarios"
 sys.path.insert(0, str(SCEN))
 import make_hostile_scenarios as ms  # noqa: E402
-from test_hostile import sandboxed_processes  # noqa: E402
 
 PROBE = sandbox.probe()
 CLASS = ["complete", "unchanged-release", "edited-test-cell", "os-exit", "deleted-test-cell",
@@ -39,10 +38,14 @@ def _grade_argv(ws):
             "--timeout-notebook", "60", "--memory-mb", "512"]
 
 
-def _kill_after(ws, n_results: int) -> int:
+def _env(tmp):
+    return {**os.environ, "TMPDIR": str(tmp)}  # this test's sandboxes: scratch dirs in its own folder
+
+
+def _kill_after(ws, tmp, n_results: int) -> int:
     """Start a grade run, SIGKILL its whole process group once ``n_results`` result files exist."""
     results = ws / "results" / ms.ASSIGNMENT
-    proc = subprocess.Popen(_grade_argv(ws), cwd=REPO, start_new_session=True,
+    proc = subprocess.Popen(_grade_argv(ws), cwd=REPO, start_new_session=True, env=_env(tmp),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None and len(list(results.glob("*.json"))) < n_results:
@@ -56,23 +59,24 @@ def _kill_after(ws, n_results: int) -> int:
 @pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
 def test_sigkill_mid_batch_loses_nothing(tmp_path):
     """SIGKILL twice mid-batch, then re-run: are all grades there, once each, whole and right?"""
-    subs, ws = tmp_path / "in", tmp_path / "ws"
+    subs, ws, tmp = tmp_path / "in", tmp_path / "ws", tmp_path / "tmp"
+    tmp.mkdir()
     for name in CLASS:
         (subs / name).mkdir(parents=True)
         shutil.copy(SCEN / ms.file_name(name), subs / name / ms.NOTEBOOK)
     col = subprocess.run([sys.executable, "-m", "autograder", "collect", str(subs), "--assignment", ms.ASSIGNMENT,
                           "--workspace", str(ws), "--source", str(SCEN / "source")], cwd=REPO,
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=_env(tmp))
     assert col.returncode == 0, col.stderr
-    first = _kill_after(ws, 2)
-    second = _kill_after(ws, first + 3)
+    first = _kill_after(ws, tmp, 2)
+    second = _kill_after(ws, tmp, first + 3)
     assert 0 < first <= second < len(CLASS), (first, second)  # both kills really were mid-batch
     # the grader's process group is gone; its kernels must follow (launchers watch their parent)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and sandboxed_processes():
+    while time.monotonic() < deadline and sandbox.left_behind(tmp)[0]:
         time.sleep(0.2)
-    assert sandboxed_processes() == []
-    done = subprocess.run(_grade_argv(ws), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert sandbox.left_behind(tmp)[0] == []
+    done = subprocess.run(_grade_argv(ws), cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(tmp))
     assert done.returncode == 0, done.stderr
     assert f"{second} already up to date" in done.stdout  # nothing graded twice
     results = {p.stem: json.loads(p.read_text()) for p in (ws / "results" / ms.ASSIGNMENT).glob("*.json")}
@@ -85,6 +89,4 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path):
     assert dict(rows) == {name: 1 for name in CLASS}
     assert check(ws) == []
     assert not [p for p in ws.rglob("*.tmp")]
-    cg = sandbox._cgroup_paths(pathlib.Path("/nonexistent"))
-    for path in cg.values():  # no sandbox cgroup left under ours
-        assert not list(path.parent.glob(f"{sandbox.CGROUP_PREFIX}-*"))
+    assert sandbox.left_behind(tmp) == ([], [])  # no process, no cgroup of this test's sandboxes

@@ -5,6 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # One BLAS/oneDNN thread per core of the course machine; results do not depend on it.
 export PYTHONHASHSEED := 0
+# matplotlib's font cache lives in the build, made by make from the fonts installed now: a cache left in
+# $HOME from before a font was installed (or by another matplotlib) cannot change a figure or a grade.
+export MPLCONFIGDIR := $(CURDIR)/_build/.matplotlib
 
 .PHONY: venv book test test-fast lint grade bench clean release lock
 LOCK := requirements.lock

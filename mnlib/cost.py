@@ -20,6 +20,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ._checks import check_positive_int
+
 
 def _pair(v, name: str) -> tuple[int, int]:
     t = tuple(v) if isinstance(v, (tuple, list)) else (v, v)
@@ -51,8 +53,7 @@ def conv2d_params(c_in: int, c_out: int, kernel_size=3, groups: int = 1, bias: b
 
 def _check_groups(c_in: int, c_out: int, groups: int) -> None:
     for name, v in (("c_in", c_in), ("c_out", c_out), ("groups", groups)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
     if c_in % groups or c_out % groups:
         raise ValueError(f"groups={groups} must divide c_in={c_in} and c_out={c_out}")
 

@@ -12,12 +12,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from ._checks import check_positive_int
+
 Activation = Optional[Callable[[], nn.Module]]
-
-
-def _check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 class HardSigmoid(nn.Module):
@@ -49,7 +46,7 @@ class ConvBNAct(nn.Sequential):
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("kernel_size", kernel_size), ("stride", stride), ("groups", groups),
                         ("dilation", dilation)):
-            _check_positive_int(name, v)
+            check_positive_int(name, v)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} "
                              f"and out_channels={out_channels}")
@@ -94,8 +91,8 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, squeeze_channels: int,
                  gate: Callable[[], nn.Module] = HardSigmoid):
         super().__init__()
-        _check_positive_int("channels", channels)
-        _check_positive_int("squeeze_channels", squeeze_channels)
+        check_positive_int("channels", channels)
+        check_positive_int("squeeze_channels", squeeze_channels)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
         self.relu = nn.ReLU()
@@ -127,9 +124,9 @@ class InvertedResidual(nn.Module):
             if not t > 0:
                 raise ValueError(f"t (expansion factor) must be > 0, got {t!r}")
             expanded_channels = int(round(in_channels * t))
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("out_channels", out_channels)
-        _check_positive_int("expanded_channels", expanded_channels)
+        check_positive_int("in_channels", in_channels)
+        check_positive_int("out_channels", out_channels)
+        check_positive_int("expanded_channels", expanded_channels)
         if stride not in (1, 2):
             raise ValueError(f"stride must be 1 or 2, got {stride!r}")
         bn = dict(bn_eps=bn_eps, bn_momentum=bn_momentum)
@@ -159,7 +156,7 @@ class DepthwiseSeparableConv1d(nn.Sequential):
                  dilation: int = 1, activation: Activation = nn.ReLU):
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels),
                         ("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
-            _check_positive_int(name, v)
+            check_positive_int(name, v)
         padding = (kernel_size - 1) // 2 * dilation
         act = (lambda: activation()) if activation is not None else nn.Identity
         super().__init__(

@@ -16,6 +16,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
+from ._checks import check_positive_int
+
 
 @dataclass(frozen=True)
 class RFLayer:
@@ -43,9 +45,7 @@ def receptive_field(layers: Iterable) -> int:
     r, jump = 1, 1
     for layer in map(_as_layer, layers):
         for name in ("kernel", "stride", "dilation"):
-            v = getattr(layer, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r} in {layer}")
+            check_positive_int(name, getattr(layer, name), str(layer))
         r += layer.dilation * (layer.kernel - 1) * jump
         jump *= layer.stride
     return r
@@ -129,8 +129,7 @@ def empirical_receptive_field(features: nn.Module, input_size: int, in_channels:
     support. ``features`` must be a purely convolutional module (no global pooling).
     Choose ``input_size`` comfortably larger than the receptive field, or padding cuts it off.
     """
-    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
-        raise ValueError(f"input_size must be a positive integer, got {input_size!r}")
+    check_positive_int("input_size", input_size)
     net = _linearised(features) if linearise else copy.deepcopy(features).eval()
     x = torch.ones(1, in_channels, input_size, input_size, requires_grad=True)
     y = net(x)

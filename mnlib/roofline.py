@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import cost, timing
+from ._checks import check_positive_int
 
 
 def conv_traffic(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
@@ -26,8 +27,7 @@ def conv_traffic(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, st
                  bias: bool = False) -> tuple[int, int]:
     """(MACs, bytes) of a KxK conv with 'same' padding: N H'W'C_out (C_in/g) K^2 and the minimum traffic."""
     for name, v in (("batch", batch), ("dtype_bytes", dtype_bytes)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
     pad = (kernel_size - 1) // 2
     macs = batch * cost.conv2d_macs(c_in, c_out, h, w, kernel_size, stride, pad, groups=groups)
     ho = cost.conv_output_size(h, kernel_size, stride, pad)
@@ -78,8 +78,7 @@ def linear_intensity(in_features: int, out_features: int, batch: int = 1, dtype_
     """
     for name, v in (("in_features", in_features), ("out_features", out_features), ("batch", batch),
                     ("dtype_bytes", dtype_bytes)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
     weights = in_features * out_features + (out_features if bias else 0)
     elements = batch * (in_features + out_features) + weights
     return batch * in_features * out_features / (elements * dtype_bytes)

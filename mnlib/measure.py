@@ -145,8 +145,11 @@ def load_between(a: dict, b: dict) -> dict:
     return out
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
 def run_passes(cases, passes: int, device: str, min_sample_s: float, repeats: int,
-               log=print, conditions: list | None = None) -> list[dict]:
+               log=print, conditions: list | None = None, clock=time.perf_counter) -> list[dict]:
     """Time every case once per pass, rotating the order; keep every pass's median and page faults.
 
     Each result has ``pass_medians_s`` and, beside it, ``page_faults_per_call`` (one per pass, the
@@ -164,7 +167,7 @@ def run_passes(cases, passes: int, device: str, min_sample_s: float, repeats: in
             before = cpu_snapshot()
             for i in order:
                 s = timing.benchmark(fns[i], warmup=1, repeats=repeats, min_sample_s=min_sample_s,
-                                     device=device)
+                                     device=device, clock=clock)
                 results[i]["pass_medians_s"].append(s.median)
                 results[i]["page_faults_per_call"].append(s.page_faults_per_call)
             load = load_between(before, cpu_snapshot())
@@ -179,8 +182,12 @@ def run_passes(cases, passes: int, device: str, min_sample_s: float, repeats: in
     return results
 
 
-def _trap_cases(device: str):
-    wanted = set(TRAP_CASES)
+def _trap_cases(device: str, cases=TRAP_CASES):
+    wanted = {tuple(c) for c in cases}
+    if unknown := [c for c in wanted if c[1] not in ("standard", "dsc") or c[2] not in (1, 8)
+                   or c[3] not in FORMATS or not any(c[0] == f"{h}x{h}x{ci}->{co}" for h, ci, co in COURSE_SHAPES)]:
+        raise ValueError(f"unknown trap cases {unknown}: (shape, 'standard'|'dsc', 1|8, 'nchw'|'channels_last') "
+                         f"with a shape such as '7x7x1024->1024'")
     shapes = [s for s in COURSE_SHAPES if any(c[0] == f"{s[0]}x{s[0]}x{s[1]}->{s[2]}" for c in wanted)]
     return [(rec, fn) for rec, fn in _layer_cases((1, 8), {"float32": torch.float32}, device, shapes)
             if (rec["shape"], rec["op"], rec["batch"], rec["memory_format"]) in wanted]
@@ -195,42 +202,54 @@ def _child_env(tuned: bool) -> dict:
 
 
 def trap_child(args) -> int:
-    """(In a fresh process.) Time the TRAP_CASES once and print them as JSON on stdout's last line."""
+    """(In a fresh process.) Time the trap cases once and print them as JSON on stdout's last line."""
+    cases = json.loads(args.trap_cases) if args.trap_cases else TRAP_CASES
     with timing.threads(args.threads):
-        res = run_passes(_trap_cases(args.device), 1, args.device, args.min_sample_s, args.repeats,
+        res = run_passes(_trap_cases(args.device, cases), 1, args.device, args.min_sample_s, args.repeats,
                          log=lambda *_: None)
         env = timing.environment(args.device)
     print(json.dumps({"env": env, "layers": res}))
     return 0
 
 
-def allocator_trap(args, rounds: int, log=print) -> dict:
-    """The TRAP_CASES timed in fresh processes, default and tuned malloc alternately, ``rounds`` each."""
-    cmd = [sys.executable, "-m", "mnlib.measure", "--trap-child", "--out", "-", "--device", args.device,
-           "--repeats", str(args.repeats), "--min-sample-s", str(args.min_sample_s)]
-    if args.threads is not None:
-        cmd += ["--threads", str(args.threads)]
+def allocator_trap(rounds: int = 1, cases=TRAP_CASES, *, device: str = "cpu", threads: int | None = None,
+                   repeats: int = 3, min_sample_s: float = 0.02, log=print) -> dict:
+    """Time ``cases`` (see TRAP_CASES) in fresh processes, glibc's default malloc and the tuned one
+    alternately, ``rounds`` times each; per case and allocator the times and page faults per call.
+
+    Fresh processes because glibc reads GLIBC_TUNABLES only when a process starts.
+    """
+    timing._check_int("rounds", rounds, 1)
+    _trap_cases(device, cases)  # a bad case is an error here, not in a child
+    cmd = [sys.executable, "-m", "mnlib.measure", "--trap-child", "--out", "-", "--device", device,
+           "--repeats", str(repeats), "--min-sample-s", str(min_sample_s),
+           "--trap-cases", json.dumps([list(c) for c in cases])]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     runs = {"default": [], "tuned": []}
     for r in range(rounds):
         for kind in (("default", "tuned") if r % 2 == 0 else ("tuned", "default")):
-            out = subprocess.run(cmd, env=_child_env(kind == "tuned"), capture_output=True, text=True, check=False)
+            out = subprocess.run(cmd, env=_child_env(kind == "tuned"), capture_output=True, text=True,
+                                 check=False)
             if out.returncode != 0:
                 raise RuntimeError(f"the allocator-trap child failed ({kind}):\n{out.stderr[-2000:]}")
             runs[kind].append(json.loads(out.stdout.strip().splitlines()[-1]))
         log(f"  allocator trap: round {r + 1}/{rounds} done")
-    cases = []
-    for i, (rec, _) in enumerate(_trap_cases(args.device)):
-        case = {k: rec[k] for k in ("shape", "op", "batch", "memory_format", "macs", "min_bytes")}
+    result = []
+    for i, (rec, _) in enumerate(_trap_cases(device, cases)):
+        case = {k: rec[k] for k in ("shape", "h", "c_in", "c_out", "op", "batch", "memory_format", "macs",
+                                    "min_bytes")}
         for kind, got in runs.items():
             t = [g["layers"][i]["median_s"] for g in got]
             f = [g["layers"][i]["page_faults_per_call"][0] for g in got]
-            case[kind] = {"glibc_tunables": got[0]["env"]["glibc_tunables"], "pass_medians_s": t,
-                          "page_faults_per_call": f, "median_s": statistics.median(t),
+            case[kind] = {"glibc_tunables": got[0]["env"]["glibc_tunables"], "threads": got[0]["env"]["threads"],
+                          "pass_medians_s": t, "page_faults_per_call": f, "median_s": statistics.median(t),
                           "page_faults_per_call_median": None if None in f else statistics.median(f)}
-        cases.append(case)
+        result.append(case)
     return {"what": "the same layers timed in fresh processes with glibc's default malloc and with "
                     "GLIBC_TUNABLES = mnlib.timing.ALLOCATOR_TUNABLES, alternately",
-            "rounds": rounds, "tunables": timing.ALLOCATOR_TUNABLES, "cases": cases}
+            "rounds": rounds, "threads": threads, "clock": "wall time (time.perf_counter)",
+            "tunables": timing.ALLOCATOR_TUNABLES, "cases": result}
 
 
 def main(argv=None) -> int:
@@ -245,19 +264,31 @@ def main(argv=None) -> int:
     ap.add_argument("--shapes", default=",".join(str(h) for h, _, _ in COURSE_SHAPES),
                     help="comma-separated map sizes of the course shapes to time (default: all five)")
     ap.add_argument("--compile", action="store_true", help="also time torch.compile (always on CUDA)")
+    ap.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                    help="wall: time.perf_counter; cpu: time.process_time, the CPU time of this process, which "
+                         "leaves out the time other programs held the core (needs --threads 1 and a CPU device)")
     ap.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
                     help="tuned (default): re-execute under GLIBC_TUNABLES = mnlib.timing.ALLOCATOR_TUNABLES "
                          "so the figures measure the layers, not glibc's malloc; default: glibc as it comes")
     ap.add_argument("--trap-rounds", type=int, default=3,
                     help="rounds of the allocator-trap demonstration (0: none)")
+    ap.add_argument("--trap-threads", type=int, default=None,
+                    help="torch threads in the trap demonstration (default: as --threads; 0: torch's choice). "
+                         "The NCHW DSC's large temporaries at batch 8 appear with several threads")
     ap.add_argument("--trap-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--trap-cases", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--note", default="")
     args = ap.parse_args(argv)
     try:
         timing.check_device(args.device)
         timing._check_int("trap-rounds", args.trap_rounds, 0)
+        if args.trap_threads is not None:
+            timing._check_int("trap-threads", args.trap_threads, 0)
     except ValueError as e:
         ap.error(str(e))
+    if args.clock == "cpu" and (args.threads != 1 or args.device != "cpu"):
+        ap.error("--clock cpu needs --threads 1 and --device cpu: with more threads the process's CPU time "
+                 "adds up the threads and is not the time a call takes")
     if args.trap_child:
         return trap_child(args)
     if args.allocator == "tuned" and not timing.tunables_applied():
@@ -290,16 +321,19 @@ def main(argv=None) -> int:
         print(f"  peak {machine.peak_macs_per_s / 1e9:.1f} GMAC/s, bandwidth "
               f"{machine.bandwidth_bytes_per_s / 1e9:.1f} GB/s")
         print("layers ...")
+        clock = CLOCKS[args.clock]
         layers = run_passes(list(_layer_cases(batches, dtypes, args.device, shapes)), args.passes, args.device,
-                            args.min_sample_s, args.repeats, conditions=per_pass["layers"])
+                            args.min_sample_s, args.repeats, conditions=per_pass["layers"], clock=clock)
         print("models ...")
         models = run_passes(list(_model_cases(batches, dtypes, args.device, names, args.compile or cuda)),
                             args.passes, args.device, args.min_sample_s, args.repeats,
-                            conditions=per_pass["models"]) if names else []
+                            conditions=per_pass["models"], clock=clock) if names else []
     trap = None
     if args.trap_rounds and not cuda:
         print("allocator trap (fresh processes, default and tuned malloc) ...")
-        trap = allocator_trap(args, args.trap_rounds)
+        trap_threads = args.threads if args.trap_threads is None else (args.trap_threads or None)
+        trap = allocator_trap(args.trap_rounds, device=args.device, threads=trap_threads,
+                              repeats=args.repeats, min_sample_s=args.min_sample_s)
     whole = load_between(start, cpu_snapshot())
     record = {
         "what": "standard vs depthwise separable conv layers and whole MobileNets, timed with mnlib.timing",
@@ -308,6 +342,9 @@ def main(argv=None) -> int:
                    "median_s is the median of the pass medians, min_s/max_s their range; "
                    "page_faults_per_call: minor page faults of the same samples per call, one per pass; "
                    "min_bytes = read input + weights once, write output once (DSC unfused)"),
+        "clock": {"wall": "wall time (time.perf_counter)",
+                  "cpu": "CPU time of the process (time.process_time), one thread: the time other programs "
+                         "held the core is left out"}[args.clock],
         "command": "python -m mnlib.measure " + " ".join(sys.argv[1:] if argv is None else argv),
         "conditions": {"note": args.note,
                        "loadavg_before": [round(v, 2) for v in load_before],

@@ -5,6 +5,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -98,3 +99,19 @@ def test_the_trap_demonstration_runs_both_allocators(quick_record):
     # unmapped and faulted back in (9,217 pages) on every call
     assert std["default"]["page_faults_per_call_median"] > 4000
     assert std["tuned"]["page_faults_per_call_median"] < 0.01 * std["default"]["page_faults_per_call_median"]
+
+
+def test_cpu_clock_needs_one_thread(capsys):
+    """CPU time of a process adds up its threads, so --clock cpu with several threads is refused."""
+    with pytest.raises(SystemExit):
+        measure.main(["--out", "-", "--clock", "cpu", "--threads", "2"])
+    assert "--threads 1" in capsys.readouterr().err
+
+
+def test_cpu_clock_leaves_out_time_the_process_did_not_run():
+    """A case that sleeps (holds no CPU) costs ~0 on the cpu clock and its sleep on the wall clock."""
+    cases = [({"name": "sleep"}, lambda: time.sleep(0.01))]
+    wall = measure.run_passes(cases, 1, "cpu", 0.0, 3, log=lambda *_: None, clock=measure.CLOCKS["wall"])
+    cpu = measure.run_passes(cases, 1, "cpu", 0.0, 3, log=lambda *_: None, clock=measure.CLOCKS["cpu"])
+    assert wall[0]["median_s"] >= 0.009
+    assert cpu[0]["median_s"] < 0.003

@@ -236,6 +236,21 @@ class InvertedResidual(nn.Module):
         return x + y if self.use_res_connect else y
 """
 _PS4_RIGHT = dict(rule="stride == 1 and c_in == c_out", expand_when="hidden != c_in", act="")
+def _ps4_v2(stride="s if i == 0 else 1", dropout="nn.Dropout(0.2), "):
+    return f"""
+def mobilenet_v2(num_classes=1000):
+    layers = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6()]
+    c = 32
+    for t, out, n, s in V2_TABLE:
+        for i in range(n):
+            layers.append(InvertedResidual(c, out, {stride}, t))
+            c = out
+    layers += [nn.Conv2d(c, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(),
+               nn.AdaptiveAvgPool2d(1), nn.Flatten(), {dropout}nn.Linear(1280, num_classes)]
+    return nn.Sequential(*layers)
+"""
+
+
 SCENARIOS["ps4_inverted_residual"] = {
     "residual-when-shapes-differ": ("ps4_answer_block", ["ps4_residual_rule", "ps4_block_outputs"],
                                     "adds the input whenever the channels agree, also at stride 2",
@@ -251,6 +266,49 @@ def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
     h2, w2 = h // stride, w // stride
     expand = h * w * c_in * hidden if hidden != c_in else 0
     return expand + h2 * w2 * hidden * k * k + h2 * w2 * hidden * c_out
+"""),
+    "stride-on-every-block": ("ps4_answer_v2", ["ps4_v2_params"], "every block of a stage strides, not only its first",
+                              _ps4_v2(stride="s")),
+    "stride-on-last-block": ("ps4_answer_v2", ["ps4_v2_params"], "the stage's last block strides instead of its first",
+                             _ps4_v2(stride="s if i == n - 1 else 1")),
+    "missing-dropout": ("ps4_answer_v2", ["ps4_v2_params"], "no dropout before the classifier (same parameters, same shapes)",
+                        _ps4_v2(dropout="")),
+    # Correct but different: they must keep full marks.
+    "alternative-one-sequential": ("ps4_answer_block", [], "torchvision's layout: one nn.Sequential, in-place ReLU6", """
+class InvertedResidual(nn.Module):
+    def __init__(self, c_in, c_out, stride, t):
+        super().__init__()
+        hidden = int(round(t * c_in))
+        self.use_res_connect = stride == 1 and c_in == c_out
+        layers = []
+        if t != 1:
+            layers += [nn.Conv2d(c_in, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+                   nn.ReLU6(inplace=True), nn.Conv2d(hidden, c_out, 1, bias=False), nn.BatchNorm2d(c_out)]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+"""),
+    "alternative-features-classifier": ("ps4_answer_v2", [], "a Module with features and classifier, pooling by mean", """
+class MobileNetV2(nn.Module):
+    def __init__(self, num_classes):
+        super().__init__()
+        layers, c = [nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(inplace=True)], 32
+        for t, out, n, s in V2_TABLE:
+            for i in range(n):
+                layers.append(InvertedResidual(c, out, 1 if i else s, t))
+                c = out
+        layers += [nn.Conv2d(c, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Dropout(p=0.2), nn.Linear(1280, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x).mean((2, 3)))
+
+
+def mobilenet_v2(num_classes=1000):
+    return MobileNetV2(num_classes)
 """),
     "macs-always-expand": ("ps4_answer_macs", ["ps4_block_macs"], "counts an expansion for t = 1 blocks", """
 def block_macs(c_in, c_out, h, w, t, k=3, stride=1):

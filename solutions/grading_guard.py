@@ -282,7 +282,7 @@ def off_by(value, expected):
     """How far ``value`` is from ``expected`` in words, without giving ``expected`` away."""
     ratio = value / expected
     if ratio > 0 and 0.5 <= ratio <= 2 and not isclose(ratio, 2) and not isclose(ratio, 0.5):
-        return f"{abs(ratio - 1):.2g} relative error, too {'high' if ratio > 1 else 'low'}"
+        return f"{100 * abs(ratio - 1):.2g}% too {'high' if ratio > 1 else 'low'}"
     return f"about {ratio:.3g} times the right value"
 
 
@@ -397,11 +397,13 @@ def kernel_function(name):
     return kernel_define(ast.get_source_segment(GUARD_SOURCE, node), name)
 
 
-def trace_layers(model, x):
+def trace_layers(model, x, partial=False):
     """(probe) Run ``model(x)`` in eval mode without gradients; one plain dict per call of a leaf module.
 
-    Each dict has the module's type name, its input and output shapes and its hyper-parameters
+    Each dict has the module's type and qualified name, its input and output shapes and its hyper-parameters
     (channels, kernel size, stride, padding, dilation, groups, eps, p, features, bias present).
+    ``partial``: an error in the forward pass ends the list there instead of propagating (a check
+    of the layers leaves a crash to the check of the outputs).
     """
     import torch
     rows, hooks = [], []
@@ -412,7 +414,7 @@ def trace_layers(model, x):
         return v if isinstance(v, (bool, int, float, str)) or v is None else str(v)
 
     def hook(module, inputs, output):
-        row = {"type": type(module).__name__,
+        row = {"type": type(module).__name__, "name": names.get(id(module), ""),
                "in": [list(t.shape) for t in inputs if isinstance(t, torch.Tensor)][:1],
                "out": list(output.shape) if isinstance(output, torch.Tensor) else None}
         for name in ("in_channels", "out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
@@ -423,13 +425,18 @@ def trace_layers(model, x):
             row["bias"] = module.bias is not None
         rows.append(row)
 
-    for m in model.modules():
+    names = {}
+    for name, m in model.named_modules():
+        names.setdefault(id(m), name)
         if not any(True for _ in m.children()):
             hooks.append(m.register_forward_hook(hook))
     try:
         model.eval()
         with torch.no_grad():
             model(x)
+    except Exception:
+        if not partial:
+            raise
     finally:
         for h in hooks:
             h.remove()

@@ -295,28 +295,29 @@ def cell_score(cell) -> tuple[float | None, float, str]:
     """(score, max_score, reason) of a grade cell.
 
     nbgrader's rule, with three changes: stderr output alone (torch warnings) does not zero a cell,
-    only an error does; a test cell that never ran (kernel died, wall time) scores 0; and partial
-    credit (a test cell whose first result is a single number scores that many points) is clamped
-    to [0, points] (nbgrader gives full marks for a negative number and fails on one too large).
+    only an error does, wherever it is among the outputs; a test cell that never ran (kernel died,
+    wall time) scores 0; and partial credit (a test cell whose result is a single number scores that
+    many points) is clamped to [0, points] (nbgrader gives full marks for a negative number and fails
+    on one too large). Where the grader runs the hidden checks, only it writes such a number.
     """
     max_points = float(cell.metadata["nbgrader"]["points"])
     if cell.cell_type == "code" and not nbutils.is_solution(cell) and not was_run(cell):
         return 0.0, max_points, "not run: the kernel stopped before this cell"
     if cell.cell_type == "code" and not nbutils.is_solution(cell):
-        for o in cell.outputs:
-            if o.get("output_type") == "error":
-                reason = f"{o.get('ename', 'Error')}: {o.get('evalue', '')}".strip()
-                return 0.0, max_points, reason
-            if o.get("output_type") == "execute_result":
-                points = _number(o.get("data", {}).get("text/plain"))
-                if points is None:
-                    break  # not a number: nbgrader's rule, full marks
-                points = min(max(points, 0.0), max_points) if math.isfinite(points) else 0.0
-                reason = "" if points == max_points else "partial credit: " + " ".join(
-                    str(x.get("text", "")).strip() for x in cell.outputs
-                    if x.get("output_type") == "stream" and x.get("name") == "stdout").strip()
-                return points, max_points, reason.rstrip(": ")
-        return max_points, max_points, ""
+        error = next((o for o in cell.outputs if o.get("output_type") == "error"), None)
+        if error is not None:  # an error anywhere zeroes the cell, whatever number came before it
+            return 0.0, max_points, f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".strip()
+        result = next((o for o in cell.outputs if o.get("output_type") == "execute_result"), None)
+        points = None if result is None else _number(result.get("data", {}).get("text/plain"))
+        if points is None:  # no result, or not a number: nbgrader's rule, full marks
+            return max_points, max_points, ""
+        points = min(max(points, 0.0), max_points) if math.isfinite(points) else 0.0
+        reason = "" if points == max_points else "partial credit: " + " ".join(  # which cases failed
+            str(x.get("text", "")).strip() if x.get("output_type") == "stream"
+            else str(x.get("data", {}).get("text/plain", "")).strip() for x in cell.outputs
+            if (x.get("output_type") == "stream" and x.get("name") == "stdout")
+            or (x.get("output_type") == "display_data" and x.get("metadata", {}).get(PARTIAL))).strip()
+        return points, max_points, reason.rstrip(": ")
     score, max_points = nbutils.determine_grade(cell)
     return (None if score is None else float(score)), float(max_points), ""
 
@@ -340,9 +341,9 @@ def partial_outputs(verdict, points: float) -> list:
     earned = min(max(float(verdict), 0.0), points) if math.isfinite(float(verdict)) else 0.0
     failures = [str(f) for f in getattr(verdict, "failures", ()) or ()]
     out = []
-    if failures:
-        out.append(nbformat.v4.new_output("stream", name="stdout", text="".join(f"failed: {f}\n" for f in failures)))
-        out[-1].metadata = {PARTIAL: True}
+    if failures:  # display_data, not a stream: a stream output has no metadata to mark it as the grader's
+        out.append(nbformat.v4.new_output("display_data", data={"text/plain": "".join(f"failed: {f}\n" for f in failures)},
+                                          metadata={PARTIAL: True}))
     out.append(nbformat.v4.new_output("execute_result", data={"text/plain": repr(earned)},
                                       metadata={PARTIAL: True}, execution_count=None))
     return out
@@ -368,7 +369,11 @@ def explain_timeout(cell, seconds: int) -> None:
     (nbclient interrupts the kernel, which shows only ``KeyboardInterrupt``)."""
     errors = [o for o in cell.outputs if o.get("output_type") == "error"]
     at = failing_line(cell)
-    where = f", at line {at[0]}: {at[1]}" if at else ""
+    where = ""
+    if at and at[0] in hidden_line_numbers(cell.source):
+        where = ", in the hidden tests of this cell"  # never quote a hidden line
+    elif at:
+        where = f", at line {at[0]}: {at[1]}"
     message = f"stopped after {seconds} s, the time limit of one cell{where}"
     if errors:
         o = errors[0]
@@ -379,6 +384,19 @@ def explain_timeout(cell, seconds: int) -> None:
     else:
         cell.outputs.append(nbformat.v4.new_output("error", ename="TimeoutError", evalue=message,
                                                    traceback=[f"TimeoutError: {message}"]))
+
+
+def hidden_line_numbers(source: str) -> set[int]:
+    """1-based numbers of the lines inside BEGIN/END HIDDEN TESTS regions (markers included)."""
+    out, inside = set(), False
+    for k, line in enumerate(source.splitlines(), 1):
+        if remote.BEGIN in line:
+            inside = True
+        if inside:
+            out.add(k)
+        if remote.END in line:
+            inside = False
+    return out
 
 
 def _plain(text: str) -> str:

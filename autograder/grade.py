@@ -126,9 +126,13 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
         result["flags"] += [f"{stem}: {f}" for f in review_flags(nb)]  # for a person; no score changes
         restorer = RestoreCells(config=cfg)
         released = ws / "release" / opts.assignment / name
+        released_sources = {}
         if released.is_file():
-            restorer.order = [c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(released, as_version=4).cells
+            released_cells = [c for c in nbformat.read(released, as_version=4).cells
                               if "grade_id" in c.metadata.get("nbgrader", {})]
+            restorer.order = [c.metadata["nbgrader"]["grade_id"] for c in released_cells]
+            released_sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in released_cells
+                                if nbutils.is_locked(c) and not nbutils.is_solution(c)}
         submitted_sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
                              if "grade_id" in c.metadata.get("nbgrader", {})}
         try:
@@ -141,7 +145,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
             result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
             continue
         result["restored"] += [f"{stem}:{gid}" for gid in restorer.restored]
-        discarded = discarded_edits(nb, submitted_sources)  # read-only cells the student edited: put back
+        discarded = discarded_edits(submitted_sources, released_sources)  # read-only cells edited: put back
         result.setdefault("discarded", []).extend(f"{stem}:{gid}" for gid in discarded)
         run = Run(limits=limits, unsafe=opts.unsafe, wall_s=opts.timeout_notebook)
         source_nb = pathlib.Path(opts.source) / opts.assignment / name
@@ -195,17 +199,10 @@ DISCARDED_NOTE = ("**Grading note:** you edited the read-only cell below. Your e
                   "cell ran, and was graded, as the assignment gives it. Put changes in your answer cells.")
 
 
-def discarded_edits(nb, submitted: dict[str, str]) -> list[str]:
-    """grade_ids of read-only cells whose submitted source differs from what the grader restored."""
-    from nbgrader import utils as nbutils
-    out = []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        gid = meta.get("grade_id")
-        if gid in submitted and nbutils.is_locked(cell) and not nbutils.is_solution(cell) \
-                and submitted[gid].strip() != cell.source.strip():
-            out.append(gid)
-    return out
+def discarded_edits(submitted: dict[str, str], released: dict[str, str]) -> list[str]:
+    """grade_ids of the released read-only cells whose submitted source differs (the grader ran the original)."""
+    return [gid for gid, source in submitted.items()
+            if gid in released and source.strip() != released[gid].strip()]
 
 
 def note_discarded(nb, gids: list[str]) -> None:
@@ -438,6 +435,8 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
                 commit(held)
             canary["held"].clear()
             return None
+        if canary["failed"]:
+            return False  # in flight when the canary failed: dropped, graded on the next run
         if canary["pending"]:
             canary["held"].append(res)
             return None

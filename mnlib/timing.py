@@ -11,7 +11,8 @@ What it does, and why:
   the ratio of medians with a paired bootstrap interval: "A is faster" only when it excludes 1.
 - minor page faults per call are read with ``resource.getrusage``: with glibc's default malloc a
   large temporary buffer is returned to the OS and faulted back in on every call, which can double
-  a CPU layer's time (see the timing chapter). A non-zero figure here is that trap.
+  a CPU layer's time (book page "Measuring time correctly"). A non-zero figure here is that trap;
+  ``ALLOCATOR_TUNABLES`` removes it.
 
 ``clock`` and ``sync`` are injection points: tests drive the harness with a fake clock.
 """

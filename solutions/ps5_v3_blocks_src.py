@@ -25,13 +25,31 @@ for i, (c, sq, n, h, w) in enumerate(SE_CASES):
         SE_REF.append(((c, sq), x, state, ref(x), n_params(ref)))
 
 
+# The notebook asks for the formulas written with tensor operations: torch's own versions are watched for.
+FORBIDDEN = ("hardsigmoid", "hardsigmoid_", "hardswish", "hardswish_")
+WATCH = kernel_function("watched_call")  # the probe that runs f(x), where f lives, and reports what it called
+
+
+def _watched(f, x, what):
+    out, called, intact = guard.call(what, WATCH, f, x, FORBIDDEN)
+    need(not called, f"{what} calls torch's {called[0]} when it runs; the exercise is to write the formula "
+                     "yourself with tensor operations (torch.clamp, arithmetic)" if called else "")
+    need(intact, f"{what} changed its input tensor in place (the caller's x is destroyed): compute a new "
+                 "tensor and leave the input as it was")
+    return out
+
+
 def _act(f, name, mnlib_col, torch_col):
     scan(f, name)
-    for row in ACT_REF:
+
+    def case(row):
         x = row[0]
-        out = guard.call(name, f, x.clone())
-        close_tensor(out, row[mnlib_col], f"{name} on {x.dtype} inputs (mnlib's reference)", rtol=1e-6, atol=1e-6)
-        close_tensor(out, row[torch_col], f"{name} on {x.dtype} inputs (torch's reference)", rtol=1e-6, atol=1e-6)
+        what = f"{name} on a {str(x.dtype).replace('torch.', '')} tensor of shape {tuple(x.shape)}"
+        out = _watched(f, x.clone(), what)
+        close_tensor(out, row[mnlib_col], what + " (mnlib's reference)", rtol=1e-6, atol=1e-6)
+        close_tensor(out, row[torch_col], what + " (torch's reference)", rtol=1e-6, atol=1e-6)
+
+    each_case(name, ACT_REF, case)
 
 
 def check_hard_sigmoid(hard_sigmoid):
@@ -44,20 +62,23 @@ def check_hard_swish(hard_swish):
 
 def check_se(SE):
     scan(SE, "SE")
-    for (c, sq), x, state, y, n in SE_REF:
+
+    def case(ref):
+        (c, sq), x, state, y, n = ref
         what = f"SE({c}, {sq})"
         m = guard.call(what, SE, c, sq)
         load_by_position(m, [v.clone() for v in state], what)
         m.eval()
-        with torch.no_grad():
-            out = guard.call(what, m, x)
+        out = _watched(m, x.clone(), what + f" on input {tuple(x.shape)}")
         close_tensor(out, y, what + f" on input {tuple(x.shape)} with the reference weights")
+
+    each_case("SE", SE_REF, case)
 
 
 def check_se_params(se_params):
     scan(se_params, "se_params")
-    for (c, sq), x, state, y, n in SE_REF:
-        same_int(guard.call("se_params", se_params, c, sq), n, f"se_params({c}, {sq})")
+    each_case("se_params", SE_REF, lambda ref: same_int(
+        guard.call("se_params", se_params, *ref[0]), ref[4], "se_params({}, {})".format(*ref[0])))
 """
 
 
@@ -72,7 +93,8 @@ write all three. Chapter 7 of the book explains them.
 
 **Rules.** Write code only where it says `YOUR CODE HERE`; do not import or call `mnlib` in your
 answers, and write the formulas yourself with tensor operations (`torch.clamp`, arithmetic) rather
-than `torch.nn.functional.hardsigmoid`/`hardswish` — the grader compares with both.
+than `torch.nn.functional.hardsigmoid`/`hardswish` (or `nn.Hardsigmoid`/`nn.Hardswish`): the grader
+watches for them, and compares your values with both mnlib's and torch's.
 """),
         setup_cell,
         readonly("ps5_imports", """
@@ -84,7 +106,8 @@ from torch import nn
 
 $$\\text{h-sigmoid}(x) = \\frac{\\text{ReLU6}(x + 3)}{6}, \\qquad \\text{h-swish}(x) = x \\cdot \\text{h-sigmoid}(x)$$
 
-Both take and return a tensor of the same shape and dtype.
+Both take and return a tensor of the same shape and dtype, and leave their input as it was (an
+in-place `x.add_(3)` would change the caller's tensor).
 """),
         answer("ps5_answer_activations", """
 def hard_sigmoid(x):

@@ -358,6 +358,72 @@ from mnlib.layers import SqueezeExcitation
 class SE(SqueezeExcitation):
     pass
 """),
+    "functional-hardswish": ("ps5_answer_activations", ["ps5_hard_swish"], "torch's hardswish, which the notebook forbids", """
+import torch.nn.functional as F
+
+
+def hard_sigmoid(x):
+    return torch.clamp(x + 3.0, 0.0, 6.0) / 6.0
+
+
+def hard_swish(x):
+    return F.hardswish(x)
+"""),
+    "functional-hardsigmoid": ("ps5_answer_activations", ["ps5_hard_sigmoid", "ps5_hard_swish", "ps5_se_outputs"],
+                               "torch's hardsigmoid, which the notebook forbids (hard_swish and SE use it)", """
+def hard_sigmoid(x):
+    return torch.nn.functional.hardsigmoid(x)
+
+
+def hard_swish(x):
+    return x * hard_sigmoid(x)
+"""),
+    "in-place-hard-sigmoid": ("ps5_answer_activations", ["ps5_hard_sigmoid", "ps5_hard_swish"],
+                              "in-place operations on the input: right values, the caller's tensor destroyed", """
+def hard_sigmoid(x):
+    return x.add_(3.0).clamp_(0.0, 6.0).div_(6.0)
+
+
+def hard_swish(x):
+    return x * hard_sigmoid(x)
+"""),
+    "se-gate-module": ("ps5_answer_se", ["ps5_se_outputs"], "nn.Hardsigmoid as the gate instead of hard_sigmoid", """
+class SE(nn.Module):
+    def __init__(self, channels, squeeze_channels):
+        super().__init__()
+        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+        self.gate = nn.Hardsigmoid()
+
+    def forward(self, x):
+        return x * self.gate(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3), keepdim=True)))))
+"""),
+    # Correct but different: they must keep full marks.
+    "alternative-relu6-in-place-on-a-copy": ("ps5_answer_activations", [], "relu6, in-place steps on a new tensor", """
+import torch.nn.functional as F
+
+
+def hard_sigmoid(x):
+    y = x + 3.0
+    y.clamp_(0.0, 6.0)
+    return y.div_(6.0)
+
+
+def hard_swish(x):
+    return x * F.relu6(x + 3.0) / 6.0
+"""),
+    "alternative-se-modules": ("ps5_answer_se", [], "pooling and ReLU as modules, in-place ReLU", """
+class SE(nn.Module):
+    def __init__(self, channels, squeeze_channels):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze_channels, 1)
+        self.relu = nn.ReLU(inplace=True)
+        self.fc2 = nn.Conv2d(squeeze_channels, channels, 1)
+
+    def forward(self, x):
+        return x * hard_sigmoid(self.fc2(self.relu(self.fc1(self.pool(x)))))
+"""),
     "se-params-without-bias": ("ps5_answer_se_params", ["ps5_se_params"], "forgets the biases", """
 def se_params(c, c_sq):
     return 2 * c * c_sq

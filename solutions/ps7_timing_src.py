@@ -1,57 +1,55 @@
-"""ps7_timing: a correct benchmark (warm-up, synchronisation, repeats, median and IQR) and a ratio with a CI."""
+"""ps7_timing: a correct benchmark (warm-up, synchronisation, repeats, median and IQR) and a ratio with a CI.
+
+The hidden checks judge the method, never the machine's speed: the learner's functions time fake
+devices whose every call costs a known time (solutions/ps7_timing_kernel.py), so the right samples,
+ratio and bootstrap interval are known exactly, and a log shows the order of the calls (warm-up of
+both sides, A and B interleaved). measure_speedup is run with its compare watched: the timed calls
+must run the two layers without autograd, and what it returns must be what compare measured.
+"""
+from pathlib import Path
+
 from build_notebooks import GRADER, answer, md, readonly, tests
 
-CHECKS = r"""
+KERNEL_SRC = (Path(__file__).resolve().parent / "ps7_timing_kernel.py").read_text()
+assert "'''" not in repr(KERNEL_SRC)  # the setup cell pastes the checks inside r''' ... '''
+
+CHECKS = f"KERNEL_SRC = {KERNEL_SRC!r}\n" + r"""
 RUNS_IN_GRADER = True  # the autograder runs these checks in its own process (autograder/remote.py)
 import mnlib.timing, mnlib.cost
+import numpy as np
 
 guard = Guard(["timing.py"])
 
-
-# (lines, not a triple-quoted string: these checks are pasted into one)
-FAKE_SRC = "\n".join([
-    'class Fake:',
-    '    # A device with a fake clock: each call of fn costs durations[i] seconds; when asynchronous, the',
-    '    # work is only queued and lands on the clock at the next sync (like a CUDA stream).',
-    '    def __init__(self, durations, asynchronous=False, line=None):',
-    '        self.durations, self.asynchronous = list(durations), asynchronous',
-    '        self.t, self.pending, self.calls = 0.0, 0.0, 0',
-    '        self.line = self if line is None else line  # two fakes may share one time line',
-    '',
-    '    def fn(self):',
-    '        d = self.durations[min(self.calls, len(self.durations) - 1)]',
-    '        self.calls += 1',
-    '        if self.asynchronous:',
-    '            self.pending += d',
-    '        else:',
-    '            self.line.t += d',
-    '',
-    '    def sync(self):',
-    '        self.line.t, self.pending = self.line.t + self.pending, 0.0',
-    '',
-    '    def clock(self):',
-    '        return self.line.t',
-])
-exec(FAKE_SRC)  # Fake, here: the references are computed with it
+_local = {"__name__": "grader_helpers"}
+exec(KERNEL_SRC, _local)
+Fake, Line = _local["Fake"], _local["Line"]  # here: the references are computed with them
+# the same classes where the learner's code runs (in the kernel when the grader runs these checks)
+KFake, KLine, SPY = (kernel_define(KERNEL_SRC, n) for n in ("Fake", "Line", "spy_speedup"))
 
 
-def _device(durations, asynchronous=False, line=None):
-    # A Fake where the learner's code runs: in the kernel when the grader runs these checks itself.
-    return kernel_define(FAKE_SRC, "Fake")(list(durations), asynchronous, line)
+def _number(value, what):
+    # a float from a Python, numpy or one-element torch number (never a bool)
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype.is_floating_point:
+        return float(value)
+    raise Fail(f"{what} should be a number, got {kind(value)}")
 
 
+# ---------------------------------------------------------------- benchmark
 def _reference(durations, warmup, repeats, asynchronous=False):
     f = Fake(durations, asynchronous)
     return mnlib.timing.benchmark(f.fn, warmup=warmup, repeats=repeats, sync=f.sync, clock=f.clock, inner_loops=1)
 
 
 def _run(benchmark, durations, warmup, repeats, asynchronous=False):
-    f = _device(durations, asynchronous)
-    res = guard.call("benchmark", benchmark, f.fn, warmup=warmup, repeats=repeats, sync=f.sync, clock=f.clock)
-    need(type(res) is dict, f"benchmark should return a dict, got {type(res).__name__}")
+    f = KFake(list(durations), asynchronous)
+    res = guard.call(f"benchmark(fn, warmup={warmup}, repeats={repeats}) on a fake device", benchmark, f.fn,
+                warmup=warmup, repeats=repeats, sync=f.sync, clock=f.clock)
+    need(type(res) is dict, f"benchmark should return a dict, got {kind(res)}")
     for key in ("samples", "median", "iqr"):
         need(key in res, f"benchmark's result has no {key!r}")
-    need(type(res["samples"]) is list, "result['samples'] should be a list")
+    need(type(res["samples"]) is list, f"result['samples'] should be a list, got {kind(res['samples'])}")
     return f, res
 
 
@@ -76,7 +74,8 @@ def check_warmup(benchmark):
     scan(benchmark, "benchmark")
     for d, w, r, ref in WARM_REF:
         f, res = _run(benchmark, d, w, r)
-        need(f.calls == w + r, f"benchmark(warmup={w}, repeats={r}) called fn {f.calls} times; expected {w + r}")
+        calls = f.calls
+        need(calls == w + r, f"benchmark(warmup={w}, repeats={r}) called fn {calls} times; expected {w + r}")
         _same_samples(res["samples"], ref, f"benchmark(warmup={w}, repeats={r}) with slow first calls")
 
 
@@ -97,41 +96,172 @@ def check_stats(benchmark):
         close_float(float(res["iqr"]), ref.iqr, f"IQR (75th - 25th percentile) of {r} samples")
 
 
-def check_compare(compare):
+# ---------------------------------------------------------------- compare
+def _compare(compare, da, db, what, asynchronous=False, **kwargs):
+    # the learner's compare on two fake functions sharing one fake machine: (result, fn_a, fn_b, line)
+    line = KLine(asynchronous)
+    fa, fb = KFake(list(da), line=line, name="a"), KFake(list(db), line=line, name="b")
+    kwargs = {"warmup": 0, **kwargs}
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    what = f"compare(fn_a, fn_b, {shown}) {what}"
+    res = guard.call(what, compare, fa.fn, fb.fn, sync=line.sync, clock=line.clock, **kwargs)
+    need(type(res) is dict, f"{what} should return a dict, got {kind(res)}")
+    out = {}
+    for key in ("ratio", "ci_low", "ci_high"):
+        need(key in res, f"{what}: the result has no {key!r}")
+        out[key] = _number(res[key], f"{what}: result[{key!r}]")
+    return out, fa, fb, line
+
+
+def _longest_run(seq):
+    best = run = 0
+    for i, x in enumerate(seq):
+        run = run + 1 if i and seq[i - 1] == x else 1
+        best = max(best, run)
+    return best
+
+
+# Method: slow warm-up calls, then constant times; an asynchronous device (sync before each clock read).
+METHOD = [(3, 9, [0.2, 0.3, 0.25] + [0.003] * 9, [0.4, 0.1, 0.2] + [0.001] * 9),
+          (2, 7, [0.05, 0.04] + [0.002] * 7, [0.03, 0.06] + [0.004] * 7)]
+METHOD_REF = [(w, r, da, db, da[w] / db[w]) for w, r, da, db in METHOD]
+
+
+def check_compare_method(compare):
     scan(compare, "compare")
-    cases = [([0.002, 0.0021, 0.0019, 0.002] * 6, [0.001, 0.0011, 0.001, 0.0009] * 6),
-             ([0.001, 0.0011, 0.0009] * 8, [0.001, 0.0009, 0.0011] * 8)]
-    for da, db in cases:
-        line = Fake([0.0])
-        ra, rb = Fake(da, line=line), Fake(db, line=line)
-        ref = mnlib.timing.compare(ra.fn, rb.fn, warmup=0, repeats=10, inner_loops=1, clock=line.clock)
-        line = _device([0.0])
-        fa, fb = _device(da, line=line), _device(db, line=line)
-        res = guard.call("compare", compare, fa.fn, fb.fn, warmup=0, repeats=10, sync=None, clock=line.clock)
-        need(type(res) is dict and all(k in res for k in ("ratio", "ci_low", "ci_high")),
-             "compare should return a dict with 'ratio', 'ci_low' and 'ci_high'")
-        need(fa.calls == 10 and fb.calls == 10, f"compare(repeats=10) called fn_a {fa.calls} and fn_b {fb.calls} times")
-        lo, ratio, hi = float(res["ci_low"]), float(res["ratio"]), float(res["ci_high"])
-        need(lo <= ratio <= hi, f"the interval [{lo:.3g}, {hi:.3g}] should contain the ratio {ratio:.3g}")
-        need(isclose(ratio, ref.ratio, rel_tol=0.05),
-             "compare's ratio should be median(time A) / median(time B)")
-        need((lo > 1 or hi < 1) == (ref.ci_low > 1 or ref.ci_high < 1),
-             "compare's interval should exclude 1 exactly when the two functions clearly differ")
+    for w, r, da, db, ratio in METHOD_REF:
+        res, fa, fb, line = _compare(compare, da, db, "on an asynchronous fake device", asynchronous=True,
+                                     warmup=w, repeats=r)
+        what = f"compare(warmup={w}, repeats={r})"
+        ca, cb = fa.calls, fb.calls
+        need(ca == w + r and cb == w + r,
+             f"{what} called fn_a {ca} times and fn_b {cb} times; expected {w} warm-up + {r} timed calls "
+             "of each (warm up both functions)")
+        log = list(line.log)
+        pos = {n: [i for i, x in enumerate(log) if x == n] for n in "ab"}
+        warm, timed = pos["a"][:w] + pos["b"][:w], pos["a"][w:] + pos["b"][w:]
+        need(not warm or max(warm) < min(timed),
+             f"{what} made a warm-up call after a timed one: warm both functions up first, then time them")
+        order = [log[i] for i in sorted(timed)]
+        balance = [order[:k + 1].count("a") - order[:k + 1].count("b") for k in range(len(order))]
+        need(max(abs(x) for x in balance) <= 1,
+             f"{what} timed the same function {_longest_run(order)} times in a row: interleave them "
+             "(A, B, A, B, ...) so that slow drift of the machine hits both alike")
+        need(isclose(res["ratio"], ratio, rel_tol=1e-6),
+             f"{what}: time(A) / time(B) should be {ratio:.3g} after the warm-up on an asynchronous device, "
+             f"got {res['ratio']:.3g} (sync before every clock read; do not count warm-up calls)")
+
+
+# Ratio: no warm-up, slow outliers; each function's i-th call costs the same whatever the order.
+RATIO = [([0.0020, 0.0031, 0.0019, 0.0500, 0.0022, 0.0018, 0.0450, 0.0021, 0.0024, 0.0019, 0.0600],
+          [0.0010, 0.0012, 0.0009, 0.0011, 0.0300, 0.0010, 0.0013, 0.0008, 0.0011, 0.0010, 0.0012]),
+         ([0.0040, 0.0041, 0.0039, 0.0043, 0.0038, 0.0900, 0.0042, 0.0040, 0.0037],
+          [0.0050, 0.0800, 0.0052, 0.0049, 0.0051, 0.0048, 0.0700, 0.0053, 0.0050])]
+
+
+def _ref_compare(da, db, **kwargs):
+    line = Line()
+    fa, fb = Fake(da, line=line, name="a"), Fake(db, line=line, name="b")
+    return mnlib.timing.compare(fa.fn, fb.fn, warmup=0, repeats=len(da), inner_loops=1, clock=line.clock, **kwargs)
+
+
+RATIO_REF = [(da, db, _ref_compare(da, db).ratio) for da, db in RATIO]
+
+
+def check_compare_ratio(compare):
+    scan(compare, "compare")
+    for k, (da, db, ratio) in enumerate(RATIO_REF, 1):
+        res = _compare(compare, da, db, f"(case {k}: samples with slow outliers)", repeats=len(da))[0]
+        need(isclose(res["ratio"], ratio, rel_tol=1e-6),
+             f"compare(repeats={len(da)}), case {k} with slow outliers: the ratio should be median(A) / median(B) "
+             f"of the timed samples, got {res['ratio']:.4g} (off by a factor {res['ratio'] / ratio:.3g})")
+
+
+# Interval, case 1: every round's A takes exactly twice its B, the rounds differ a lot: the paired
+# bootstrap interval is exactly [2, 2]; resampling A and B apart gives a wide one.
+_g = np.random.default_rng(7)
+PAIRED_B = [float(x) for x in 0.001 * (1 + 3 * _g.random(13))]
+PAIRED_A = [2 * x for x in PAIRED_B]
+# Case 2: the same, with 5% noise on each and one slow outlier: the interval is known from the
+# reference over many bootstrap seeds (it hardly depends on the seed: a median is one of the samples).
+_e, _f = _g.uniform(-1, 1, 13), _g.uniform(-1, 1, 13)
+NOISY_A = [float(2 * s * (1 + 0.05 * e)) for s, e in zip(PAIRED_B, _e)]
+NOISY_B = [float(s * (1 + 0.05 * f)) for s, f in zip(PAIRED_B, _f)]
+NOISY_A[4] *= 8
+_cis = [mnlib.timing.bootstrap_ratio_ci(NOISY_A, NOISY_B, seed=s) for s in range(100)]
+_lo, _hi = [c[0] for c in _cis], [c[1] for c in _cis]
+_margin = 0.1 * (float(np.median(_hi)) - float(np.median(_lo)))
+NOISY_BAND = (min(_lo) - _margin, max(_lo) + _margin, min(_hi) - _margin, max(_hi) + _margin)
+# Case 3 (the seed): 31 noisy rounds, 100 resamples: two seeds give different intervals.
+SEEDED_A = [float(x) for x in 0.002 * (1 + 0.3 * _g.random(31))]
+SEEDED_B = [float(x) for x in 0.001 * (1 + 0.3 * _g.random(31))]
+
+
+def check_compare_interval(compare):
+    scan(compare, "compare")
+    res = _compare(compare, PAIRED_A, PAIRED_B, "(case 1: A takes exactly twice B in every round)",
+                   repeats=len(PAIRED_A))[0]
+    lo, hi = res["ci_low"], res["ci_high"]
+    need(isclose(lo, 2.0, rel_tol=1e-6) and isclose(hi, 2.0, rel_tol=1e-6),
+         f"case 1: A takes exactly twice as long as B in every round, but the rounds differ: the interval "
+         f"should be [2, 2], got [{lo:.3g}, {hi:.3g}]. Resample the pairs (a_i, b_i) together, never A and "
+         "B apart, and take the percentiles of the resampled ratios")
+    res = _compare(compare, NOISY_A, NOISY_B, "(case 2: noisy rounds, one slow outlier)", repeats=len(NOISY_A))[0]
+    lo, hi = res["ci_low"], res["ci_high"]
+    lo_min, lo_max, hi_min, hi_max = NOISY_BAND
+    need(lo_min <= lo <= lo_max and hi_min <= hi <= hi_max,
+         f"case 2 (noisy rounds, one slow outlier): the interval [{lo:.3g}, {hi:.3g}] is not the paired bootstrap "
+         "interval of median(A) / median(B) (2.5th and 97.5th percentiles of the resampled ratios of medians)")
+    kw = {"repeats": len(SEEDED_A), "n_boot": 100}
+    first = _compare(compare, SEEDED_A, SEEDED_B, "(case 3)", seed=5, **kw)[0]
+    again = _compare(compare, SEEDED_A, SEEDED_B, "(case 3, again)", seed=5, **kw)[0]
+    need((first["ci_low"], first["ci_high"]) == (again["ci_low"], again["ci_high"]),
+         "case 3: compare(seed=5) gave two different intervals for the same samples: draw the resamples "
+         "from np.random.default_rng(seed), made inside compare")
+    seen = {(first["ci_low"], first["ci_high"])}
+    for s in (1, 2, 3):
+        r = _compare(compare, SEEDED_A, SEEDED_B, f"(case 3, seed {s})", seed=s, **kw)[0]
+        seen.add((r["ci_low"], r["ci_high"]))
+    need(len(seen) > 1, "case 3: compare gave the same interval for seeds 5, 1, 2 and 3 "
+                        "with 100 resamples: use its seed argument (np.random.default_rng(seed))")
+
+
+# ---------------------------------------------------------------- measure_speedup
+MAC_RATIO = mnlib.cost.standard_conv_macs(32, 64, 28, 28, 3) / mnlib.cost.dsc_macs(32, 64, 28, 28, 3)
+STANDARD, DSC = [[64, 32, 3, 3]], [[32, 1, 3, 3], [64, 32, 1, 1]]
+
+
+def check_dsc_mac_ratio(measure_speedup):
+    scan(measure_speedup, "measure_speedup")
+    res = guard.call("measure_speedup()", measure_speedup)
+    need(type(res) is dict and "mac_ratio" in res, "measure_speedup should return compare's dict plus 'mac_ratio'")
+    close_float(_number(res["mac_ratio"], "mac_ratio"), MAC_RATIO, "mac_ratio (standard MACs / DSC MACs of the layer)")
 
 
 def check_dsc_speedup(measure_speedup):
     scan(measure_speedup, "measure_speedup")
-    res = guard.call("measure_speedup", measure_speedup)
-    need(type(res) is dict and all(k in res for k in ("ratio", "ci_low", "ci_high", "mac_ratio")),
-         "measure_speedup should return compare's dict plus 'mac_ratio'")
-    close_float(float(res["mac_ratio"]), MAC_RATIO, "mac_ratio (standard MACs / DSC MACs of the layer)")
-    lo, ratio, hi = float(res["ci_low"]), float(res["ratio"]), float(res["ci_high"])
-    need(lo <= ratio <= hi, "the interval should contain the measured ratio")
-    if lo > 1:  # asserted only when the interval excludes 1: then the DSC is measurably faster
-        need(ratio <= 2 * MAC_RATIO, "a measured speedup far beyond the MAC ratio means the timing is wrong")
-
-
-MAC_RATIO = mnlib.cost.standard_conv_macs(32, 64, 28, 28, 3) / mnlib.cost.dsc_macs(32, 64, 28, 28, 3)
+    seen = guard.call("measure_speedup()", SPY, measure_speedup)
+    need(seen["raised"] is None, f"measure_speedup() raised {seen['raised']}")
+    need(seen["calls"] is not None, "measure_speedup should time the two layers with your compare")
+    need(seen["calls"], "measure_speedup() never called your compare: time the two layers with it")
+    res = seen["result"]
+    need(type(res) is dict and all(type(res.get(k)) is float for k in ("ratio", "ci_low", "ci_high")),
+         "measure_speedup should return compare's dict (numbers 'ratio', 'ci_low', 'ci_high') plus 'mac_ratio'")
+    got = tuple(res[k] for k in ("ratio", "ci_low", "ci_high"))
+    match = [c for c in seen["calls"] if c["result"] and tuple(c["result"].get(k) for k in ("ratio", "ci_low", "ci_high")) == got]
+    if not match:
+        raised = [c["raised"] for c in seen["calls"] if c["raised"]]
+        need(not raised, f"your compare raised {raised[0]} inside measure_speedup(), which then returned numbers "
+                         "it did not measure: let the error show instead of hiding it")
+        need(False, "measure_speedup should return the dict compare returned (plus 'mac_ratio'), not other numbers")
+    call = match[-1]
+    for side, want, name in (("a", STANDARD, "the standard 3x3 convolution"), ("b", DSC, "the DSC (depthwise 3x3, then 1x1)")):
+        rec = call[side]
+        need(rec["calls"] > 0, f"measure_speedup's compare never called fn_{side}")
+        need(not rec["graph"], f"the timed calls of fn_{side} record autograd history (an output requires grad): "
+                               "time them under torch.no_grad() or torch.inference_mode()")
+        need(sorted(rec["convs"]) == sorted(want),
+             f"fn_{side} should run {name}: compare(standard, dsc) with the layers the notebook describes")
 """
 
 
@@ -212,12 +342,19 @@ assert res["samples"] == [1.0, 1.0, 1.0, 100.0] and res["median"] == 1.0, "one s
         md("""
 ## 2. `compare`: a ratio with a confidence interval
 
-`compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0)`
-warms both up, then takes `repeats` samples of each, **interleaved** (A, B, A, B, ...: slow drift of
-the machine then hits both), and returns a dict with `"ratio"` = median(A) / median(B) and a 95%
-bootstrap interval `"ci_low"`, `"ci_high"`: resample the pairs $(a_i, b_i)$ with replacement
-`n_boot` times (`np.random.default_rng(seed)`), take the ratio of medians each time, and report its
-2.5th and 97.5th percentiles. Claim "A is slower" only when `ci_low > 1`.
+`compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0)`:
+
+1. warm **both** up: `warmup` untimed calls of `fn_a` and of `fn_b`;
+2. then `repeats` rounds, each taking one sample of A and one of B (timed one call at a time as in
+   `benchmark`): the samples are **interleaved** (A, B, A, B, ... or A, B, B, A, ...), so slow drift
+   of the machine hits both alike. Round $i$ gives the pair $(a_i, b_i)$;
+3. return a dict with `"ratio"` = median(A) / median(B) and a 95% bootstrap interval `"ci_low"`,
+   `"ci_high"`: `n_boot` times, resample the **pairs** $(a_i, b_i)$ with replacement (a pair stays
+   together: both were taken at the same moment), take the ratio of medians of the resample; report
+   the 2.5th and 97.5th percentiles of those ratios. Draw the resamples from a generator made inside
+   `compare` with `np.random.default_rng(seed)`, so the same samples and seed give the same interval.
+
+Claim "A is slower" only when `ci_low > 1`.
 """),
         answer("ps7_answer_compare", """
 def compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0):
@@ -246,19 +383,43 @@ def compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_coun
     return {"ratio": float(np.median(a) / np.median(b)), "ci_low": float(lo), "ci_high": float(hi)}
     ### END SOLUTION
 """),
-        tests("ps7_compare", 2,
-              "Does compare interleave repeats of both functions and give a ratio of medians inside its interval?",
+        tests("ps7_compare_method", 2,
+              "Does compare warm up both functions, then interleave their timed calls, synchronising before every clock read?",
               """
-res = compare(lambda: time.sleep(0.002), lambda: time.sleep(0.001), warmup=1, repeats=5)
-assert res["ci_low"] <= res["ratio"] <= res["ci_high"]
-""", f"{GRADER}.check_compare(compare)"),
+log = []
+compare(lambda: log.append("a"), lambda: log.append("b"), warmup=2, repeats=4, clock=lambda: float(len(log)))
+assert log.count("a") == log.count("b") == 6, "expected 2 warm-up + 4 timed calls of each function"
+assert "aaa" not in "".join(log) and "bbb" not in "".join(log), "interleave the two functions"
+""", f"{GRADER}.check_compare_method(compare)"),
+        tests("ps7_compare_ratio", 1,
+              "Is compare's ratio median(A) / median(B) of the timed samples, which slow outliers cannot move?",
+              """
+t = [0.0]
+def spend(seconds):
+    t[0] += seconds
+costs_a, costs_b = iter([2.0, 2.0, 50.0]), iter([1.0, 9.0, 1.0])
+res = compare(lambda: spend(next(costs_a)), lambda: spend(next(costs_b)), warmup=0, repeats=3, clock=lambda: t[0])
+assert res["ratio"] == 2.0, f"median(A) / median(B) is 2.0 here, got {res['ratio']}"
+""", f"{GRADER}.check_compare_ratio(compare)"),
+        tests("ps7_compare_interval", 2,
+              "Is the interval a seeded bootstrap of the paired samples (a_i, b_i)?",
+              """
+t[0] = 0.0  # the fake clock and spend() of the cell above
+costs_a, costs_b = iter([2.0, 6.0, 4.0, 10.0, 8.0]), iter([1.0, 3.0, 2.0, 5.0, 4.0])  # A = 2 B in every round
+res = compare(lambda: spend(next(costs_a)), lambda: spend(next(costs_b)), warmup=0, repeats=5, clock=lambda: t[0])
+interval = (res["ci_low"], res["ci_high"])
+assert interval == (2.0, 2.0), f"A takes twice as long as B in every round, so is every resampled ratio; got {interval}"
+""", f"{GRADER}.check_compare_interval(compare)"),
         md("""
 ## 3. DSC against a standard convolution
 
 `measure_speedup()`: with `torch.manual_seed(0)`, an input `torch.randn(1, 32, 28, 28)`, a standard
 3x3 conv 32 → 64 (padding 1, no bias) and a DSC (depthwise 3x3 with `groups=32`, then 1x1 to 64,
-no bias, no BN), run `compare(standard, dsc)` under `torch.no_grad()` and return its dict with one
-more entry `"mac_ratio"`: the standard convolution's MACs divided by the DSC's (write the formula).
+no bias, no BN), time them with your `compare(standard, dsc)` (`fn_a` runs the standard conv on the
+input, `fn_b` the DSC) with autograd off (`torch.no_grad()` or `torch.inference_mode()`: otherwise
+you time the bookkeeping for a backward pass too). Return the dict `compare` returned with one more
+entry `"mac_ratio"`: the standard convolution's MACs divided by the DSC's (write the formula). If
+something fails, let the error show: never return numbers you did not measure.
 Is the measured speedup near the MAC ratio? Claim a speedup only when its interval excludes 1.
 """),
         answer("ps7_answer_speedup", """
@@ -276,11 +437,15 @@ def measure_speedup():
     return res
     ### END SOLUTION
 """),
+        tests("ps7_dsc_mac_ratio", 1, "Is the MAC ratio of the two layers exact?", """
+speedup = measure_speedup()
+print(f"measured time(standard) / time(DSC) = {speedup['ratio']:.2f} "
+      f"(95% CI {speedup['ci_low']:.2f}-{speedup['ci_high']:.2f}); MAC ratio {speedup['mac_ratio']:.2f}")
+""", f"{GRADER}.check_dsc_mac_ratio(measure_speedup)"),
         tests("ps7_dsc_speedup", 2,
-              "Is the MAC ratio exact, and is the measured speedup reported with an interval that contains it?",
+              "Does measure_speedup time the two layers with compare, without autograd, and return what it measured?",
               """
-res = measure_speedup()
-print(f"measured time(standard) / time(DSC) = {res['ratio']:.2f} (95% CI {res['ci_low']:.2f}-{res['ci_high']:.2f}); MAC ratio {res['mac_ratio']:.2f}")
+assert {"ratio", "ci_low", "ci_high", "mac_ratio"} <= set(speedup), "return compare's dict plus 'mac_ratio'"
 """, f"{GRADER}.check_dsc_speedup(measure_speedup)"),
         md("You are done when *Restart & Run All* runs without errors."),
     ]

@@ -445,6 +445,64 @@ def benchmark(fn, *, warmup=3, repeats=10, sync=None, clock=time.perf_counter):
     return {{"samples": samples, "median": float(np.{centre}(samples)), "iqr": float(q75 - q25)}}
 """
 _PS7_RIGHT = dict(warm="warmup", sync1="sync()\n        ", sync2="sync()\n        ", centre="median")
+
+# compare, written out so each mistake is one substitution: {warm} the warm-up, {rounds} the timed
+# loop (fills lists a and b), {boot} the resampling (fills ratios from arrays a, b), {centre} the
+# statistic of the reported ratio, {interval} how lo, hi are made.
+_PS7_COMPARE = """
+def compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0):
+    sync = sync or (lambda: None)
+
+    def once(fn):
+        sync()
+        t0 = clock()
+        fn()
+        sync()
+        return clock() - t0
+
+    {warm}
+    a, b = [], []
+    {rounds}
+    a, b = np.array(a), np.array(b)
+    {boot}
+    {interval}
+    return {{"ratio": float(np.{centre}(a) / np.{centre}(b)), "ci_low": float(lo), "ci_high": float(hi)}}
+"""
+_PS7_C = dict(
+    warm="for _ in range(warmup):\n        fn_a()\n        fn_b()",
+    rounds="for _ in range(repeats):\n        a.append(once(fn_a))\n        b.append(once(fn_b))",
+    boot="rng = np.random.default_rng(seed)\n    idx = rng.integers(0, repeats, size=(n_boot, repeats))\n"
+         "    ratios = np.median(a[idx], axis=1) / np.median(b[idx], axis=1)",
+    interval="lo, hi = np.percentile(ratios, [2.5, 97.5])", centre="median")
+
+
+def _ps7_compare(**edits):
+    return _PS7_COMPARE.format(**{**_PS7_C, **edits})
+
+
+# measure_speedup: {grad} opens the block the timing runs in, {call} is the compare call.
+_PS7_SPEEDUP = """
+def measure_speedup():
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 28, 28)
+    std = nn.Conv2d(32, 64, 3, padding=1, bias=False)
+    dsc = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), nn.Conv2d(32, 64, 1, bias=False))
+    {grad}
+        res = {call}
+    h = w = 28
+    res["mac_ratio"] = (h * w * 64 * 32 * 9) / ({dsc_macs})
+    return res
+"""
+_PS7_S = dict(grad="with torch.no_grad():", call="compare(lambda: std(x), lambda: dsc(x), warmup=3, repeats=15)",
+              dsc_macs="h * w * 32 * 9 + h * w * 32 * 64")
+
+
+def _ps7_speedup(**edits):
+    return _PS7_SPEEDUP.format(**{**_PS7_S, **edits})
+
+
+_PS7_METHOD, _PS7_RATIO, _PS7_CI = ["ps7_compare_method"], ["ps7_compare_ratio"], ["ps7_compare_interval"]
+_PS7_TIMED = ["ps7_dsc_speedup"]
 SCENARIOS["ps7_timing"] = {
     "no-warmup": ("ps7_answer_benchmark", ["ps7_warmup"], "times the first, slow calls too",
                   _PS7_BENCH.format(**{**_PS7_RIGHT, "warm": "0"})),
@@ -457,6 +515,243 @@ from mnlib import timing as _t
 def benchmark(fn, *, warmup=3, repeats=10, sync=None, clock=time.perf_counter):
     s = _t.benchmark(fn, warmup=warmup, repeats=repeats, sync=sync, clock=clock, inner_loops=1)
     return {"samples": list(s.samples), "median": s.median, "iqr": s.iqr}
+"""),
+    # compare: the order of the calls
+    "compare-all-a-then-b": ("ps7_answer_compare", _PS7_METHOD, "warms both up, then times every A before any B",
+                             _ps7_compare(rounds="for _ in range(repeats):\n        a.append(once(fn_a))\n"
+                                                 "    for _ in range(repeats):\n        b.append(once(fn_b))")),
+    "compare-via-benchmark": ("ps7_answer_compare", _PS7_METHOD,
+                              "reuses benchmark for each side: A's warm-up and samples, then B's", _ps7_compare(
+                                  warm="pass", rounds="a = benchmark(fn_a, warmup=warmup, repeats=repeats, sync=sync, "
+                                                      "clock=clock)['samples']\n    b = benchmark(fn_b, warmup=warmup, "
+                                                      "repeats=repeats, sync=sync, clock=clock)['samples']")),
+    "compare-warms-up-a-only": ("ps7_answer_compare", _PS7_METHOD, "warms up the first function only",
+                                _ps7_compare(warm="for _ in range(warmup):\n        fn_a()")),
+    "compare-no-sync": ("ps7_answer_compare", _PS7_METHOD, "never synchronises: reads the clock with work still queued",
+                        _ps7_compare().replace("    sync = sync or (lambda: None)\n", "")
+                        .replace("        sync()\n", "")),
+    # compare: the statistic
+    "compare-ratio-of-means": ("ps7_answer_compare", _PS7_RATIO, "reports mean(A) / mean(B), which outliers move",
+                               _ps7_compare(centre="mean")),
+    "compare-means-throughout": ("ps7_answer_compare", _PS7_RATIO + _PS7_CI,
+                                 "means for the ratio and in the bootstrap too", _ps7_compare(
+                                     centre="mean", boot=_PS7_C["boot"].replace("np.median", "np.mean"))),
+    # compare: the interval
+    "compare-unpaired-bootstrap": ("ps7_answer_compare", _PS7_CI, "resamples A and B independently", _ps7_compare(
+        boot="rng = np.random.default_rng(seed)\n    ia = rng.integers(0, repeats, size=(n_boot, repeats))\n"
+             "    ib = rng.integers(0, repeats, size=(n_boot, repeats))\n"
+             "    ratios = np.median(a[ia], axis=1) / np.median(b[ib], axis=1)")),
+    "compare-made-up-interval": ("ps7_answer_compare", _PS7_CI, "+-10% around the ratio instead of a bootstrap",
+                                 _ps7_compare(boot="ratio = np.median(a) / np.median(b)",
+                                              interval="lo, hi = ratio * 0.9, ratio * 1.1")),
+    "compare-percentiles-of-round-ratios": ("ps7_answer_compare", _PS7_CI,
+                                            "percentiles of the per-round ratios a_i / b_i, no resampling",
+                                            _ps7_compare(boot="ratios = a / b")),
+    "compare-unseeded": ("ps7_answer_compare", _PS7_CI, "np.random.default_rng() without the seed",
+                         _ps7_compare(boot=_PS7_C["boot"].replace("default_rng(seed)", "default_rng()"))),
+    "compare-shared-generator": ("ps7_answer_compare", _PS7_CI,
+                                 "one generator made once, outside compare: each call continues its stream",
+                                 "_rng = np.random.default_rng(0)\n" + _ps7_compare(
+                                     boot=_PS7_C["boot"].replace("rng = np.random.default_rng(seed)", "rng = _rng"))),
+    "compare-seed-ignored": ("ps7_answer_compare", _PS7_CI, "a fixed seed: the seed argument does nothing",
+                             _ps7_compare(boot=_PS7_C["boot"].replace("default_rng(seed)", "default_rng(0)"))),
+    # measure_speedup
+    "speedup-swallows-error": ("ps7_answer_speedup", _PS7_TIMED,
+                               "passes the layers instead of calls on x, then hides compare's TypeError behind "
+                               "made-up numbers", """
+def measure_speedup():
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 28, 28)
+    std = nn.Conv2d(32, 64, 3, padding=1, bias=False)
+    dsc = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), nn.Conv2d(32, 64, 1, bias=False))
+    try:
+        with torch.no_grad():
+            res = compare(std, dsc, warmup=3, repeats=15)
+    except Exception:
+        res = {"ratio": 7.0, "ci_low": 6.5, "ci_high": 7.5}
+    h = w = 28
+    res["mac_ratio"] = (h * w * 64 * 32 * 9) / (h * w * 32 * 9 + h * w * 32 * 64)
+    return res
+"""),
+    "speedup-autograd-on": ("ps7_answer_speedup", _PS7_TIMED, "times with autograd recording every call",
+                            _ps7_speedup(grad="if True:")),
+    "speedup-no-grad-at-build-only": ("ps7_answer_speedup", _PS7_TIMED,
+                                      "builds the lambdas under no_grad, calls them (in compare) outside it", """
+def measure_speedup():
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 28, 28)
+    std = nn.Conv2d(32, 64, 3, padding=1, bias=False)
+    dsc = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), nn.Conv2d(32, 64, 1, bias=False))
+    with torch.no_grad():
+        run_std, run_dsc = (lambda: std(x)), (lambda: dsc(x))
+    res = compare(run_std, run_dsc, warmup=3, repeats=15)
+    h = w = 28
+    res["mac_ratio"] = (h * w * 64 * 32 * 9) / (h * w * 32 * 9 + h * w * 32 * 64)
+    return res
+"""),
+    "speedup-without-compare": ("ps7_answer_speedup", _PS7_TIMED, "returns figures it never measured", """
+def measure_speedup():
+    h = w = 28
+    mac_ratio = (h * w * 64 * 32 * 9) / (h * w * 32 * 9 + h * w * 32 * 64)
+    return {"ratio": 3.0, "ci_low": 2.5, "ci_high": 3.5, "mac_ratio": mac_ratio}
+"""),
+    "speedup-swapped": ("ps7_answer_speedup", _PS7_TIMED, "compare(dsc, standard): the ratio upside down",
+                        _ps7_speedup(call="compare(lambda: dsc(x), lambda: std(x), warmup=3, repeats=15)")),
+    "speedup-dsc-macs-depthwise-only": ("ps7_answer_speedup", ["ps7_dsc_mac_ratio"],
+                                        "counts the depthwise step's MACs only", _ps7_speedup(dsc_macs="h * w * 32 * 9")),
+    # Correct but different: they must keep full marks.
+    "alternative-benchmark-torch-stats": ("ps7_answer_benchmark", [], "a while loop, torch.quantile for the statistics", """
+def benchmark(fn, *, warmup=3, repeats=10, sync=None, clock=time.perf_counter):
+    for _ in range(warmup):
+        fn()
+    samples = []
+    while len(samples) < repeats:
+        if sync:
+            sync()
+        start = clock()
+        fn()
+        if sync:
+            sync()
+        samples.append(clock() - start)
+    t = torch.tensor(samples, dtype=torch.float64)
+    q25, q50, q75 = torch.quantile(t, torch.tensor([0.25, 0.5, 0.75], dtype=torch.float64)).tolist()
+    return {"samples": samples, "median": q50, "iqr": q75 - q25}
+"""),
+    "alternative-compare-abba-torch": ("ps7_answer_compare", [],
+                                       "A B, B A rounds, a bootstrap loop in torch, torch.quantile", """
+def compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0):
+    def timed(fn):
+        if sync is not None:
+            sync()
+        start = clock()
+        fn()
+        if sync is not None:
+            sync()
+        return clock() - start
+
+    for fn in [fn_a] * warmup + [fn_b] * warmup:
+        fn()
+    pairs = []
+    for i in range(repeats):
+        if i % 2 == 0:
+            ta = timed(fn_a)
+            tb = timed(fn_b)
+        else:
+            tb = timed(fn_b)
+            ta = timed(fn_a)
+        pairs.append((ta, tb))
+    a = torch.tensor([p[0] for p in pairs], dtype=torch.float64)
+    b = torch.tensor([p[1] for p in pairs], dtype=torch.float64)
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(n_boot):
+        idx = torch.from_numpy(rng.integers(0, repeats, size=repeats))
+        ratios.append((a[idx].quantile(0.5) / b[idx].quantile(0.5)).item())
+    q = torch.quantile(torch.tensor(ratios, dtype=torch.float64), torch.tensor([0.025, 0.975], dtype=torch.float64))
+    return {"ratio": (a.quantile(0.5) / b.quantile(0.5)).item(), "ci_low": q[0].item(), "ci_high": q[1].item()}
+"""),
+    "alternative-compare-shared-clock": ("ps7_answer_compare", [],
+                                         "one clock read between A and B, rng.choice and np.quantile", """
+import statistics
+
+
+def compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0):
+    settle = sync if sync is not None else (lambda: None)
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    a, b = [], []
+    for _ in range(repeats):
+        settle()
+        t0 = clock()
+        fn_a()
+        settle()
+        t1 = clock()
+        fn_b()
+        settle()
+        t2 = clock()
+        a.append(t1 - t0)
+        b.append(t2 - t1)
+    a, b = np.asarray(a), np.asarray(b)
+    picks = np.random.default_rng(seed).choice(len(a), size=(n_boot, len(a)), replace=True)
+    boot = np.median(a[picks], axis=1) / np.median(b[picks], axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return {"ratio": statistics.median(a) / statistics.median(b), "ci_low": lo, "ci_high": hi}
+"""),
+    "alternative-compare-legacy-rng": ("ps7_answer_compare", [],
+                                       "B first in every round, a hand-written median, np.random.RandomState(seed)", """
+def _median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def compare(fn_a, fn_b, *, warmup=3, repeats=20, sync=None, clock=time.perf_counter, n_boot=2000, seed=0):
+    def sample(fn):
+        if sync:
+            sync()
+        t = clock()
+        fn()
+        if sync:
+            sync()
+        return clock() - t
+
+    for _ in range(warmup):
+        fn_b()
+        fn_a()
+    rounds = []
+    for _ in range(repeats):
+        tb = sample(fn_b)
+        ta = sample(fn_a)
+        rounds.append((ta, tb))
+    rs = np.random.RandomState(seed)
+    ratios = []
+    for _ in range(n_boot):
+        pick = [rounds[i] for i in rs.randint(0, len(rounds), len(rounds))]
+        ratios.append(_median([p[0] for p in pick]) / _median([p[1] for p in pick]))
+    return {"ratio": _median([r[0] for r in rounds]) / _median([r[1] for r in rounds]),
+            "ci_low": float(np.percentile(ratios, 2.5)), "ci_high": float(np.percentile(ratios, 97.5))}
+"""),
+    "alternative-speedup-inference-mode": ("ps7_answer_speedup", [],
+                                           "functional convolutions in functions decorated with inference_mode", """
+import torch.nn.functional as F
+
+
+def measure_speedup():
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 28, 28)
+    std = nn.Conv2d(32, 64, 3, padding=1, bias=False)
+    dw = nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False)
+    pw = nn.Conv2d(32, 64, 1, bias=False)
+
+    @torch.inference_mode()
+    def standard():
+        return F.conv2d(x, std.weight, padding=1)
+
+    @torch.inference_mode()
+    def separable():
+        return F.conv2d(F.conv2d(x, dw.weight, padding=1, groups=32), pw.weight)
+
+    res = compare(standard, separable, warmup=5, repeats=21)
+    standard_macs = 28 * 28 * 64 * 32 * 3 * 3
+    dsc_macs = 28 * 28 * 32 * 3 * 3 + 28 * 28 * 32 * 64
+    return {**res, "mac_ratio": standard_macs / dsc_macs}
+"""),
+    "alternative-speedup-frozen-weights": ("ps7_answer_speedup", [],
+                                           "weights that need no gradient (requires_grad_(False)) instead of no_grad", """
+import functools
+
+
+def measure_speedup():
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 28, 28)
+    std = nn.Conv2d(32, 64, 3, padding=1, bias=False).requires_grad_(False)
+    dsc = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False),
+                        nn.Conv2d(32, 64, 1, bias=False)).requires_grad_(False)
+    res = compare(functools.partial(std, x), functools.partial(dsc, x))
+    k, c_in, c_out, hw = 3, 32, 64, 28 * 28
+    res["mac_ratio"] = hw * c_out * c_in * k * k / (hw * c_in * k * k + hw * c_in * c_out)
+    return res
 """),
 }
 

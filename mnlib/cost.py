@@ -7,9 +7,15 @@ Conventions (the course states them once, here):
   multiply are *not* MACs; ``count`` reports each of them separately, never silently drops them.
 - params are every trainable parameter (``sum(p.numel())``), batch-norm affine included;
   ``params_without_bn`` is reported beside it.
-- a leaf module ``count`` has no rule for raises ``ValueError`` naming it.
+- the arithmetic a composite module does in its own forward (a residual ``x + y``, a product,
+  ``F.relu``, ``torch.cat``) is counted one aten operator at a time: an add of two tensors in
+  ``add_ops``, activations in ``activation_ops``, SE's product in ``se_ops``, the rest in
+  ``other_ops``; copies (``cat``, padding) get a row with no ops. Never MACs: a convolution or a
+  matrix product called functionally raises.
+- a leaf module, or an operator, that ``count`` has no rule for raises ``ValueError`` naming it.
 
-The formulas are pure functions of shapes; ``count`` walks a real module tree with forward hooks.
+The formulas are pure functions of shapes; ``count`` walks a real module tree with forward hooks
+and a TorchDispatchMode.
 """
 from __future__ import annotations
 
@@ -161,13 +167,22 @@ def inverted_residual_macs(c_in: int, c_out: int, h: int, w: int, t: float, kern
 
 @dataclass
 class LayerCost:
+    """One counted layer: a leaf module, or one tensor operator that a composite module's forward
+    runs itself (a residual ``x + y``, the SE ``x * s``, a ``torch.cat`` or ``F.relu``)."""
     name: str
-    kind: str          # conv, depthwise, grouped, pointwise, linear, se, bn, act, pool, add, scale
+    kind: str          # conv, depthwise, grouped, pointwise, linear, se, bn, act, pool, free,
+    #                    add, scale, copy, elementwise
     in_shape: tuple
     out_shape: tuple
     params: int
     macs: int          # conv/linear multiply-accumulates; 0 for the other kinds
     ops: int = 0       # element-wise work of non-MAC layers (BN, activation, pooling, adds, bias)
+    module_type: str = ""    # qualified class of the leaf module, or of the composite running the op
+    kernel_size: tuple = ()  # a convolution's kernel, stride and groups; () / 1 for other layers
+    stride: tuple = ()
+    groups: int = 1
+    op: str = ""             # the aten operator of an operator-level row ("add", "cat"); "" for a module
+    operand_shapes: tuple = ()  # the shapes of every tensor operand of an operator-level row
 
 
 @dataclass
@@ -180,7 +195,9 @@ class CostReport:
     pool_ops: int
     bias_ops: int
     se_ops: int        # the SE channel-scaling multiplies (SE's 1x1 convs are MACs, kind "se")
-    add_ops: int       # residual additions
+    add_ops: int       # additions of two tensors (residual additions)
+    other_ops: int = 0  # the other element-wise operators composite modules run (scalar arithmetic,
+    #                     products of two tensors outside SE, reductions, interpolation)
     layers: list[LayerCost] = field(default_factory=list)
 
     @property
@@ -217,6 +234,11 @@ _POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.A
 _BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
+def qualified_name(cls: type) -> str:
+    """'torch.nn.modules.activation.ReLU': the name ``LayerCost.module_type`` holds."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def _is_activation(m: nn.Module) -> bool:
     from .layers import HardSigmoid, HardSwish
     return isinstance(m, _ACTIVATIONS + (HardSwish, HardSigmoid))
@@ -232,32 +254,106 @@ def _conv_kind(m: nn.modules.conv._ConvNd, in_se: bool) -> str:
     return "grouped"
 
 
+# --- operator-level rules: what a composite module's own forward computes --------------------
+# count() walks leaf modules with hooks; the arithmetic a composite (non-leaf) module does itself
+# (a residual add, a product, torch.cat, F.relu) is seen one aten operator at a time by a
+# TorchDispatchMode (as fvcore's and torch.utils.flop_counter's counters do) and counted by this
+# table. None of it is MACs. An operator in no table raises, naming it: nothing counts as zero.
+
+# no arithmetic and no data of their own: views, metadata, allocation
+_OP_FREE = frozenset("""
+    view _unsafe_view reshape _reshape_alias flatten unflatten squeeze unsqueeze permute transpose t
+    expand expand_as slice select split split_with_sizes chunk unbind narrow alias detach as_strided
+    lift_fresh empty empty_like empty_strided zeros zeros_like ones ones_like full full_like
+    new_empty new_zeros new_ones new_full scalar_tensor dim size sym_size stride sym_stride
+    is_contiguous""".split())
+# one op per output element; a sum or product of two tensors becomes an "add" or "scale" row
+_OP_ARITHMETIC = frozenset("add sub rsub mul div".split())
+_OP_ACT = frozenset("""relu relu6 hardtanh hardswish hardsigmoid sigmoid silu gelu tanh leaky_relu elu
+    softplus mish clamp clamp_min clamp_max threshold""".split())
+_OP_POINTWISE = frozenset("""exp log sqrt rsqrt neg abs pow reciprocal maximum minimum where addcmul
+    addcdiv lerp _softmax _log_softmax softmax log_softmax upsample_bilinear2d upsample_linear1d
+    upsample_bicubic2d upsample_trilinear3d""".split())
+_OP_REDUCE = frozenset("mean sum amax amin max min var std norm logsumexp".split())  # per input element
+_OP_POOL = frozenset("""avg_pool1d avg_pool2d avg_pool3d max_pool1d max_pool2d max_pool3d
+    max_pool2d_with_indices max_pool3d_with_indices _adaptive_avg_pool2d _adaptive_avg_pool3d
+    adaptive_avg_pool1d adaptive_max_pool1d adaptive_max_pool2d""".split())
+_OP_BN = frozenset("native_batch_norm _native_batch_norm_legit _native_batch_norm_legit_no_training"
+                   .split())
+# data movement only: a row (the bytes count on the roofline), no arithmetic
+_OP_COPY = frozenset("""cat stack constant_pad_nd clone _to_copy copy contiguous upsample_nearest1d
+    upsample_nearest2d upsample_nearest3d pixel_shuffle pixel_unshuffle roll flip repeat
+    index_select gather""".split())
+# multiply-accumulate work done functionally: count() counts it only as modules
+_OP_MACS = frozenset("""convolution _convolution conv1d conv2d conv3d mm addmm bmm baddbmm matmul
+    linear einsum""".split())
+
+
+def _tensors(args) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        elif isinstance(a, (list, tuple)):
+            out.extend(_tensors(a))
+    return out
+
+
+def _op_rule(op: str, operands: list[torch.Tensor], out: torch.Tensor) -> tuple[str, int] | None:
+    """(kind, element-wise ops) of one aten operator, None when it does no work; KeyError if unknown."""
+    if op in _OP_FREE:
+        return None
+    if op in _OP_ARITHMETIC:
+        if sum(t.dim() > 0 for t in operands) >= 2:  # two tensors, not a tensor and a scalar
+            return ("add" if op in ("add", "sub", "rsub") else "scale"), out.numel()
+        return "elementwise", out.numel()
+    if op in _OP_ACT:
+        return "act", out.numel()
+    if op in _OP_POINTWISE:
+        return "elementwise", out.numel()
+    if op in _OP_REDUCE:
+        return "elementwise", operands[0].numel()
+    if op in _OP_POOL:
+        return "pool", operands[0].numel()
+    if op in _OP_BN:
+        return "bn", out.numel()
+    if op in _OP_COPY:
+        return "copy", 0
+    raise KeyError(op)
+
+
 def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> CostReport:
-    """Run one forward pass on zeros of ``input_size`` and count every leaf module's cost.
+    """Run one forward pass on zeros of ``input_size`` and count every leaf module's cost, and every
+    tensor operator that a composite module runs in its own forward.
 
     MACs include the batch dimension (use batch 1 for the papers' per-image figures).
     """
-    from .layers import InvertedResidual, SqueezeExcitation
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from .layers import SqueezeExcitation
 
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     input_size = tuple(input_size)
     layers: list[LayerCost] = []
-    totals = dict(bn=0, act=0, pool=0, bias=0, se=0, add=0)
+    totals = dict(bn=0, act=0, pool=0, bias=0, se=0, add=0, other=0)
     se_members: set[int] = set()
     for mod in model.modules():
         if isinstance(mod, SqueezeExcitation):
             se_members.update(id(m) for m in mod.modules())
 
     names = {id(m): n for n, m in model.named_modules()}
+    leaves = {id(m) for m in model.modules() if not any(True for _ in m.children())}
+    stack: list[nn.Module] = []  # the modules whose forward is running, innermost last
 
-    def leaf_hook(mod, inputs, output):
-        x = inputs[0]
+    def leaf_rule(mod, x, output) -> LayerCost:
         name = names[id(mod)]
         own = sum(p.numel() for p in mod.parameters(recurse=False))
-        row = LayerCost(name, "", tuple(x.shape), tuple(output.shape), own, 0)
+        row = LayerCost(name, "", tuple(x.shape), tuple(output.shape), own, 0,
+                        module_type=qualified_name(type(mod)))
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             row.kind = _conv_kind(mod, id(mod) in se_members)
+            row.kernel_size, row.stride, row.groups = tuple(mod.kernel_size), tuple(mod.stride), mod.groups
             k = math.prod(mod.kernel_size)
             row.macs = output.numel() * (mod.in_channels // mod.groups) * k
             if mod.bias is not None:
@@ -283,35 +379,67 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
         else:
             raise _Unknown(f"count() has no rule for leaf module {name!r} "
                            f"({type(mod).__module__}.{type(mod).__name__}); add one to mnlib.cost")
-        layers.append(row)
+        return row
 
-    def composite_hook(mod, inputs, output):
-        name = names[id(mod)]
-        if isinstance(mod, SqueezeExcitation):
-            row = LayerCost(name + ".scale", "scale", tuple(inputs[0].shape), tuple(output.shape), 0, 0,
-                            output.numel())
-            totals["se"] += row.ops
-        else:  # an InvertedResidual with a skip connection
-            row = LayerCost(name + ".add", "add", tuple(inputs[0].shape), tuple(output.shape), 0, 0,
-                            output.numel())
-            totals["add"] += row.ops
-        layers.append(row)
+    def pre_hook(mod, inputs):
+        stack.append(mod)
+
+    def post_hook(mod, inputs, output):
+        if id(mod) in leaves:
+            layers.append(leaf_rule(mod, inputs[0], output))
+        stack.pop()
+
+    def on_op(func, args, kwargs, out) -> None:
+        owner = stack[-1] if stack else model
+        if id(owner) in leaves:  # a leaf's own operators: its module rule counted them
+            return
+        op = func.overloadpacket.__name__
+        op = op[:-1] if op.endswith("_") and not op.endswith("__") else op  # in-place add_ -> add
+        owner_name = names[id(owner)]
+        where = f"{owner_name!r} ({qualified_name(type(owner))})"
+        if op in _OP_MACS:
+            raise _Unknown(f"count() counts convolutions and linear layers only as modules, but {where} "
+                           f"calls the operator aten.{op} in its forward; use nn.Conv*/nn.Linear there")
+        operands = _tensors(list(args) + list(kwargs.values()))
+        result = out if isinstance(out, torch.Tensor) else next(iter(_tensors([out])), None)
+        try:
+            rule = _op_rule(op, operands, result) if result is not None else None
+        except KeyError:
+            raise _Unknown(f"count() has no rule for the operator aten.{op} called by {where}; "
+                           f"add one to mnlib.cost") from None
+        if rule is None:
+            return
+        kind, ops = rule
+        suffix = kind if kind in ("add", "scale") else op
+        first = operands[0].shape if operands else result.shape
+        layers.append(LayerCost(f"{owner_name}.{suffix}" if owner_name else suffix, kind, tuple(first),
+                                tuple(result.shape), 0, 0, ops, module_type=qualified_name(type(owner)),
+                                op=op, operand_shapes=tuple(tuple(t.shape) for t in operands)))
+        if kind == "scale" and isinstance(owner, SqueezeExcitation):
+            totals["se"] += ops
+        else:
+            totals[{"add": "add", "act": "act", "pool": "pool", "bn": "bn"}.get(kind, "other")] += ops
+
+    class _OpCounter(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            on_op(func, args, kwargs, out)
+            return out
 
     handles = []
     for mod in model.modules():
-        if not any(True for _ in mod.children()):
-            handles.append(mod.register_forward_hook(leaf_hook))
-        elif isinstance(mod, SqueezeExcitation) or (isinstance(mod, InvertedResidual)
-                                                    and mod.use_res_connect):
-            handles.append(mod.register_forward_hook(composite_hook))
+        handles.append(mod.register_forward_pre_hook(pre_hook))
+        handles.append(mod.register_forward_hook(post_hook))
     was_training = model.training
     try:
         model.eval()
         param = next(model.parameters(), None)
         dtype = param.dtype if param is not None else torch.float32
         device = param.device if param is not None else "cpu"
-        with torch.no_grad():
-            model(torch.zeros(input_size, dtype=dtype, device=device))
+        x = torch.zeros(input_size, dtype=dtype, device=device)
+        with torch.no_grad(), _OpCounter():
+            model(x)
     except _Unknown as e:
         raise ValueError(str(e)) from None
     finally:
@@ -326,11 +454,11 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
                       macs=sum(l.macs for l in layers), bn_ops=totals["bn"],
                       activation_ops=totals["act"], pool_ops=totals["pool"],
                       bias_ops=totals["bias"], se_ops=totals["se"], add_ops=totals["add"],
-                      layers=layers)
+                      other_ops=totals["other"], layers=layers)
 
 
 class _Unknown(Exception):
-    """Raised inside a hook; turned into a ValueError outside the forward pass."""
+    """Raised inside a hook or the operator counter; turned into a ValueError outside the forward pass."""
 
 
 def scaled_macs(builder, width_mult: float = 1.0, resolution: int = 224, num_classes: int = 1000) -> int:

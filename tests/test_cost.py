@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from torch import nn
 
 from mnlib import cost
-from mnlib.layers import InvertedResidual
+from mnlib.layers import InvertedResidual, SqueezeExcitation
 from mnlib.models import MODELS, mobilenet_v1, mobilenet_v2
 
 
@@ -169,3 +169,86 @@ def test_bad_arguments(fn, args, arg):
         fn(*args)
     with pytest.raises(ValueError, match="Module"):
         cost.count("not a model")
+
+
+class _ResidualBlock(nn.Module):
+    """Not mnlib's: a ResNet-style block whose forward does its own arithmetic."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.gate = nn.Conv2d(c, c, 1)
+
+    def forward(self, x):
+        y = torch.nn.functional.relu(self.conv1(x))
+        y = self.conv2(y) * torch.sigmoid(self.gate(x))   # a product of two tensors
+        out = y + x                                         # the residual add
+        out += x                                            # in place, as torchvision's ResNet does
+        return torch.cat([out, 0.5 * x], 1)
+
+
+def test_functional_arithmetic_in_a_custom_module_is_counted_never_as_macs():
+    """The adds, the product, F.relu, sigmoid, the scalar product and torch.cat of a composite
+    module that is not mnlib's each get a row; MACs are still only the convolutions."""
+    c, shape = 6, (2, 6, 9, 7)
+    block = _ResidualBlock(c)
+    r = cost.count(nn.Sequential(block), shape)
+    assert r.macs == torch_macs(block, shape)            # FlopCounterMode as the oracle
+    n = math.prod(shape)                                 # every tensor here has the input's size
+    by_op = {}
+    for layer in r.layers:
+        if layer.op:
+            by_op.setdefault(layer.op, []).append(layer)
+            assert layer.macs == 0 and layer.module_type.endswith("_ResidualBlock")
+    assert sorted(by_op) == ["add", "cat", "mul", "relu", "sigmoid"]
+    assert [l.kind for l in by_op["add"]] == ["add", "add"] and r.add_ops == 2 * n
+    assert sorted(l.kind for l in by_op["mul"]) == ["elementwise", "scale"]  # 0.5 * x is a scalar product
+    assert by_op["cat"][0].kind == "copy" and by_op["cat"][0].out_shape == (2, 2 * c, 9, 7)
+    assert by_op["cat"][0].operand_shapes == (shape, shape)
+    assert r.activation_ops == 2 * n                     # F.relu and torch.sigmoid
+    assert r.other_ops == 2 * n                          # the two products (neither is SE's)
+    assert r.se_ops == 0 and r.bias_ops == n             # the gate conv's bias
+
+
+def test_functional_convolution_and_unknown_operators_raise_naming_them():
+    class FunctionalConv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(4, 3, 3, 3))
+            self.bn = nn.BatchNorm2d(3)
+
+        def forward(self, x):
+            return torch.nn.functional.conv2d(self.bn(x), self.w)
+
+    class CumSum(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return torch.cumsum(self.conv(x), 1)
+
+    with pytest.raises(ValueError, match="FunctionalConv.*aten.convolution"):
+        cost.count(FunctionalConv(), (1, 3, 8, 8))
+    with pytest.raises(ValueError, match="aten.cumsum.*CumSum"):
+        cost.count(CumSum(), (1, 3, 8, 8))
+
+
+def test_mnlib_blocks_arithmetic_is_the_residual_add_and_se_scale():
+    """mnlib's own composites: one add row per residual block and one scale row per SE, with the
+    layer geometry downstream code reads (kernel, stride, groups, class)."""
+    model = MODELS["mobilenet_v3_small"]()
+    r = cost.count(model, (1, 3, 96, 96))
+    residual = [m for m in model.modules() if isinstance(m, InvertedResidual) and m.use_res_connect]
+    assert sum(l.kind == "add" for l in r.layers) == len(residual)
+    assert sum(l.kind == "scale" for l in r.layers) == sum(isinstance(m, SqueezeExcitation)
+                                                           for m in model.modules())
+    assert r.other_ops == 0
+    for layer in r.layers:
+        if not layer.op:
+            mod = model.get_submodule(layer.name)
+            assert layer.module_type == f"{type(mod).__module__}.{type(mod).__qualname__}"
+            if isinstance(mod, nn.Conv2d):
+                assert (layer.kernel_size, layer.stride, layer.groups) == (mod.kernel_size, mod.stride,
+                                                                            mod.groups)

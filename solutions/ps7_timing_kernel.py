@@ -75,11 +75,16 @@ def spy_speedup(measure_speedup):
     two timed functions, how often they ran, the weight shapes of the convolutions they ran and
     whether any output carried autograd history (an output that requires grad).
     """
+    import inspect
     import torch
     from torch.overrides import TorchFunctionMode
 
     keys = ("ratio", "ci_low", "ci_high", "mac_ratio")
-    g = getattr(measure_speedup, "__globals__", None)
+    try:  # a decorated function (@torch.no_grad()) looks compare up in the globals of the one it wraps
+        inner = inspect.unwrap(measure_speedup)
+    except ValueError:
+        inner = measure_speedup
+    g = getattr(inner, "__globals__", None)
     if not isinstance(g, dict) or not callable(g.get("compare")):
         return {"raised": None, "result": None, "calls": None}
     original = g["compare"]

@@ -737,6 +737,18 @@ def measure_speedup():
     dsc_macs = 28 * 28 * 32 * 3 * 3 + 28 * 28 * 32 * 64
     return {**res, "mac_ratio": standard_macs / dsc_macs}
 """),
+    "alternative-speedup-decorated-no-grad": ("ps7_answer_speedup", [],
+                                              "the whole function decorated with @torch.no_grad()", """
+@torch.no_grad()
+def measure_speedup():
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 28, 28)
+    std = nn.Conv2d(32, 64, 3, padding=1, bias=False)
+    dsc = nn.Sequential(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), nn.Conv2d(32, 64, 1, bias=False))
+    res = compare(lambda: std(x), lambda: dsc(x), warmup=2, repeats=9)
+    res["mac_ratio"] = (64 * 32 * 9) / (32 * 9 + 32 * 64)
+    return res
+"""),
     "alternative-speedup-frozen-weights": ("ps7_answer_speedup", [],
                                            "weights that need no gradient (requires_grad_(False)) instead of no_grad", """
 import functools

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import hashlib
 import json
 import math
 import os
@@ -42,9 +41,13 @@ import time
 
 # Above every range Debian allocates to people or packages (<= 65535), so no account shares it.
 UID_BASE = 1_000_000
-MECHANISM = "uid+namespaces"
-CGROUP_V1 = pathlib.Path("/sys/fs/cgroup")
-CGROUP_PREFIX = "nbsandbox"
+MECHANISM = "uid+namespaces"  # as root: each kernel gets an unprivileged uid of its own
+ROOTLESS = "user namespace"  # as a normal account: an unprivileged user namespace, no root anywhere
+
+
+def mechanism() -> str:
+    """The mechanism this process would use: root's, or the rootless one."""
+    return MECHANISM if os.geteuid() == 0 else ROOTLESS
 
 
 class SandboxUnavailable(RuntimeError):
@@ -60,6 +63,7 @@ class Probe:
     ok: bool
     mechanism: str
     reason: str
+    memory_cgroup: bool = False  # memory and processes bounded by a cgroup (else by rlimits)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,25 +103,104 @@ SYSTEM_DIRS = ["/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc", "/sy
 
 
 def probe() -> Probe:
-    """Say whether the mechanism works here, by running ``id -u`` through it."""
+    """Say whether the mechanism works here, by running ``id -u`` through it, and what bounds it can set.
+
+    Rootless on cgroup v2, this is where the grader moves into its leaf cgroup (cgroups.prepare_v2),
+    before it forks workers.
+    """
+    mech = mechanism()
     if sys.platform != "linux":
-        return Probe(False, MECHANISM, "needs Linux namespaces")
-    if os.geteuid() != 0:
-        return Probe(False, MECHANISM, "needs root to switch to an unprivileged uid and unshare namespaces")
+        return Probe(False, mech, "needs Linux namespaces")
+    if mech == ROOTLESS:
+        problem = userns_problem()
+        if problem:
+            return Probe(False, mech, problem)
+    where = _cgroups().prepare_v2()
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-probe-"))
     try:
-        argv = wrap(["/bin/sh", "-c", "id -u; cat /proc/net/dev | wc -l"], scratch=scratch, readable=[],
-                    limits=Limits(wall_s=30))
+        argv = wrap(["/bin/sh", "-c", "id -u; cat /proc/net/dev | wc -l; mount | wc -l"], scratch=scratch,
+                    readable=[], limits=Limits(wall_s=30))
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         out = r.stdout.split()
-        if r.returncode != 0 or len(out) < 2 or out[0] == "0":
-            return Probe(False, MECHANISM, f"test run failed (rc {r.returncode}): {r.stderr.strip()[-300:]}")
-        cg = "cgroup memory+pids" if _cgroup_paths(scratch) else "no writable cgroup: RLIMIT_DATA for memory"
-        return Probe(True, MECHANISM, f"uid {out[0]}, private mount/net/pid/ipc namespaces, {cg}")
+        want_uid = (lambda u: u != "0") if mech == MECHANISM else (lambda u: u == str(os.getuid()))
+        if r.returncode != 0 or len(out) < 2 or not want_uid(out[0]):
+            return Probe(False, mech, f"test run failed (rc {r.returncode}): {r.stderr.strip()[-300:]}"
+                         + _container_advice())
+        if where.ok:
+            cg = where.reason
+        else:
+            cg = f"no cgroup for the kernels ({where.reason}): RLIMIT_DATA bounds memory, RLIMIT_NPROC processes"
+        ns = "user/mount/net/pid/ipc/uts" if mech == ROOTLESS else "mount/net/pid/ipc/uts"
+        return Probe(True, mech, f"uid {out[0]}, private {ns} namespaces, {cg}", memory_cgroup=where.ok)
     except (OSError, subprocess.SubprocessError) as e:
-        return Probe(False, MECHANISM, f"test run failed: {e}")
+        return Probe(False, mech, f"test run failed: {e}")
     finally:
         cleanup(scratch)
+
+
+def userns_problem() -> str:
+    """'' when this account can create a user namespace (with mount and PID namespaces in it), else why not."""
+    pid = os.fork()
+    if pid == 0:  # try in a throw-away child: unshare changes the caller
+        code = 0
+        try:
+            libc = _libc()
+            code = 1
+            _check(libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+            code = 2
+            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET), "unshare(mount, pid, net)")
+            code = 0
+        except OSError:
+            pass
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code == 0:
+        return ""
+    facts = []
+    for path, bad, what in (("/proc/sys/user/max_user_namespaces", "0", "user namespaces are switched off"),
+                            ("/proc/sys/kernel/unprivileged_userns_clone", "0",
+                             "Debian's kernel.unprivileged_userns_clone is 0 (sysctl -w kernel.unprivileged_userns_clone=1)"),
+                            ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1",
+                             "AppArmor restricts unprivileged user namespaces (Ubuntu 23.10+: "
+                             "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile "
+                             "allowing userns for the venv's python)")):
+        try:
+            if pathlib.Path(path).read_text().strip() == bad:
+                facts.append(what)
+        except OSError:
+            pass
+    step = "a user namespace" if code == 1 else "mount, PID and network namespaces inside a user namespace"
+    return (f"this account cannot create {step}" + (": " + "; ".join(facts) if facts else "")
+            + _container_advice())
+
+
+def in_container() -> str:
+    """The container runtime this process seems to run in ('' if none is seen)."""
+    if os.path.exists("/.dockerenv"):
+        return "Docker"
+    if os.path.exists("/run/.containerenv"):
+        return "Podman"
+    try:
+        text = pathlib.Path("/proc/1/cgroup").read_text()
+    except OSError:
+        return ""
+    for word, runtime in (("kubepods", "Kubernetes"), ("docker", "Docker"), ("libpod", "Podman"),
+                          ("containerd", "containerd"), ("lxc", "LXC")):
+        if word in text:
+            return runtime
+    return ""
+
+
+def _container_advice() -> str:
+    runtime = in_container()
+    if not runtime:
+        return ""
+    return (f". This looks like a {runtime} container: its default seccomp profile refuses new user "
+            "namespaces and its masked /proc refuses a fresh proc mount. Run the grading container with "
+            "--security-opt seccomp=unconfined --security-opt apparmor=unconfined --security-opt "
+            "systempaths=unconfined (Docker and Podman), or build the grading image autograder/Dockerfile "
+            "(autograder/README.md); never --privileged")
 
 
 def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path],
@@ -125,85 +208,63 @@ def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path]
     """Return the argv that runs ``argv`` confined (cwd stays the caller's, if inside scratch)."""
     if unsafe:
         return list(argv)
-    if sys.platform != "linux" or os.geteuid() != 0:
-        raise SandboxUnavailable("the sandbox needs Linux and root (it drops to an unprivileged uid)")
+    if sys.platform != "linux":
+        raise SandboxUnavailable("the sandbox needs Linux namespaces")
     scratch = pathlib.Path(scratch).resolve()
     if not scratch.is_dir():
         raise ValueError(f"scratch: {scratch} is not a directory")
     ro = [pathlib.Path(p).resolve() for p in readable]
     mn = _mnlib_dir()
     ro += _python_dirs() + ([mn] if mn else [])
+    where = _cgroups().place()
     spec = {
         "scratch": str(scratch),
         "ro": sorted({str(p) for p in ro if p.exists()}),
         "system": [d for d in SYSTEM_DIRS if os.path.lexists(d)],
         "limits": dataclasses.asdict(limits),
-        "cgroups": {k: str(v) for k, v in _cgroup_paths(scratch).items()},
+        "cgroups": {k: str(v) for k, v in _cgroups().paths_for(scratch, where).items()},
+        "cgroup_home": str(where.home) if where.home else None,  # v2: where the launcher goes back to
+        "rootless": os.geteuid() != 0,
         "venv_bin": str(pathlib.Path(sys.prefix) / "bin"),
     }
     # -I -S: the launcher runs as root and must not import anything from the working directory.
     return [sys.executable, "-I", "-S", os.path.abspath(__file__), "launch", json.dumps(spec), "--", *argv]
 
 
-def _own_cgroup(controller: str) -> str | None:
-    """This process's cgroup (v1) path for ``controller``: sandboxes nest under it."""
-    try:
-        for line in pathlib.Path("/proc/self/cgroup").read_text().splitlines():
-            _, ctrls, path = line.split(":", 2)
-            if controller in ctrls.split(","):
-                return path
-    except OSError:
-        pass
-    return None
-
-
-def _hash(path, n: int) -> str:
-    return hashlib.sha1(str(pathlib.Path(path).resolve()).encode()).hexdigest()[:n]
-
-
 def cgroup_name(scratch: pathlib.Path) -> str:
-    """``nbsandbox-<folder>-<scratch>``: hashes of the folder holding the scratch dir and of the dir itself.
+    """The name of the cgroups of the sandbox whose scratch dir is ``scratch`` (see autograder/cgroups.py)."""
+    return _cgroups().name(scratch)
 
-    The scratch hash lets cleanup find a sandbox's cgroups again; the folder hash groups the sandboxes of
-    one grading batch (its TMPDIR), so a batch, or a test, can tell its own cgroups from another batch's.
-    """
-    scratch = pathlib.Path(scratch).resolve()
-    return f"{CGROUP_PREFIX}-{_hash(scratch.parent, 8)}-{_hash(scratch, 16)}"
+
+def _cgroups():
+    # the launcher runs this file alone (python -I -S): only the trusted side imports the package module
+    from autograder import cgroups
+
+    return cgroups
 
 
 def _cgroup_paths(scratch: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Per-scratch cgroup dirs (named by ``cgroup_name``, so cleanup finds them)."""
-    name = cgroup_name(scratch)
-    out = {}
-    for ctrl in ("memory", "pids"):
-        own = _own_cgroup(ctrl)
-        base = CGROUP_V1 / ctrl
-        if own is None or not base.is_dir():
-            continue
-        parent = base / own.lstrip("/")
-        if os.access(parent, os.W_OK) and (parent / "cgroup.procs").exists():
-            out[ctrl] = parent / name
-    return out
+    """Per-scratch cgroup dirs by controller key (named by ``cgroup_name``, so cleanup finds them)."""
+    return _cgroups().paths_for(scratch)
 
 
 def left_behind(folder: pathlib.Path) -> tuple[list[str], list[pathlib.Path]]:
     """What the sandboxes whose scratch dirs were made in ``folder`` (a batch's TMPDIR) left alive.
 
-    Returns (processes, cgroups): "pid: command line" of every live process running as a sandbox uid
-    whose cgroup or working folder belongs to ``folder``, and every sandbox cgroup of ``folder`` still
-    there. Sandboxes of other batches, with their scratch elsewhere, are not looked at.
+    Returns (processes, cgroups): "pid: command line" of every live process whose cgroup or working
+    folder belongs to ``folder`` (whatever its uid: rootless kernels run as the grading account), and
+    every sandbox cgroup of ``folder`` still there. Sandboxes of other batches, with
+    their scratch elsewhere, are not looked at.
     """
     folder = pathlib.Path(folder).resolve()
-    group = f"{CGROUP_PREFIX}-{_hash(folder, 8)}-"
+    cg = _cgroups()
+    group = cg.batch_prefix(folder)
+    me = os.getpid()
     procs = []
     for d in pathlib.Path("/proc").iterdir():
-        if not d.name.isdigit():
+        if not d.name.isdigit() or int(d.name) == me:
             continue
         try:
-            uid = int(next(line for line in (d / "status").read_text().splitlines()
-                           if line.startswith("Uid:")).split()[1])
-            if uid < UID_BASE:
-                continue
             ours = group in (d / "cgroup").read_text()
             try:
                 ours = ours or pathlib.Path(os.readlink(d / "cwd")).is_relative_to(folder)
@@ -212,13 +273,11 @@ def left_behind(folder: pathlib.Path) -> tuple[list[str], list[pathlib.Path]]:
             if ours:
                 cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
                 procs.append(f"{d.name}: {cmd}")
-        except (OSError, StopIteration, ValueError):
-            continue  # gone meanwhile
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
     cgroups = []
-    for ctrl in ("memory", "pids"):
-        own = _own_cgroup(ctrl)
-        if own is not None:
-            cgroups += sorted((CGROUP_V1 / ctrl / own.lstrip("/")).glob(group + "*"))
+    for parent in cg.place().parents.values():
+        cgroups += sorted(parent.glob(group + "*"))
     return procs, cgroups
 
 
@@ -317,12 +376,12 @@ class BoundedOutputs:
 
 # --------------------------------------------------------------------------- launcher (root)
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x04000000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 
@@ -352,7 +411,18 @@ def _bind(libc, src: str, tgt: pathlib.Path, *, rw: bool, device: bool = False) 
         tgt.touch()
     _mount(libc, src, tgt, None, MS_BIND | MS_REC)
     flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if device else MS_NODEV) | (0 if rw else MS_RDONLY)
-    _mount(libc, None, tgt, None, flags)
+    _mount(libc, None, tgt, None, flags | _locked_flags(src))
+
+
+# statvfs f_flag bit -> mount flag. In a user namespace the flags a mount already has are locked:
+# a remount must repeat them (else EPERM), so every bind keeps its source's restrictions.
+_ST_TO_MS = {os.ST_RDONLY: MS_RDONLY, os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
+             os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
+
+
+def _locked_flags(src: str) -> int:
+    f = os.statvfs(src).f_flag
+    return sum(ms for st, ms in _ST_TO_MS.items() if f & st)
 
 
 def _build_root(libc, spec: dict, newroot: pathlib.Path) -> None:
@@ -411,30 +481,41 @@ def _set_limits(lim: dict, have_memory_cgroup: bool) -> None:
 
 
 def _setup_cgroups(spec: dict) -> bool:
-    """Create this sandbox's cgroups, set their limits and join them; say if memory is bounded."""
+    """Create this sandbox's cgroups, set their limits and join them; say if memory is bounded.
+
+    Keys: "memory" and "pids" (cgroup v1, one hierarchy each) or "unified" (cgroup v2).
+    """
     lim, mem = spec["limits"], False
-    for ctrl, path in spec["cgroups"].items():
+    for key, path in spec["cgroups"].items():
         p = pathlib.Path(path)
         try:
             p.mkdir(exist_ok=True)
-            if ctrl == "memory" and lim["memory_bytes"]:
-                (p / "memory.limit_in_bytes").write_text(str(lim["memory_bytes"]))
+            if key in ("memory", "unified") and lim["memory_bytes"]:
+                limit_file = "memory.max" if key == "unified" else "memory.limit_in_bytes"
+                (p / limit_file).write_text(str(lim["memory_bytes"]))
+                if key == "unified" and (p / "memory.swap.max").exists():
+                    (p / "memory.swap.max").write_text("0")  # the bound is on memory, not memory + swap
                 mem = True
-            if ctrl == "pids" and lim["nproc"]:
+            if key in ("pids", "unified") and lim["nproc"]:
                 (p / "pids.max").write_text(str(lim["nproc"]))
             (p / "cgroup.procs").write_text(str(os.getpid()))
         except OSError as e:
-            print(f"sandbox: cgroup {ctrl} unavailable ({e})", file=sys.stderr)
-            mem = mem and ctrl != "memory"
+            print(f"sandbox: cgroup {key} unavailable ({e})", file=sys.stderr)
+            mem = mem and key not in ("memory", "unified")
     return mem
 
 
 def _leave_cgroups(spec: dict) -> None:
-    """Move the launcher back to its parent cgroups; its forked child stays confined."""
-    for path in spec["cgroups"].values():
+    """Move the launcher back to where it came from; its forked child stays confined.
+
+    v1: the sandbox cgroup's parent. v2: the grader's own leaf (the parent has controllers enabled for
+    its children, so by the "no internal processes" rule it may hold no process).
+    """
+    for key, path in spec["cgroups"].items():
+        back = spec.get("cgroup_home") if key == "unified" else str(pathlib.Path(path).parent)
         try:
-            (pathlib.Path(path).parent / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
+            (pathlib.Path(back) / "cgroup.procs").write_text(str(os.getpid()))
+        except (OSError, TypeError):
             pass
 
 
@@ -494,19 +575,49 @@ def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int) -> int:
     return status
 
 
+def _enter_user_namespace(libc) -> None:
+    """Rootless: a new user namespace in which this account's uid and gid map to themselves.
+
+    The launcher and its child get every capability *inside* it, enough to build the new root; the
+    kernel keeps none of them (its uid is not 0 there, it runs with no_new_privs and an empty
+    bounding set), and outside it is this account, nothing more.
+    """
+    uid, gid = os.getuid(), os.getgid()
+    _check(libc.unshare(CLONE_NEWUSER), "unshare user namespace")
+    pathlib.Path("/proc/self/setgroups").write_text("deny")  # required before an unprivileged gid_map
+    pathlib.Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    pathlib.Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+
+
+def _drop_capabilities(libc) -> None:
+    """Empty the capability bounding set: nothing the kernel execs can gain a capability back."""
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:  # EINVAL: no such cap
+            break
+
+
 def _launch(spec: dict, argv: list[str]) -> int:
-    """Root launcher: cgroups, namespaces, new root, drop privileges, exec; return exit status."""
+    """Launcher: cgroups, namespaces, new root, drop privileges, exec; return exit status.
+
+    As root, the kernel gets an unprivileged uid of its own (UID_BASE + the launcher's pid). Rootless,
+    everything happens inside a user namespace and the kernel keeps this account's uid, confined by
+    the same mount, PID, network, IPC and UTS namespaces.
+    """
     libc = _libc()
-    uid = UID_BASE + os.getpid()
+    rootless = spec.get("rootless", False)
+    uid = os.getuid() if rootless else UID_BASE + os.getpid()
     parent = os.getppid()
     scratch = spec["scratch"]
     have_mem = _setup_cgroups(spec)
-    for dirpath, dirnames, filenames in os.walk(scratch):
-        for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-            os.lchown(name, uid, uid)
+    if not rootless:
+        for dirpath, dirnames, filenames in os.walk(scratch):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.lchown(name, uid, uid)
     os.chmod(scratch, 0o700)
     cwd = os.getcwd()
     newroot = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-root-"))
+    if rootless:
+        _enter_user_namespace(libc)
     _check(libc.unshare(CLONE_NEWPID), "unshare pid")  # applies to the child forked below
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -527,9 +638,11 @@ def _launch(spec: dict, argv: list[str]) -> int:
             inside = cwd == scratch or cwd.startswith(scratch + "/")
             os.chdir(cwd if inside else scratch)
             _set_limits(spec["limits"], have_mem)
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
+            _drop_capabilities(libc)
+            if not rootless:  # rootless, the uid is already this account's, and setgroups is denied
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
             _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change clears it
             os.execvpe(argv[0], argv, _child_env(spec, uid))

@@ -57,7 +57,7 @@ def test_scenario_outcome(batch, name):
         pytest.xfail(KNOWN_FAULTS[name])
     results = batch.results()
     status, score = ms.EXPECTED[name]
-    if name == "memory-bomb" and "cgroup memory" not in PROBE.reason:
+    if name == "memory-bomb" and not PROBE.memory_cgroup:
         status, score = "graded", ms.FULL  # RLIMIT_DATA: MemoryError in the cell, the tests still run
     res = results[name]
     assert (res["status"], res["score"]) == (status, score), res.get("message")

@@ -3,58 +3,112 @@ from build_notebooks import GRADER, answer, md, readonly, tests
 
 CHECKS = r"""
 RUNS_IN_GRADER = True  # the autograder runs these checks in its own process (autograder/remote.py)
+import numbers
 import random
 import mnlib.models, mnlib.receptive_field as mrf
 
 guard = Guard(["receptive_field.py"])
 rng = random.Random(3)
+nn = torch.nn
 
 STACKS = [[(3, 1), (3, 1)], [(3, 2), (3, 2), (3, 1)], [(7, 2), (3, 2), (1, 1), (3, 1)], [(5, 1, 2), (3, 2, 3)]]
 STACKS += [[(rng.choice([1, 2, 3, 5, 7]), rng.choice([1, 1, 2, 3]), rng.choice([1, 1, 2]))
             for _ in range(rng.randint(1, 8))] for _ in range(20)]
 RF_REF = [(s, mrf.receptive_field(s)) for s in STACKS]
 
+
+def _pools_and_dilation():
+    # max and average pools (int and tuple sizes), dilated convs, nested containers
+    return nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                         nn.Sequential(nn.Conv2d(8, 8, 3, 1, 2, dilation=2), nn.BatchNorm2d(8), nn.ReLU()),
+                         nn.AvgPool2d(2), nn.Conv2d(8, 16, 1), nn.Conv2d(16, 16, 5, 1, 4, dilation=2),
+                         nn.MaxPool2d(kernel_size=(2, 2), stride=(2, 2)), nn.Conv2d(16, 16, 3, padding=3, dilation=3))
+
+
 MODELS = [("MobileNetV1", mnlib.models.mobilenet_v1()), ("MobileNetV2", mnlib.models.mobilenet_v2()),
-          ("MobileNetV1 (alpha = 0.5)", mnlib.models.mobilenet_v1(width_mult=0.5))]
+          ("MobileNetV1 (alpha = 0.5)", mnlib.models.mobilenet_v1(width_mult=0.5)),
+          ("a network with max and average pooling and dilated convolutions", _pools_and_dilation())]
 MODEL_REF = [(name, m, [tuple((l.kernel, l.stride, l.dilation)) for l in mrf.model_layers(m)],
               mrf.model_receptive_field(m)) for name, m in MODELS]
 
-EMP_STACKS = [([(3, 1), (3, 1)], 15), ([(3, 2), (5, 1), (3, 2)], 41), ([(5, 1, 2), (3, 1)], 25),
-              ([(1, 1), (3, 2), (3, 2), (3, 1)], 40), ([(7, 1)], 12)]
+
+def _zero_taps(net, layer, rows, cols):
+    # Zero the outer rows and/or columns of one conv's kernels: the field shrinks below the formula.
+    w = net[layer].weight
+    with torch.no_grad():
+        if rows:
+            w[:, :, :rows], w[:, :, -rows:] = 0, 0
+        if cols:
+            w[:, :, :, :cols], w[:, :, :, -cols:] = 0, 0
+    return net
+
+
+# (layers, input size, zero taps (layer, rows, cols) or None). The later cases have a field with
+# holes (one dilated conv: its bounding box is larger than its count of pixels) and kernels whose
+# outer taps are zero (the measured field is smaller than the formula, and not square).
+EMP_STACKS = [([(3, 1), (3, 1)], 15, None), ([(3, 2), (5, 1), (3, 2)], 41, None), ([(5, 1, 2), (3, 1)], 25, None),
+              ([(1, 1), (3, 2), (3, 2), (3, 1)], 40, None), ([(7, 1)], 12, None), ([(3, 1, 2)], 15, None),
+              ([(3, 2), (3, 1, 3)], 31, None), ([(5, 1), (3, 1)], 17, (0, 1, 1)), ([(3, 1), (7, 1)], 21, (1, 0, 2))]
 EMP_REF = []
-for i, (layers, size) in enumerate(EMP_STACKS):
+for i, (layers, size, taps) in enumerate(EMP_STACKS):
     torch.manual_seed(30 + i)
     net = mrf.stack_from_layers(layers, channels=2)
-    EMP_REF.append((layers, net, size, mrf.empirical_receptive_field(net, size, in_channels=2)))
+    if taps is not None:
+        net = _zero_taps(net, *taps)
+    # the zeroed taps must stay zero in the reference: measure the network as it is
+    EMP_REF.append((layers, taps is not None, net, size,
+                    mrf.empirical_receptive_field(net, size, in_channels=2, linearise=taps is None)))
 torch.manual_seed(0)
 
 
 def check_recurrence(receptive_field):
     scan(receptive_field, "receptive_field")
-    for layers, r in RF_REF:
-        same_int(guard.call("receptive_field", receptive_field, [tuple(l) for l in layers]), r,
-                 f"receptive_field({layers})")
+    each_case("receptive_field", RF_REF, lambda ref: same_int(
+        guard.call("receptive_field", receptive_field, [tuple(l) for l in ref[0]]), ref[1],
+        f"receptive_field({ref[0]})"))
 
 
 def check_model_rf(conv_layers, model_rf):
     scan(conv_layers, "conv_layers")
     scan(model_rf, "model_rf")
-    for name, m, layers, r in MODEL_REF:
-        got = guard.call("conv_layers", conv_layers, m)
-        need(type(got) is list, f"conv_layers({name}) should return a list, got {type(got).__name__}")
-        need(len(got) == len(layers), f"conv_layers({name}): expected {len(layers)} spatial layers, got {len(got)}")
-        need([tuple(l) for l in got] == layers,
-             f"conv_layers({name}): the (kernel, stride, dilation) tuples differ from the model's layers")
-        same_int(guard.call("model_rf", model_rf, m), r, f"model_rf({name})")
+
+    def case(ref):
+        name, m, layers, r = ref
+        got = guard.call(f"conv_layers({name})", conv_layers, m)
+        need(type(got) is list, f"conv_layers({name}) should return a list, got {kind(got)}")
+        need(len(got) == len(layers), f"conv_layers({name}): expected {len(layers)} spatial layers "
+                                      f"(convolutions and pools), got {len(got)}")
+        got = [tuple(l) if type(l) in (tuple, list) else l for l in got]
+        for i, (a, b) in enumerate(zip(got, layers)):
+            need(a == b, f"conv_layers({name}): layer {i + 1} should be (kernel, stride, dilation) = {b}, got {a!r}")
+        same_int(guard.call(f"model_rf({name})", model_rf, m), r, f"model_rf({name})")
+
+    each_case("conv_layers and model_rf", MODEL_REF, case)
+
+
+def _count(v):
+    # an int, or a one-element integer-valued tensor or numpy integer (the notebook accepts them)
+    if type(v) is Tensor and v.numel() == 1 and not v.dtype.is_complex and not v.dtype == torch.bool:
+        item = v.item()
+        return int(item) if float(item).is_integer() else item
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and type(v) is not int:
+        return int(v)
+    return v
 
 
 def check_empirical(empirical_rf):
     scan(empirical_rf, "empirical_rf")
-    for layers, net, size, (rows, cols) in EMP_REF:
-        got = guard.call("empirical_rf", empirical_rf, net, size)
-        need(type(got) is tuple and len(got) == 2, f"empirical_rf should return a (rows, cols) tuple, got {got!r}")
-        same_int(got[0], rows, f"empirical_rf rows for a stack {layers} on {size}x{size}")
-        same_int(got[1], cols, f"empirical_rf cols for a stack {layers} on {size}x{size}")
+
+    def case(ref):
+        layers, zeroed, net, size, (rows, cols) = ref
+        what = f"empirical_rf for a stack {layers}{' with zero outer kernel taps' if zeroed else ''} on {size}x{size}"
+        got = guard.call(what, empirical_rf, net, size)
+        need(type(got) in (tuple, list) and len(got) == 2, f"{what} should return a (rows, cols) tuple, got {kind(got)}"
+             + (f" of length {len(got)}" if type(got) in (tuple, list) else ""))
+        same_int(_count(got[0]), rows, f"{what}: rows")
+        same_int(_count(got[1]), cols, f"{what}: cols")
+
+    each_case("empirical_rf", EMP_REF, case)
 """
 
 
@@ -102,7 +156,7 @@ def receptive_field(layers):
               "Does receptive_field follow the recurrence for many stacks of kernels, strides and dilations?",
               """
 assert receptive_field([(3, 1), (3, 1)]) == 5, "two 3x3 convs see 5x5"
-assert receptive_field([(3, 2), (3, 2), (3, 1)]) == 15
+assert receptive_field([(3, 2), (3, 2), (3, 1)]) == 15, "a layer's kernel counts in units of the strides *before* it: 1 + 2 + 2*2 + 2*4"
 assert receptive_field([(3, 1, 2)]) == 5, "a 3x3 conv with dilation 2 spans 5 pixels"
 """, f"{GRADER}.check_recurrence(receptive_field)"),
         md("""
@@ -110,7 +164,9 @@ assert receptive_field([(3, 1, 2)]) == 5, "a 3x3 conv with dilation 2 spans 5 pi
 
 `conv_layers(model)` lists `(kernel, stride, dilation)` for every `nn.Conv2d` (and `nn.MaxPool2d`
 or `nn.AvgPool2d`, if any) in the order `model.modules()` gives them (for these networks that is the
-forward order); 1x1 convolutions are included (they add nothing). Square kernels only.
+forward order); 1x1 convolutions are included (they add nothing). Square kernels only. A pool's
+kernel size and stride may be an `int` or a tuple, and it counts with dilation 1. The grader checks
+the MobileNets and a network with max and average pooling and dilated convolutions.
 `model_rf(model)` is the receptive field of the last feature map. Test them on the MobileNets:
 `from mnlib.models import mobilenet_v1` is fine in a *test* cell of your own, not in the answer.
 """),
@@ -140,8 +196,8 @@ def model_rf(model):
               "Do conv_layers and model_rf give the layers and receptive field of MobileNetV1 and V2?",
               """
 net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1, 2, dilation=2), nn.Conv2d(8, 4, 1))
-assert conv_layers(net) == [(3, 2, 1), (3, 1, 2), (1, 1, 1)]
-assert model_rf(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1))) == 7
+assert conv_layers(net) == [(3, 2, 1), (3, 1, 2), (1, 1, 1)], f"expected [(3, 2, 1), (3, 1, 2), (1, 1, 1)], got {conv_layers(net)}"
+assert model_rf(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1))) == 7, "3x3 s2 then 3x3: 1 + 2 + 2*2"
 """, f"{GRADER}.check_model_rf(conv_layers, model_rf)"),
         md("""
 ## 3. Measuring it
@@ -149,8 +205,11 @@ assert model_rf(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1)
 `empirical_rf(features, input_size)`: feed `torch.ones(1, C, input_size, input_size)` (with
 `requires_grad=True`; `C` is the first conv's `in_channels`), take the sum over channels of the
 centre output pixel `y[0, :, h // 2, w // 2]`, back-propagate, and return the height and width
-`(rows, cols)` of the bounding box of the input pixels whose gradient is non-zero. The grader
-passes plain convolution stacks with random weights and an input large enough for the whole field.
+`(rows, cols)` of the bounding box of the input pixels whose gradient is non-zero, as two `int`s
+(a one-element tensor is accepted too). The grader passes plain convolution stacks with random
+weights and an input large enough for the whole field. Measure, do not compute: in some of them a
+dilated kernel leaves holes in the field (the bounding box still counts them), and some kernels have
+zero outer taps, so the field is smaller than the recurrence says.
 """),
         answer("ps3_answer_empirical", """
 def empirical_rf(features, input_size):

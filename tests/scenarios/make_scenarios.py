@@ -188,6 +188,23 @@ def empirical_rf(features, input_size):
     cols = torch.nonzero(support.any(0)).flatten()
     return {ret}
 """
+_PS3_POOL = """k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+            s = m.stride if isinstance(m.stride, int) else m.stride[0]
+            out.append((k, s, 1))"""
+_PS3_MODEL = """
+def conv_layers(model):
+    out = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            out.append((m.kernel_size[0], m.stride[0], m.dilation[0]))
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            {pool}
+    return out
+
+
+def model_rf(model):
+    return receptive_field(conv_layers(model))
+"""
 SCENARIOS["ps3_receptive_field"] = {
     "stride-product-includes-current": (
         "ps3_answer_recurrence", ["ps3_recurrence", "ps3_model_rf"],
@@ -200,8 +217,8 @@ def receptive_field(layers):
         r += d * (k - 1) * jump
     return r
 """),
-    "ignores-dilation": ("ps3_answer_recurrence", ["ps3_recurrence"],
-                         "K - 1 instead of d (K - 1); the MobileNets have no dilation", """
+    "ignores-dilation": ("ps3_answer_recurrence", ["ps3_recurrence", "ps3_model_rf"],
+                         "K - 1 instead of d (K - 1); model_rf uses it on a network with dilated convs", """
 def receptive_field(layers):
     r, jump = 1, 1
     for layer in layers:
@@ -215,6 +232,43 @@ def receptive_field(layers):
     "calls-mnlib": ("ps3_answer_empirical", ["ps3_empirical"], "returns mnlib's measurement", """
 import mnlib.receptive_field as rf_tools
 empirical_rf = lambda features, input_size: rf_tools.empirical_receptive_field(features, input_size, 2)
+"""),
+    "ignores-pooling": ("ps3_answer_model", ["ps3_model_rf"], "lists the convolutions only (the MobileNets have no pools)",
+                        _PS3_MODEL.format(pool="pass")),
+    "crashes-on-pooling": ("ps3_answer_model", ["ps3_model_rf"], "reads a pool's kernel_size as a tuple, like a conv's",
+                           _PS3_MODEL.format(pool="out.append((m.kernel_size[0], m.stride[0], 1))")),
+    "model-drops-dilation": ("ps3_answer_model", ["ps3_model_rf"], "lists dilation but model_rf leaves it out",
+                             _PS3_MODEL.format(pool=_PS3_POOL).replace(
+                                 "receptive_field(conv_layers(model))",
+                                 "receptive_field([(k, s) for k, s, d in conv_layers(model)])")),
+    "empirical-counts-pixels": ("ps3_answer_empirical", ["ps3_empirical"],
+                                "counts the rows and columns that have a non-zero gradient, not the bounding box",
+                                _PS3_EMPIRICAL.format(ret="int(support.any(1).sum()), int(support.any(0).sum())")),
+    "empirical-is-the-formula": ("ps3_answer_empirical", ["ps3_empirical"], "returns the recurrence, measures nothing",
+                                 """
+def empirical_rf(features, input_size):
+    r = model_rf(features)
+    return r, r
+"""),
+    # Correct but different: they must keep full marks.
+    "alternative-tensor-extent": ("ps3_answer_empirical", [], "returns one-element tensors, from a sum over rows",
+                                  _PS3_EMPIRICAL.format(ret="rows.max() - rows.min() + 1, cols.max() - cols.min() + 1")),
+    "alternative-pair-helper": ("ps3_answer_model", [], "one branch for convs and pools, sizes through a pair helper", """
+def _first(v):
+    return v[0] if isinstance(v, tuple) else v
+
+
+def conv_layers(model):
+    kinds = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+    return [(_first(m.kernel_size), _first(m.stride), _first(m.dilation) if isinstance(m, nn.Conv2d) else 1)
+            for m in model.modules() if isinstance(m, kinds)]
+
+
+def model_rf(model):
+    r, jump = 1, 1
+    for k, s, d in conv_layers(model):
+        r, jump = r + d * (k - 1) * jump, jump * s
+    return r
 """),
 }
 

@@ -63,6 +63,7 @@ def main(argv=None):
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     t_start = time.perf_counter()
     with timing.threads(args.threads), torch.no_grad():
+        env = timing.environment("cpu")  # read here, where the thread setting that times is in force
         print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
               f"{args.clock} clock, load average {os.getloadavg()[0]:.1f}")
         machine = roofline.measure_machine("cpu")
@@ -125,7 +126,7 @@ def main(argv=None):
         record = {
             "what": "whole-model latency: mnlib.latency's prediction vs measurement, with baselines",
             "command": "python bench/bench_latency_model.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-            "env": timing.environment("cpu"),
+            "env": env,
             "machine": {"peak_macs_per_s": machine.peak_macs_per_s,
                         "bandwidth_bytes_per_s": machine.bandwidth_bytes_per_s},
             "calibration": {"networks": len(cal.points), "reference_s": cal.reference_s,

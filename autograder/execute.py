@@ -8,7 +8,6 @@ wall-time limit, on top of nbgrader's per-cell timeout.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import pathlib

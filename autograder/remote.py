@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import base64
 import builtins
+import inspect
 import itertools
 import json
 import pathlib
@@ -33,171 +34,18 @@ import time
 
 import numpy as np
 
+from . import kernel_agent
+
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
-MARK = "\x1eAG-RPC\x1e"
+MARK = kernel_agent.MARK
 INLINE_BYTES = 4 << 20  # tensors larger than this go to the kernel as a file
 GRADER = "_ps_grader"
 OPT_IN = "RUNS_IN_GRADER = True"  # in an assignment's hidden setup: its checks are written for remote use
 
-# The kernel side, defined in the kernel's user namespace by the first request (and again whenever
-# a request finds it gone). A notebook that replaces it can only make its own answers wrong: what
-# it sends back is data, checked here.
-AGENT = r'''
-def _ag_agent(request):
-    import base64, json, math, sys
-    import numpy as np
-    # torch only if the notebook loaded it (importing it starts threads, which a notebook at its
-    # process limit cannot afford); a request that carries tensors imports it
-    torch = sys.modules.get("torch")
-    if torch is None and ("$tensor" in request or "$file" in request or "$dtype" in request):
-        import torch
-    ns = globals()
-    handles = ns.setdefault("_ag_handles", {})
-    req = json.loads(request)
-
-    def handle(v):
-        hid = str(id(v))
-        handles[hid] = v
-        return {"$h": hid, "type": type(v).__module__ + "." + type(v).__qualname__,
-                "module": torch is not None and isinstance(v, torch.nn.Module)}
-
-    def enc(v, depth=0):
-        t = type(v)
-        if v is None or t in (bool, str, int):
-            return v
-        if t is float:
-            return v if math.isfinite(v) else {"$float": repr(v)}
-        if depth > 8:
-            return handle(v)
-        if torch is not None and isinstance(v, torch.Tensor):
-            x = v.detach().cpu()
-            if x.numel() > 4_000_000 or x.is_sparse or x.is_quantized or x.is_complex():
-                return handle(v)
-            name = str(x.dtype).replace("torch.", "")
-            x = (x.float() if x.dtype == torch.bfloat16 else x).contiguous()
-            return {"$tensor": [name, list(x.shape), base64.b64encode(x.numpy().tobytes()).decode()]}
-        if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.size <= 4_000_000:
-            a = np.ascontiguousarray(v)
-            return {"$ndarray": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
-        if isinstance(v, np.generic) and v.dtype.kind in "biuf":
-            return {"$npscalar": [v.dtype.str, base64.b64encode(v.tobytes()).decode()]}
-        if torch is not None and isinstance(v, torch.dtype):
-            return {"$dtype": str(v).replace("torch.", "")}
-        if t is list and len(v) <= 100_000:
-            return [enc(x, depth + 1) for x in v]
-        if (t is tuple or (torch is not None and isinstance(v, torch.Size))
-                or (isinstance(v, tuple) and hasattr(v, "_fields"))) \
-                and len(v) <= 100_000:
-            return {"$tuple": [enc(x, depth + 1) for x in v]}
-        if t is dict or type(v).__name__ == "OrderedDict" and isinstance(v, dict):
-            return {"$dict": [[enc(k, depth + 1), enc(x, depth + 1)] for k, x in v.items()]}
-        return handle(v)
-
-    def dec(v):
-        if isinstance(v, list):
-            return [dec(x) for x in v]
-        if not isinstance(v, dict):
-            return v
-        if "$h" in v:
-            return handles[v["$h"]]
-        if "$attr" in v:
-            return getattr(handles[v["$attr"][0]], v["$attr"][1])
-        if "$tensor" in v:
-            name, shape, data = v["$tensor"]
-            dtype = getattr(torch, name)
-            if dtype == torch.bfloat16:
-                raw = np.frombuffer(base64.b64decode(data), dtype=np.float32)
-                return torch.from_numpy(raw.copy()).reshape(shape).to(dtype)
-            raw = np.frombuffer(base64.b64decode(data), dtype=torch.empty(0, dtype=dtype).numpy().dtype)
-            return torch.from_numpy(raw.copy()).reshape(shape)
-        if "$ndarray" in v:
-            dt, shape, data = v["$ndarray"]
-            return np.frombuffer(base64.b64decode(data), dtype=np.dtype(dt)).copy().reshape(shape)
-        if "$file" in v:
-            return torch.load(v["$file"], weights_only=False)
-        if "$tuple" in v:
-            return tuple(dec(x) for x in v["$tuple"])
-        if "$dict" in v:
-            return {dec(k): dec(x) for k, x in v["$dict"]}
-        if "$float" in v:
-            return float(v["$float"])
-        if "$dtype" in v:
-            return getattr(torch, v["$dtype"])
-        raise ValueError("cannot decode " + repr(v)[:80])
-
-    def guarded(files, fn, *args, **kwargs):
-        if not files:
-            return fn(*args, **kwargs), None
-        import mnlib, os
-        root = os.path.dirname(os.path.abspath(mnlib.__file__)) + os.sep
-        paths = tuple(root + f for f in files)
-        hit = []
-
-        def hook(frame, event, arg):
-            if event == "call" and not hit and frame.f_code.co_filename.startswith(paths):
-                hit.append(frame.f_code.co_filename.rsplit(os.sep, 1)[-1] + ":" + frame.f_code.co_name)
-        previous = sys.getprofile()
-        sys.setprofile(hook)
-        try:
-            result = fn(*args, **kwargs)
-        finally:
-            tampered = sys.getprofile() is not hook
-            sys.setprofile(previous)
-        if tampered:
-            return None, "profiler"
-        return result, (hit[0] if hit else None)
-
-    op = req["op"]
-    try:
-        if op == "global":
-            if req["name"] not in ns:
-                raise NameError("name " + repr(req["name"]) + " is not defined")
-            out = ns[req["name"]]
-        elif op == "getattr":
-            out = getattr(handles[req["h"]], req["name"])
-        elif op in ("call", "eval"):
-            files = req.get("guard")
-            if op == "call":
-                fn = handles[req["h"]] if "attr" not in req else getattr(handles[req["h"]], req["attr"])
-                args, kwargs = dec(req["args"]), dec(req["kwargs"])
-            else:
-                import torch
-                env = {"torch": torch, "np": np, "math": math}
-                env.update(dec(req["names"]))
-                fn, args, kwargs = eval, (req["src"], env), {}
-            out, hit = guarded(files, fn, *args, **kwargs)
-            if hit:
-                print(%(mark)r + json.dumps({"$cheat": hit}) + %(mark)r, flush=True)
-                return
-        elif op == "define":
-            import torch
-            env = {"torch": torch, "np": np, "math": math, "__name__": "grader_kernel_helpers"}
-            exec(req["src"], env)
-            out = env[req["name"]]
-        elif op == "list":
-            out = list(handles[req["h"]])
-        elif op == "len":
-            out = len(handles[req["h"]])
-        elif op == "getitem":
-            out = handles[req["h"]][dec(req["key"])]
-        elif op == "scan":
-            key = "_ag_guard_" + req["digest"]
-            if key not in ns:
-                guard_ns = {"__name__": "grader_scan"}
-                exec(req["guard"], guard_ns)
-                ns[key] = guard_ns
-            ns[key]["scan"](handles[req["h"]], req["what"])
-            out = None
-        elif op == "forget":
-            handles.clear()
-            out = None
-        else:
-            raise ValueError("unknown request " + repr(op))
-        payload = {"ok": enc(out)}
-    except BaseException as e:
-        payload = {"$err": [type(e).__name__, str(e)[:2000]]}
-    print(%(mark)r + json.dumps(payload) + %(mark)r, flush=True)
-''' % {"mark": MARK}
+# The kernel side (autograder/kernel_agent.py), defined in the kernel's user namespace by the first
+# request (and again whenever a request finds it gone). A notebook that replaces it can only make
+# its own answers wrong: what it sends back is data, checked here.
+AGENT = inspect.getsource(kernel_agent._ag_agent)
 
 
 class RemoteFailure(Exception):

@@ -8,7 +8,6 @@ an assignment's grader setup imports a module that does not exist.
 from __future__ import annotations
 
 import io
-import os
 import pathlib
 import re
 import shutil

@@ -22,6 +22,32 @@ from nbgrader_harness import EXERCISES, SOLUTIONS, answers, submission  # noqa: 
 # id -> name -> (answer cell replaced, grade cells it loses, why it is plausible, new source)
 SCENARIOS: dict[str, dict[str, tuple[str, list[str], str, str]]] = {}
 
+def _mnlib_text(path: str, *names: str) -> str:
+    """mnlib's own source of the top-level functions ``names`` of mnlib/``path``, as a learner would paste it."""
+    import ast
+    text = (HERE.parent.parent / "mnlib" / path).read_text()
+    nodes = {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
+    return "\n\n\n".join(ast.get_source_segment(text, nodes[n]) for n in names)
+
+
+def _ps1_dsc(dw_stride="stride", pw_stride="1", bn="", pad="(kernel_size - 1) // 2", act="self.act"):
+    return f"""
+class DSC(nn.Module):
+    def __init__(self, c_in, c_out, kernel_size=3, stride=1):
+        super().__init__()
+        pad = {pad}
+        self.depthwise = nn.Conv2d(c_in, c_in, kernel_size, {dw_stride}, pad, groups=c_in, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_in{bn})
+        self.pointwise = nn.Conv2d(c_in, c_out, 1, {pw_stride}, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out{bn})
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = {act}(self.bn1(self.depthwise(x)))
+        return {act}(self.bn2(self.pointwise(x)))
+"""
+
+
 SCENARIOS["ps1_dsc"] = {
     "missing-bn": ("ps1_answer_dsc", ["ps1_dsc_outputs"], "batch norm left out of both steps", '''
 class DSC(nn.Module):
@@ -86,6 +112,23 @@ def standard_params(c_in, c_out, k):
 def dsc_params(c_in, c_out, k):
     return getattr(_c, "dsc_" + "params")(c_in, c_out, k)
 '''),
+    "stride-on-pointwise": ("ps1_answer_dsc", ["ps1_dsc_shapes"],
+                            "strides the 1x1 conv: same output, but the depthwise conv runs at full resolution",
+                            _ps1_dsc(dw_stride="1", pw_stride="stride")),
+    "bn-eps-1e-3": ("ps1_answer_dsc", ["ps1_dsc_outputs"], "TensorFlow's batch-norm eps (1e-3), not PyTorch's",
+                    _ps1_dsc(bn=", eps=1e-3")),
+    # Correct but different: they must keep full marks.
+    "alternative-functional-relu": ("ps1_answer_dsc", [], "padding K // 2, functional ReLU, a Sequential-free forward",
+                                    _ps1_dsc(pad="kernel_size // 2", act="torch.relu")),
+    "alternative-einsum-kernel": ("ps1_answer_kernel", [], "the kernel by einsum", '''
+def equivalent_kernel(w_dw, w_pw):
+    return torch.einsum("oi,ikl->oikl", w_pw[:, :, 0, 0], w_dw[:, 0])
+'''),
+    # mnlib's own functions pasted in: the scores cannot tell (the code is right), the flag does
+    # (autograder/flags.py, "mnlib's source"; tests/test_flags.py)
+    "copies-mnlib-source": ("ps1_answer_counts", [], "pastes mnlib.cost's functions (full marks, flagged for review)",
+                            _mnlib_text("cost.py", "_pair", "conv2d_params", "_check_groups", "standard_conv_params",
+                                        "dsc_params") + "\n\n\nstandard_params = standard_conv_params\n"),
 }
 
 

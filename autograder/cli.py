@@ -34,7 +34,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-mb", type=int, default=2048, help="memory limit of a student's kernel")
     p.add_argument("--unsafe", action="store_true", help="run student code without the sandbox")
     p.add_argument("--regrade", action="store_true", help="grade everyone again and report what changed")
-    p.add_argument("--no-canary", dest="canary", action="store_false",
+    p.add_argument("--no-canary", dest="canary", action="store_false",  # exit 3: the canary refused; 4: some errors
                    help="skip grading the reference answers first (they must score full marks, or nothing is graded)")
     p = sub.add_parser("feedback", help="HTML report per student, hidden tests removed, readable offline")
     _common(p)
@@ -86,9 +86,13 @@ def _run(a) -> int:
         if a.workers is not None and a.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {a.workers}")
         s = grade(_options(a), workers=a.workers, regrade=a.regrade)
-        counts = ", ".join(f"{v} {k}" for k, v in sorted(s["statuses"].items())) or "nothing to grade"
-        print(f"graded {s['graded']} ({counts}), {s['skipped']} already up to date, "
+        errors = s["statuses"].get("error", 0)
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(s["statuses"].items()) if k != "error") or "nothing"
+        print(f"graded {s['graded'] - errors} ({counts}), {s['skipped']} already up to date, "
               f"{s['wall_s']:.1f} s with {s['workers']} worker(s)")
+        if errors:
+            print(f"NOT graded {errors}: the grader failed (status error, nothing recorded in the gradebook); "
+                  "fix what the messages below say and run the same command again: it grades only these")
         for student, old, new in s["changed"]:
             print(f"changed  {student}: {old} -> {new}")
         for r in s["results"]:
@@ -101,6 +105,8 @@ def _run(a) -> int:
             for r in flagged:
                 print(f"review   {r['student']} ({r.get('score', 0):g}/{r.get('max_score', 0):g}): "
                       + "; ".join(r["flags"]))
+        if errors:
+            return 4
     elif a.cmd == "feedback":
         from .feedback import feedback
         feedback(_options(a))

@@ -135,9 +135,14 @@ class _Executor(sandbox.BoundedOutputs, Execute):
             except Exception as exc:  # the grader's own checks failed to load: not the student's fault
                 raise remote.GraderSetupError(f"the hidden setup of {cell.metadata['nbgrader']['grade_id']} "
                                               f"failed in the grader: {type(exc).__name__}: {exc}") from exc
-            cell.outputs = []
+            original = cell.source  # its visible part (a comment) runs in the kernel: the cell counts as run
+            cell.source = visible if visible.strip() else "pass"
+            try:
+                result = super().preprocess_cell(cell, resources, index)
+            finally:
+                cell.source = original
             self.completed.add(index)
-            return cell, resources
+            return result
         original = cell.source
         cell.source = visible if visible.strip() else "pass"
         stopped = len(self.timeouts)

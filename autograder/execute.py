@@ -266,9 +266,16 @@ class Run:
         finally:
             self._stop.set()
             self.kill_kernel()  # nbclient shut it down already; this only catches strays
+            stopped = None
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type == "code" and index not in ex.completed:
                     cell["execution_count"] = None
+                    stopped = index if stopped is None else stopped
+            if self.timed_out and stopped is not None:  # say where the notebook's wall time ran out
+                message = (f"the notebook was stopped at its wall-time limit ({self.wall_s:g} s for the whole "
+                           "notebook) while this cell ran; later cells did not run")
+                nb.cells[stopped].outputs.append(nbformat.v4.new_output(
+                    "error", ename="TimeoutError", evalue=message, traceback=[f"TimeoutError: {message}"]))
         return time.perf_counter() - t0
 
     @property

@@ -371,3 +371,18 @@ def test_discarded_edit_of_a_read_only_cell_is_said(cases_course):
     cli.main(["feedback", "--workspace", str(ws), "--assignment", "fx_cases", "--source", str(src)])
     page = (ws / "feedback" / "edits-test" / "fx_cases" / "fx_cases.html").read_text()
     assert "Your edit was discarded" in page
+
+
+def test_wall_time_limit_names_the_cell_it_stopped(tmp_path):
+    """A notebook stopped by its whole-notebook wall time: status timeout, and the cell that was
+    running says so (the cells after it did not run)."""
+    src = _course(tmp_path, "fx_wall", lambda nb: None)
+    loops = "import torch\n\ndef channel_sum(x):\n    while True:\n        pass"
+    ws = _class(tmp_path, src, "fx_wall", {"slow": loops})
+    grade(Options(workspace=str(ws), assignment="fx_wall", source=str(src), unsafe=True, timeout_cell=600,
+                  timeout_notebook=30, canary=False), workers=1, **QUIET)
+    res = load_results(ws, "fx_wall")[("fx_wall", "slow")]
+    assert res["status"] == "timeout" and "30 s wall-time limit" in res["message"]
+    assert res["cells"]["test_shape"]["reason"].startswith(
+        "TimeoutError: the notebook was stopped at its wall-time limit (30 s for the whole notebook) while this cell ran")
+    assert res["cells"]["test_values"]["reason"] == "not run: the kernel stopped before this cell"

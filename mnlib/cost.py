@@ -199,6 +199,8 @@ class CostReport:
     other_ops: int = 0  # the other element-wise operators composite modules run (scalar arithmetic,
     #                     products of two tensors outside SE, reductions, interpolation)
     layers: list[LayerCost] = field(default_factory=list)
+    # every module call of the forward pass in call order: (name, True for a composite module)
+    module_calls: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def flops(self) -> int:
@@ -345,6 +347,7 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
     names = {id(m): n for n, m in model.named_modules()}
     leaves = {id(m) for m in model.modules() if not any(True for _ in m.children())}
     stack: list[nn.Module] = []  # the modules whose forward is running, innermost last
+    calls: list[tuple[str, bool]] = []
 
     def leaf_rule(mod, x, output) -> LayerCost:
         name = names[id(mod)]
@@ -383,6 +386,7 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
 
     def pre_hook(mod, inputs):
         stack.append(mod)
+        calls.append((names[id(mod)], id(mod) not in leaves))
 
     def post_hook(mod, inputs, output):
         if id(mod) in leaves:
@@ -454,7 +458,7 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
                       macs=sum(l.macs for l in layers), bn_ops=totals["bn"],
                       activation_ops=totals["act"], pool_ops=totals["pool"],
                       bias_ops=totals["bias"], se_ops=totals["se"], add_ops=totals["add"],
-                      other_ops=totals["other"], layers=layers)
+                      other_ops=totals["other"], layers=layers, module_calls=calls)
 
 
 class _Unknown(Exception):

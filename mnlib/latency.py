@@ -33,14 +33,14 @@ import torch
 from torch import nn
 
 from . import cost, timing
-from .configs import make_divisible
-from .layers import ConvBNAct, DepthwiseSeparableConv, HardSigmoid, HardSwish, InvertedResidual
-from .roofline import Machine, layer_table
+from .configs import V3_LARGE, V3_SMALL, make_divisible
+from .layers import ConvBNAct, DepthwiseSeparableConv, HardSigmoid, InvertedResidual
+from .models import ACTIVATIONS, MobileNet, v1_classifier, v2_tail, v3_tail
+from .roofline import Machine, layer_table, report_table
 
 # Activation modules get their own key: mnlib's hard-swish is several element-wise kernels, ReLU one.
-_ACT_KEYS = {nn.ReLU: "act:relu", nn.ReLU6: "act:relu6", HardSwish: "act:hswish",
-             HardSigmoid: "act:hsigmoid"}
-_ACTS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": HardSwish}
+_ACT_KEYS = {cost.qualified_name(cls): f"act:{name}"
+             for name, cls in {**ACTIVATIONS, "hsigmoid": HardSigmoid}.items()}
 MB = 1e6  # features are in millions of MACs and of bytes, so the columns have similar scales
 
 
@@ -84,13 +84,11 @@ def random_network(rng: np.random.Generator) -> tuple[nn.Module, tuple[int, int,
     residuals with explicit hidden widths, 3x3 or 5x5 depthwise, SE on about half, ReLU or
     hard-swish). Width scale 0.3-1.5, 6 stages of 1-3 blocks, total stride 32, R in 64..256.
     """
-    from .models import MobileNet
-
     family = str(rng.choice(["v1", "v2", "v3"]))
     size = int(rng.choice(np.arange(64, 257, 8)))
     width = float(rng.uniform(0.3, 1.5))
     c = make_divisible(int(rng.choice([16, 24, 32])) * width)
-    stem_act = {"v1": nn.ReLU, "v2": nn.ReLU6, "v3": HardSwish}[family]
+    stem_act = ACTIVATIONS[{"v1": "relu", "v2": "relu6", "v3": "hswish"}[family]]
     layers: list[nn.Module] = [ConvBNAct(3, c, 3, stride=2, activation=stem_act)]
     for stage, (base, stride) in enumerate(zip((16, 24, 40, 80, 160, 320), (1, 2, 2, 2, 1, 2))):
         out = make_divisible(base * float(rng.uniform(0.7, 1.5)) * width)
@@ -108,18 +106,17 @@ def random_network(rng: np.random.Generator) -> tuple[nn.Module, tuple[int, int,
                 se = make_divisible(hidden // 4) if rng.random() < 0.5 else None
                 layers.append(InvertedResidual(c, out, s, expanded_channels=hidden,
                                                kernel_size=int(rng.choice([3, 5])), squeeze_channels=se,
-                                               activation=_ACTS[str(rng.choice(["relu", "hswish"]))]))
+                                               activation=ACTIVATIONS[str(rng.choice(["relu", "hswish"]))]))
             c = out
     if family == "v1":
-        classifier = nn.Sequential(nn.Linear(c, 1000))
+        classifier = v1_classifier(c, 1000)
     elif family == "v2":
-        last = make_divisible(1280 * max(1.0, width))
-        layers.append(ConvBNAct(c, last, 1, activation=nn.ReLU6))
-        classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, 1000))
-    else:
-        layers.append(ConvBNAct(c, 6 * c, 1, activation=HardSwish))
-        head = make_divisible(int(rng.choice([1024, 1280])) * width)
-        classifier = nn.Sequential(nn.Linear(6 * c, head), HardSwish(), nn.Dropout(0.2), nn.Linear(head, 1000))
+        last_conv, classifier = v2_tail(c, width, 1000, 0.2)
+        layers.append(last_conv)
+    else:  # the head width of V3-Small or of V3-Large
+        head = int(rng.choice([V3_SMALL.head, V3_LARGE.head]))
+        last_conv, classifier = v3_tail(c, V3_LARGE.last_conv_ratio, head, width, 1000, 0.2)
+        layers.append(last_conv)
     return MobileNet(nn.Sequential(*layers), classifier, 32).eval(), (1, 3, size, size)
 
 
@@ -148,28 +145,32 @@ def measure_normalised(model: nn.Module, input_size, reference_s: float, *, repe
 
 # ---------------------------------------------------------------- features and the fit
 
-def _key(model: nn.Module, row) -> str:
-    if row.kind == "act":
-        mod = model.get_submodule(row.name)
-        for cls, key in _ACT_KEYS.items():
-            if type(mod) is cls:
-                return key
-        raise ValueError(f"no latency calibration for activation {type(mod).__name__} ({row.name})")
-    if row.kind == "depthwise":
-        k = model.get_submodule(row.name).kernel_size[0]
-        stride = model.get_submodule(row.name).stride[0]
+def _key(layer: cost.LayerCost) -> str:
+    """The calibration key of one layer of a cost.count report."""
+    if layer.kind == "act":
+        key = None if layer.op else _ACT_KEYS.get(layer.module_type)
+        if key is None:
+            what = f"aten.{layer.op} (functional)" if layer.op else layer.module_type.rsplit(".", 1)[-1]
+            raise ValueError(f"no latency calibration for activation {what} ({layer.name})")
+        return key
+    if layer.kind == "depthwise":
+        k, stride = layer.kernel_size[0], layer.stride[0]
         return f"depthwise{k}x{k}/s{stride}"
-    return row.kind
+    return layer.kind
 
 
 def _layers(model: nn.Module, input_size, machine: Machine) -> list[tuple[str, str, float, float]]:
-    """(name, key, MACs / 1e6, bytes / 1e6) of every counted layer, then the free modules and containers."""
-    out = [(r.name, _key(model, r), r.macs / MB, r.bytes / MB)
-           for r in layer_table(model, tuple(input_size), machine, macs_only=False)]
-    for name, mod in model.named_modules():
-        if any(True for _ in mod.children()):
+    """(name, key, MACs / 1e6, bytes / 1e6) of every counted layer, then every call of a free module
+    (Dropout, Flatten: no arithmetic, still a call) and of a container, from one cost.count report."""
+    report = cost.count(model, tuple(input_size))
+    counted = [layer for layer in report.layers if layer.kind != "free"]
+    rows = report_table(report, machine, macs_only=False)
+    out = [(r.name, _key(layer), r.macs / MB, r.bytes / MB) for layer, r in zip(counted, rows)]
+    free = {layer.name for layer in report.layers if layer.kind == "free"}
+    for name, composite in report.module_calls:
+        if composite:
             out.append((name, "container", 0.0, 0.0))
-        elif isinstance(mod, cost._FREE):  # count() drops them (Dropout, Flatten): each is still a call
+        elif name in free:
             out.append((name, "free", 0.0, 0.0))
     return out
 

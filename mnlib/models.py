@@ -54,22 +54,44 @@ def mobilenet_v1(width_mult: float = 1.0, num_classes: int = 1000,
         out = make_divisible(row.out * width_mult)
         layers.append(DepthwiseSeparableConv(c, out, 3, row.stride, activation=activation))
         c = out
-    return MobileNet(nn.Sequential(*layers), nn.Sequential(nn.Linear(c, num_classes)), 32)
+    return MobileNet(nn.Sequential(*layers), v1_classifier(c, num_classes), 32)
+
+
+def v1_classifier(c: int, num_classes: int) -> nn.Sequential:
+    """V1's classifier: one fully connected layer (with bias) on the pooled C features."""
+    return nn.Sequential(nn.Linear(c, num_classes))
+
+
+def v2_tail(c: int, width_mult: float, num_classes: int, dropout: float) -> tuple[ConvBNAct, nn.Sequential]:
+    """V2's last 1x1 conv (C -> 1280, ReLU6; the paper keeps 1280 for alpha < 1) and classifier."""
+    last = make_divisible(V2_LAST * max(1.0, width_mult))
+    return (ConvBNAct(c, last, 1, activation=nn.ReLU6),
+            nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes)))
+
+
+def v3_tail(c: int, last_conv_ratio: int, head: int, width_mult: float, num_classes: int, dropout: float,
+            **bn) -> tuple[ConvBNAct, nn.Sequential]:
+    """V3's last 1x1 conv (C -> ratio x C, hard-swish) and classifier (the 1x1 "conv2d NBN" head
+    as a Linear layer of make_divisible(head x alpha), hard-swish, dropout, Linear)."""
+    last_conv = last_conv_ratio * c
+    head = make_divisible(head * width_mult)
+    return (ConvBNAct(c, last_conv, 1, activation=HardSwish, **bn),
+            nn.Sequential(nn.Linear(last_conv, head), HardSwish(), nn.Dropout(dropout),
+                          nn.Linear(head, num_classes)))
 
 
 def mobilenet_v2(width_mult: float = 1.0, num_classes: int = 1000, dropout: float = 0.2) -> MobileNet:
     """MobileNetV2 (paper Table 2): the (t, c, n, s) rows, ReLU6, linear bottlenecks."""
     _check_args(width_mult, num_classes)
     c = make_divisible(V2_STEM * width_mult)
-    last = make_divisible(V2_LAST * max(1.0, width_mult))  # the paper keeps 1280 for alpha < 1
     layers: list[nn.Module] = [ConvBNAct(3, c, 3, stride=2, activation=nn.ReLU6)]
     for stage in V2_STAGES:
         out = make_divisible(stage.c * width_mult)
         for i in range(stage.n):  # only the first block of a stage strides
             layers.append(InvertedResidual(c, out, stage.s if i == 0 else 1, t=stage.t))
             c = out
-    layers.append(ConvBNAct(c, last, 1, activation=nn.ReLU6))
-    classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(last, num_classes))
+    last_conv, classifier = v2_tail(c, width_mult, num_classes, dropout)
+    layers.append(last_conv)
     return MobileNet(nn.Sequential(*layers), classifier, 32)
 
 
@@ -86,11 +108,9 @@ def _mobilenet_v3(config: V3Config, width_mult: float, num_classes: int, dropout
                                        kernel_size=b.kernel, squeeze_channels=squeeze,
                                        activation=ACTIVATIONS[b.activation], **bn))
         c = out
-    last_conv = config.last_conv_ratio * c
-    layers.append(ConvBNAct(c, last_conv, 1, activation=HardSwish, **bn))
-    head = make_divisible(config.head * width_mult)
-    classifier = nn.Sequential(nn.Linear(last_conv, head), HardSwish(), nn.Dropout(dropout),
-                               nn.Linear(head, num_classes))
+    last_conv, classifier = v3_tail(c, config.last_conv_ratio, config.head, width_mult, num_classes,
+                                    dropout, **bn)
+    layers.append(last_conv)
     return MobileNet(nn.Sequential(*layers), classifier, 32)
 
 

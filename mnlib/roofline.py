@@ -200,10 +200,13 @@ MAC_KINDS = ("conv", "depthwise", "grouped", "pointwise", "linear", "se")
 def layer_bytes(layer: cost.LayerCost, dtype_bytes: int = 4) -> int:
     """Minimum traffic of one counted layer: read input and weights once, write output once.
 
-    A residual add reads two tensors; the SE scale reads x and the (N, C, 1, 1) gate.
+    An operator row reads each of its tensor operands (a residual add reads two tensors; the SE
+    scale reads x and the (N, C, 1, 1) gate).
     """
     n_in, n_out = math.prod(layer.in_shape), math.prod(layer.out_shape)
-    if layer.kind == "add":
+    if layer.operand_shapes:
+        n_in = sum(math.prod(s) for s in layer.operand_shapes)
+    elif layer.kind == "add":
         n_in *= 2
     elif layer.kind == "scale":
         n_in += layer.out_shape[0] * layer.out_shape[1]
@@ -214,10 +217,21 @@ def layer_table(model: torch.nn.Module, input_size=(1, 3, 224, 224), machine: Ma
                 dtype_bytes: int = 4, macs_only: bool = True) -> list[LayerRow]:
     """Every conv and linear layer of ``model`` (all layers but the free ones if not ``macs_only``)
     with MACs, bytes, intensity, attainable rate, roofline time and bound on ``machine``."""
+    _check_machine(machine)
+    return report_table(cost.count(model, input_size), machine, dtype_bytes, macs_only)
+
+
+def _check_machine(machine) -> None:
     if not isinstance(machine, Machine):
         raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
+
+
+def report_table(report: cost.CostReport, machine: Machine, dtype_bytes: int = 4,
+                 macs_only: bool = True) -> list[LayerRow]:
+    """``layer_table`` of a ``cost.count`` report: one row per counted layer, in the report's order."""
+    _check_machine(machine)
     rows = []
-    for layer in cost.count(model, input_size).layers:
+    for layer in report.layers:
         if layer.kind == "free" or (macs_only and not layer.macs):
             continue
         nbytes = layer_bytes(layer, dtype_bytes)

@@ -157,3 +157,29 @@ def test_calibrate_runs_and_fits_every_kind_it_saw():
     normalised, raw = latency.measure_normalised(mobilenet_v3_small(0.35), (1, 3, 64, 64), cal.reference_s,
                                                  repeats=1, min_sample_s=0.0)
     assert normalised > 0 and raw > 0
+
+
+def test_layers_come_from_one_count_report():
+    """Keys come from the report's module class and conv geometry (no second walk of the model):
+    every depthwise key names its module's real kernel and stride, every call is listed once."""
+    model = mobilenet_v3_small(0.5)
+    terms = latency._layers(model, (1, 3, 64, 64), MACHINE)
+    for name, key, _, _ in terms:
+        if key.startswith("depthwise"):
+            conv = model.get_submodule(name)
+            assert key == f"depthwise{conv.kernel_size[0]}x{conv.kernel_size[0]}/s{conv.stride[0]}"
+        if key.startswith("act:"):
+            assert key == {"ReLU": "act:relu", "HardSwish": "act:hswish",
+                           "HardSigmoid": "act:hsigmoid"}[type(model.get_submodule(name)).__name__]
+    containers = [n for n, m in model.named_modules() if any(True for _ in m.children())]
+    assert [n for n, k, _, _ in terms if k == "container"] == containers
+
+    class FunctionalRelu(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            return torch.relu(self.conv(x))
+    with pytest.raises(ValueError, match="aten.relu"):
+        latency.predict_latency(FunctionalRelu(), (1, 3, 8, 8), MACHINE, _calibration())

@@ -161,3 +161,24 @@ def test_measure_machine_small_run_is_plausible():
 def test_measure_machine_cuda_absent_is_a_clear_error():
     with pytest.raises(ValueError, match="cuda"):
         roofline.measure_machine("cuda")
+
+
+def test_report_table_is_layer_table_of_a_report_and_operator_rows_read_every_operand():
+    m = Machine("toy", 50e9, 10e9)
+    model = mobilenet_v3_small()
+    report = cost.count(model, (1, 3, 96, 96))
+    assert roofline.report_table(report, m, macs_only=False) == \
+        roofline.layer_table(model, (1, 3, 96, 96), m, macs_only=False)
+
+    class Concat(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 1, bias=False), nn.Conv2d(3, 6, 1, bias=False)
+
+        def forward(self, x):
+            return torch.cat([self.a(x), self.b(x)], 1)
+    x = torch.zeros(2, 3, 5, 7)
+    rows = roofline.layer_table(Concat(), tuple(x.shape), m, macs_only=False)
+    cat = rows[-1]
+    assert cat.kind == "copy" and cat.macs == 0 and cat.bound == "memory"
+    assert cat.bytes == 4 * 2 * (4 + 6) * 5 * 7 * 2   # read both pieces, write the whole

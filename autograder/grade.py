@@ -88,7 +88,6 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern,
                                         LimitOutput, OverwriteKernelspec)
     from nbgrader import utils as nbutils
-    from . import sandbox
     from .execute import Run, cell_score
     from .flags import flags as review_flags
     from .kernel_probe import needed_modules
@@ -103,8 +102,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
     result = {"student": student, "assignment": opts.assignment, "status": "graded", "message": "",
               "cells": {}, "comments": {}, "restored": [], "execute_s": 0.0, "flags": []}
     messages = []
-    limits = sandbox.Limits(wall_s=opts.timeout_notebook, cpu_s=opts.timeout_notebook,
-                            memory_bytes=opts.memory_mb * 2**20)
+    limits = kernel_limits(opts)
     for name in notebooks:
         stem = name[:-len(".ipynb")]
         path = folder / name
@@ -367,6 +365,14 @@ def ensure_assignment(opts: Options) -> list[str]:
     return warnings
 
 
+def kernel_limits(opts: Options):
+    """The sandbox limits of every student's kernel in this batch."""
+    from . import sandbox
+
+    return sandbox.Limits(wall_s=opts.timeout_notebook, cpu_s=opts.timeout_notebook,
+                          memory_bytes=opts.memory_mb * 2**20)
+
+
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=print,
           progress_stream=sys.stderr) -> dict:
     """Grade what is missing or stale (everything with ``regrade``); return a summary dict."""
@@ -383,6 +389,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
                          f"({probe.reason}). Fix that, or pass --unsafe on a machine you can throw away.")
     else:
         log(f"sandbox: {probe.mechanism}", file=sys.stderr)
+        log("  " + sandbox.describe(kernel_limits(opts), probe).replace("\n", "\n  "), file=sys.stderr)
     for w in ensure_assignment(opts):
         log("warning: " + w, file=sys.stderr)
     todo, keep, info = plan(opts, regrade)

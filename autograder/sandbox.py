@@ -138,6 +138,21 @@ def probe() -> Probe:
         cleanup(scratch)
 
 
+def describe(limits: Limits, found: Probe) -> str:
+    """One line per bound in force for each kernel, as ``grade`` prints it at the start of a batch."""
+    def size(b):
+        return "none" if b is None else f"{b / 2**20:.0f} MiB"
+
+    by = "cgroup" if found.memory_cgroup else "rlimit"
+    rows = [f"mechanism: {found.mechanism} ({found.reason})",
+            f"memory: {size(limits.memory_bytes)} ({'cgroup' if found.memory_cgroup else 'RLIMIT_DATA'})",
+            f"processes and threads: {limits.nproc} ({'cgroup pids.max and RLIMIT_NPROC' if by == 'cgroup' else 'RLIMIT_NPROC'})",
+            f"CPU time: {limits.cpu_s} s per process (RLIMIT_CPU)", f"wall time: {limits.wall_s} s per notebook",
+            f"outputs: {size(limits.output_bytes)} per notebook", f"file size and each tmpfs: {size(limits.disk_bytes)}",
+            f"open files: {limits.nofile}", "network: none (a private network namespace, loopback down)"]
+    return "\n".join(rows)
+
+
 def userns_problem() -> str:
     """'' when this account can create a user namespace (with mount and PID namespaces in it), else why not."""
     pid = os.fork()

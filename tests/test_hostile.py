@@ -73,6 +73,8 @@ def test_every_student_has_a_grade_or_a_reason(batch):
         assert res["status"] in ("graded", "broken", "timeout", "missing"), res
         assert res["status"] == "graded" or res["message"]
     assert "wrong-file-name" in out and "MISNAMED" in out  # collect said which file it could not take
+    bound = "cgroup" if PROBE.memory_cgroup else "RLIMIT_DATA"  # grade said which limits were in force
+    assert f"memory: 512 MiB ({bound})" in out and f"wall time: {NOTEBOOK_S:.1f} s per notebook" in out
 
 
 def test_workspace_is_consistent(batch):

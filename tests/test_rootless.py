@@ -111,6 +111,8 @@ def test_the_sandbox_is_rootless_there(rootless_batch):
     assert probe["ok"] and probe["mechanism"] == sandbox.ROOTLESS, probe
     assert g.returncode == 0, g.stdout[-2000:] + g.stderr[-2000:]
     assert f"sandbox: {sandbox.ROOTLESS}" in g.stderr
+    bound = "cgroup" if probe["memory_cgroup"] else "RLIMIT_DATA"
+    assert f"memory: 512 MiB ({bound})" in g.stderr and "network: none" in g.stderr  # the limits in force, said
 
 
 def test_every_scenario_gets_its_root_outcome(rootless_batch):

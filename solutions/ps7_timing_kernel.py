@@ -71,9 +71,10 @@ def spy_speedup(measure_speedup):
     """Run ``measure_speedup()`` with its global ``compare`` watched; return what was seen, as data.
 
     {"raised": "Name: message" or None, "result": {key: float or type name} or a type name,
-     "calls": [{"raised", "result", "a", "b"} per compare call]} where "a" and "b" record, for the
-    two timed functions, how often they ran, the weight shapes of the convolutions they ran and
-    whether any output carried autograd history (an output that requires grad).
+     "calls": [{"raised", "result", "warmup", "a", "b"} per compare call]} where "a" and "b" record,
+    for the two timed functions, how often they ran, each distinct convolution they ran (input,
+    weight and output shapes, with or without a bias) and whether any output carried autograd
+    history (an output that requires grad).
     """
     import inspect
     import torch
@@ -99,11 +100,13 @@ def spy_speedup(measure_speedup):
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             if getattr(func, "__name__", "") == "conv2d":
+                x = args[0] if args else kwargs.get("input")
                 w = args[1] if len(args) > 1 else kwargs.get("weight")
-                if isinstance(w, torch.Tensor):
-                    shape = list(w.shape)
-                    if shape not in self.rec["convs"]:
-                        self.rec["convs"].append(shape)
+                b = args[2] if len(args) > 2 else kwargs.get("bias")
+                if all(isinstance(t, torch.Tensor) for t in (x, w, out)):
+                    conv = [list(x.shape), list(w.shape), list(out.shape), b is not None]
+                    if conv not in self.rec["convs"]:
+                        self.rec["convs"].append(conv)
             if isinstance(out, torch.Tensor) and out.requires_grad:
                 self.rec["graph"] = True
             return out
@@ -116,7 +119,7 @@ def spy_speedup(measure_speedup):
         return timed
 
     def compare_spy(fn_a, fn_b, *args, **kwargs):
-        rec = {"raised": None, "result": None,
+        rec = {"raised": None, "result": None, "warmup": _number(kwargs["warmup"]) if "warmup" in kwargs else None,
                "a": {"calls": 0, "convs": [], "graph": False}, "b": {"calls": 0, "convs": [], "graph": False}}
         calls.append(rec)
         try:

@@ -174,7 +174,7 @@ def check_compare_ratio(compare):
         res = _compare(compare, da, db, f"(case {k}: samples with slow outliers)", repeats=len(da))[0]
         need(isclose(res["ratio"], ratio, rel_tol=1e-6),
              f"compare(repeats={len(da)}), case {k} with slow outliers: the ratio should be median(A) / median(B) "
-             f"of the timed samples, got {res['ratio']:.4g} (off by a factor {res['ratio'] / ratio:.3g})")
+             f"of the timed samples, got {res['ratio']:.4g} ({off_by(res['ratio'], ratio)})")
 
 
 # Interval, case 1: every round's A takes exactly twice its B, the rounds differ a lot: the paired
@@ -192,6 +192,15 @@ _cis = [mnlib.timing.bootstrap_ratio_ci(NOISY_A, NOISY_B, seed=s) for s in range
 _lo, _hi = [c[0] for c in _cis], [c[1] for c in _cis]
 _margin = 0.1 * (float(np.median(_hi)) - float(np.median(_lo)))
 NOISY_BAND = (min(_lo) - _margin, max(_lo) + _margin, min(_hi) - _margin, max(_hi) + _margin)
+# Case 4: 31 noisy rounds and 20000 resamples: the interval hardly depends on the draw (its spread
+# over seeds is measured here), so a 90% interval, or resamples that never draw the last pair, show.
+_g4 = np.random.default_rng(3)
+_s4 = 0.001 * (1 + 0.5 * _g4.random(31))
+FINE_A = [float(x) for x in 2 * _s4 * (1 + 0.15 * _g4.uniform(-1, 1, 31))]
+FINE_B = [float(x) for x in _s4 * (1 + 0.15 * _g4.uniform(-1, 1, 31))]
+FINE_BOOT = 20000
+_cis4 = np.array([mnlib.timing.bootstrap_ratio_ci(FINE_A, FINE_B, n_boot=FINE_BOOT, seed=s) for s in range(20)])
+FINE_BAND = [(float(c.mean() - 6 * c.std()), float(c.mean() + 6 * c.std())) for c in _cis4.T]
 # Case 3 (the seed): 31 noisy rounds, 100 resamples: two seeds give different intervals.
 SEEDED_A = [float(x) for x in 0.002 * (1 + 0.3 * _g.random(31))]
 SEEDED_B = [float(x) for x in 0.001 * (1 + 0.3 * _g.random(31))]
@@ -212,6 +221,13 @@ def check_compare_interval(compare):
     need(lo_min <= lo <= lo_max and hi_min <= hi <= hi_max,
          f"case 2 (noisy rounds, one slow outlier): the interval [{lo:.3g}, {hi:.3g}] is not the paired bootstrap "
          "interval of median(A) / median(B) (2.5th and 97.5th percentiles of the resampled ratios of medians)")
+    res = _compare(compare, FINE_A, FINE_B, "(case 4: noisy rounds, many resamples)", repeats=len(FINE_A),
+                   n_boot=FINE_BOOT, seed=0)[0]
+    (lo_min, lo_max), (hi_min, hi_max) = FINE_BAND
+    need(lo_min <= res["ci_low"] <= lo_max and hi_min <= res["ci_high"] <= hi_max,
+         f"case 4 ({len(FINE_A)} noisy rounds, n_boot={FINE_BOOT}): the interval [{res['ci_low']:.4g}, "
+         f"{res['ci_high']:.4g}] is not the 95% paired bootstrap interval (check the 2.5th and 97.5th "
+         "percentiles, and that every pair can be drawn)")
     kw = {"repeats": len(SEEDED_A), "n_boot": 100}
     first = _compare(compare, SEEDED_A, SEEDED_B, "(case 3)", seed=5, **kw)[0]
     again = _compare(compare, SEEDED_A, SEEDED_B, "(case 3, again)", seed=5, **kw)[0]
@@ -228,7 +244,9 @@ def check_compare_interval(compare):
 
 # ---------------------------------------------------------------- measure_speedup
 MAC_RATIO = mnlib.cost.standard_conv_macs(32, 64, 28, 28, 3) / mnlib.cost.dsc_macs(32, 64, 28, 28, 3)
-STANDARD, DSC = [[64, 32, 3, 3]], [[32, 1, 3, 3], [64, 32, 1, 1]]
+# each convolution the timed functions must run: input, weight and output shapes, bias or not
+_X, _Y = [1, 32, 28, 28], [1, 64, 28, 28]
+STANDARD, DSC = [[_X, [64, 32, 3, 3], _Y, False]], [[_X, [32, 1, 3, 3], _X, False], [_X, [64, 32, 1, 1], _Y, False]]
 
 
 def check_dsc_mac_ratio(measure_speedup):
@@ -255,13 +273,18 @@ def check_dsc_speedup(measure_speedup):
                          "it did not measure: let the error show instead of hiding it")
         need(False, "measure_speedup should return the dict compare returned (plus 'mac_ratio'), not other numbers")
     call = match[-1]
-    for side, want, name in (("a", STANDARD, "the standard 3x3 convolution"), ("b", DSC, "the DSC (depthwise 3x3, then 1x1)")):
+    warmup = call["warmup"]
+    need(warmup is None or (type(warmup) is float and warmup >= 1),
+         f"measure_speedup called compare with warmup={int(warmup) if type(warmup) is float else warmup}: "
+         "warm both layers up before timing them")
+    for side, want, name in (("a", STANDARD, "the standard 3x3 convolution (32 -> 64, padding 1, no bias)"),
+                             ("b", DSC, "the DSC (depthwise 3x3 with groups=32, then 1x1 to 64; padding 1, no bias)")):
         rec = call[side]
         need(rec["calls"] > 0, f"measure_speedup's compare never called fn_{side}")
         need(not rec["graph"], f"the timed calls of fn_{side} record autograd history (an output requires grad): "
                                "time them under torch.no_grad() or torch.inference_mode()")
-        need(sorted(rec["convs"]) == sorted(want),
-             f"fn_{side} should run {name}: compare(standard, dsc) with the layers the notebook describes")
+        need(sorted(map(str, rec["convs"])) == sorted(map(str, want)),
+             f"fn_{side} should run {name} on the (1, 32, 28, 28) input: compare(standard, dsc)")
 """
 
 
@@ -408,7 +431,7 @@ t[0] = 0.0  # the fake clock and spend() of the cell above
 costs_a, costs_b = iter([2.0, 6.0, 4.0, 10.0, 8.0]), iter([1.0, 3.0, 2.0, 5.0, 4.0])  # A = 2 B in every round
 res = compare(lambda: spend(next(costs_a)), lambda: spend(next(costs_b)), warmup=0, repeats=5, clock=lambda: t[0])
 interval = (res["ci_low"], res["ci_high"])
-assert interval == (2.0, 2.0), f"A takes twice as long as B in every round, so is every resampled ratio; got {interval}"
+assert interval == (2.0, 2.0), f"A takes twice as long as B in every round: every resampled ratio is 2; got {interval}"
 """, f"{GRADER}.check_compare_interval(compare)"),
         md("""
 ## 3. DSC against a standard convolution

@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_positive_int
+from ._checks import check_int, check_positive_int
 
 
 def _pair(v, name: str) -> tuple[int, int]:
@@ -41,8 +41,7 @@ def conv_output_size(size: int, kernel_size: int, stride: int = 1, padding: int 
     """floor((H + 2P - D(K - 1) - 1) / S) + 1, torch.nn.Conv2d's output size along one axis."""
     for name, v, low in (("size", size, 1), ("kernel_size", kernel_size, 1), ("stride", stride, 1),
                          ("padding", padding, 0), ("dilation", dilation, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
+        check_int(name, v, low)
     out = (size + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
     if out < 1:
         raise ValueError(f"input size {size} is too small for kernel_size={kernel_size}, "

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from . import cost, timing
+from ._checks import check_int
 from .configs import V3_LARGE, V3_SMALL, make_divisible
 from .layers import ConvBNAct, DepthwiseSeparableConv, HardSigmoid, InvertedResidual
 from .models import ACTIVATIONS, MobileNet, v1_classifier, v2_tail, v3_tail
@@ -237,7 +238,7 @@ def calibrate(machine: Machine, *, networks: int = 200, seed: int = 0, repeats: 
     """Time ``networks`` random networks (each interleaved with the reference block) and fit the model."""
     if not isinstance(machine, Machine):
         raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
-    timing._check_int("networks", networks, 2)
+    check_int("networks", networks, 2)
     rng = np.random.default_rng(seed)
     ref, x_ref = reference_block()
     raw = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import cost, timing
-from ._checks import check_positive_int
+from ._checks import check_int, check_positive_int
 
 
 def conv_traffic(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
@@ -154,7 +154,7 @@ def measure_machine(device: str = "cpu", *, gemm_size: int | None = None,
     (64 MiB arrays on CPU, 1 GiB on GPU) and keep the run to seconds.
     """
     timing.check_device(device)
-    timing._check_int("repeats", repeats, 1)
+    check_int("repeats", repeats, 1)
     cuda = device.startswith("cuda")
     gemm_size = gemm_size or (8192 if cuda else 1024)
     stream_bytes = stream_bytes or ((1 << 30) if cuda else (64 << 20))

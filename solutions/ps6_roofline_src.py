@@ -84,10 +84,15 @@ WATCH_SRC = "\n".join([
     '        self.want = ref.reshape(-1)[self.idx].clone()',
     '        self.sentinel = self.want + 1000  # far from every right value, representable in fp16',
     '        self.reads = self.full = 0',
+    '        self.warm = None  # at the first read: had an untimed call already written the result?',
+    '        self.buf[self.idx] = self.sentinel',
     '',
     '    def __call__(self):',
     '        t = _perf_counter()',
-    '        if self.reads and _allclose(self.buf[self.idx], self.want, rtol=1e-4, atol=1e-3):',
+    '        done = bool(_allclose(self.buf[self.idx], self.want, rtol=1e-4, atol=1e-3))',
+    '        if self.reads == 0:',
+    '            self.warm = done',
+    '        elif done:',
     '            self.full += 1',
     '        self.buf[self.idx] = self.sentinel',
     '        self.reads += 1',
@@ -100,8 +105,8 @@ WATCH_SRC = "\n".join([
     '        self.args = tuple(args)',
     '        self.watch = Watch(self.args[buf_index], ref)',
     '',
-    '    def run(self, fn, repeats):',
-    '        return fn(*self.args, repeats=repeats, clock=self.watch)',
+    '    def run(self, fn, warmup, repeats):',
+    '        return fn(*self.args, warmup=warmup, repeats=repeats, clock=self.watch)',
 ])
 
 
@@ -162,6 +167,7 @@ for peak, bw in (MACHINES[2], MACHINES[0]):
 GEMM_CASES = [(384, 256, 320, torch.float32), (200, 96, 129, torch.float64), (512, 512, 512, torch.float32)]
 COPY_CASES = [(8 << 20, torch.float32), (3_000_001, torch.float16)]  # 32 MiB; an odd number of halves
 REPEATS = 3
+WARMUP = 2
 MAX_MACS_PER_S = 1e16   # 25x an H100's bf16 dense peak: no real measurement comes near it
 MAX_BYTES_PER_S = 1e14  # 20x an H200's HBM bandwidth
 
@@ -173,53 +179,60 @@ def _intensity(fn, name, args, kwargs, expected):
 
 def check_conv(conv_intensity):
     scan(conv_intensity, "conv_intensity")
-    for (ci, co, h, w, k, s, g, n, b), ref in CONV_REF:
-        _intensity(conv_intensity, "conv_intensity", (ci, co, h, w),
-                   dict(k=k, stride=s, groups=g, batch=n, dtype_bytes=b), ref)
+    each_case("conv_intensity", CONV_REF, lambda r: _intensity(
+        conv_intensity, "conv_intensity", r[0][:4], dict(zip(("k", "stride", "groups", "batch", "dtype_bytes"), r[0][4:])), r[1]))
 
 
 def check_dw_pw(depthwise_intensity, pointwise_intensity):
     scan(depthwise_intensity, "depthwise_intensity")
     scan(pointwise_intensity, "pointwise_intensity")
-    for (c, h, w, k, s, n, b), ref in DW_REF:
-        _intensity(depthwise_intensity, "depthwise_intensity", (c, h, w), dict(k=k, stride=s, batch=n, dtype_bytes=b), ref)
-    for (ci, co, h, w, n, b), ref in PW_REF:
-        _intensity(pointwise_intensity, "pointwise_intensity", (ci, co, h, w), dict(batch=n, dtype_bytes=b), ref)
+    each_case("depthwise_intensity and pointwise_intensity", [("dw", r) for r in DW_REF] + [("pw", r) for r in PW_REF],
+              lambda c: _intensity(depthwise_intensity, "depthwise_intensity", c[1][0][:3],
+                                   dict(zip(("k", "stride", "batch", "dtype_bytes"), c[1][0][3:])), c[1][1])
+              if c[0] == "dw" else _intensity(pointwise_intensity, "pointwise_intensity", c[1][0][:4],
+                                              dict(zip(("batch", "dtype_bytes"), c[1][0][4:])), c[1][1]))
 
 
 def check_dsc(dsc_intensity):
     scan(dsc_intensity, "dsc_intensity")
-    for (ci, co, h, w, k, s, n, b, f), ref in DSC_REF:
-        _intensity(dsc_intensity, "dsc_intensity", (ci, co, h, w),
-                   dict(k=k, stride=s, batch=n, dtype_bytes=b, fused=f), ref)
+    each_case("dsc_intensity", DSC_REF, lambda r: _intensity(
+        dsc_intensity, "dsc_intensity", r[0][:4], dict(zip(("k", "stride", "batch", "dtype_bytes", "fused"), r[0][4:])), r[1]))
 
 
 def check_linear(linear_intensity):
     scan(linear_intensity, "linear_intensity")
-    for (fi, fo, n, b, bias), ref in LIN_REF:
-        _intensity(linear_intensity, "linear_intensity", (fi, fo), dict(batch=n, dtype_bytes=b, bias=bias), ref)
+    each_case("linear_intensity", LIN_REF, lambda r: _intensity(
+        linear_intensity, "linear_intensity", r[0][:2], dict(zip(("batch", "dtype_bytes", "bias"), r[0][2:])), r[1]))
 
 
 def check_balance_attainable(machine_balance, attainable):
     scan(machine_balance, "machine_balance")
     scan(attainable, "attainable")
-    for peak, bw, balance, rows in MACHINE_REF:
+
+    def case(ref):
+        peak, bw, balance, rows = ref
         close_float(guard.call("machine_balance", machine_balance, peak, bw), balance,
                     f"machine_balance({peak:g}, {bw:g})")
         for i, rate, _ in rows:
             close_float(guard.call("attainable", attainable, i, peak, bw), rate,
                         f"attainable({i:.6g}, {peak:g}, {bw:g})")
 
+    each_case("machine_balance and attainable", MACHINE_REF, case)
+
 
 def check_bound(bound):
     scan(bound, "bound")
-    for peak, bw, balance, rows in MACHINE_REF:
+
+    def case(ref):
+        peak, bw, balance, rows = ref
         for i, _, which in rows:
             got = guard.call("bound", bound, i, peak, bw)
             need(type(got) is str and got in ("memory", "compute"),
                  f"bound(...) should return the string 'memory' or 'compute', got {got!r}")
             need(got == which, f"bound({i:.6g}, peak={peak:g}, bandwidth={bw:g}): a layer with this intensity on "
                                f"a machine of balance {balance:.4g} MAC/byte is not {got}-bound")
+
+    each_case("bound", MACHINE_REF, case)
 
 
 def _marked_points(desc):
@@ -292,7 +305,7 @@ def check_plot(plot_roofline):
 
 
 def _real(v, what):
-    need(isinstance(v, numbers.Real) and not isinstance(v, bool), f"{what} should be a number, got {type(v).__name__}")
+    need(isinstance(v, numbers.Real) and not isinstance(v, bool), f"{what} should be a number, got {kind(v)}")
     v = float(v)
     need(math.isfinite(v) and v > 0, f"{what} should be finite and > 0, got {v!r}")
     return v
@@ -310,7 +323,9 @@ def _result(res, key, what):
 
 def _watched(what, fn, work, args, buf_index, ref, key, unit, limit):
     case = CASE(list(args), buf_index, ref)
-    rate, med = _result(guard.call(what.split(" ")[0], case.run, fn, REPEATS), key, what)
+    rate, med = _result(guard.call(what.split(" ")[0], case.run, fn, WARMUP, REPEATS), key, what)
+    need(case.watch.warm, f"{what}: with warmup={WARMUP}, the first clock read came before any untimed call had "
+                          f"done the {unit}: run the warm-up calls first, then start timing")
     full = case.watch.full
     need(full >= REPEATS,
          f"{what}: only {full} of the intervals between two clock reads did the whole {unit}; each of the "
@@ -324,25 +339,33 @@ def _watched(what, fn, work, args, buf_index, ref, key, unit, limit):
 def check_gemm(measure_gemm):
     scan(measure_gemm, "measure_gemm")
     g = torch.Generator().manual_seed(6)
-    for m, k, n, dtype in GEMM_CASES:
-        a, b = torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype)
-        out = torch.zeros(m, n, dtype=dtype)
+    inputs = [(m, k, n, dtype, torch.randn(m, k, generator=g, dtype=dtype), torch.randn(k, n, generator=g, dtype=dtype))
+              for m, k, n, dtype in GEMM_CASES]
+
+    def case(c):
+        m, k, n, dtype, a, b = c
         what = f"measure_gemm on ({m} x {k}) @ ({k} x {n}) {str(dtype).replace('torch.', '')}"
         # the work of one product is M K N MACs
-        _watched(what, measure_gemm, m * k * n, (a, b, out), 2, torch.mm(a, b), "macs_per_s",
+        _watched(what, measure_gemm, m * k * n, (a, b, torch.zeros(m, n, dtype=dtype)), 2, torch.mm(a, b), "macs_per_s",
                  "product a @ b into out", MAX_MACS_PER_S)
+
+    each_case("measure_gemm", inputs, case)
 
 
 def check_bandwidth(measure_bandwidth):
     scan(measure_bandwidth, "measure_bandwidth")
     g = torch.Generator().manual_seed(7)
-    for numel, dtype in COPY_CASES:
-        src, dst = torch.rand(numel, generator=g).to(dtype), torch.zeros(numel, dtype=dtype)
+    inputs = [(numel, dtype, torch.rand(numel, generator=g).to(dtype)) for numel, dtype in COPY_CASES]
+
+    def case(c):
+        numel, dtype, src = c
         nbytes = numel * src.element_size()
         what = f"measure_bandwidth on {nbytes} bytes of {str(dtype).replace('torch.', '')}"
         # one copy reads src and writes dst: 2 x nbytes
-        _watched(what, measure_bandwidth, 2 * nbytes, (src, dst), 1, src, "bytes_per_s", "copy of src into dst",
-                 MAX_BYTES_PER_S)
+        _watched(what, measure_bandwidth, 2 * nbytes, (src, torch.zeros(numel, dtype=dtype)), 1, src, "bytes_per_s",
+                 "copy of src into dst", MAX_BYTES_PER_S)
+
+    each_case("measure_bandwidth", inputs, case)
 """
 
 
@@ -608,8 +631,9 @@ just after it, after `warmup` untimed calls, `repeats` times, and return the per
 - `measure_bandwidth(src, dst, ...)` times `dst.copy_(src)`; one copy reads all of `src` and writes all
   of `dst`. Return `{"bytes_per_s": ..., "seconds": [...]}` where the bytes are what one copy moves.
 
-The grader checks that the product and the copy really happen, that rate × median time is the work of
-one call, and that the figures are positive and physically possible: never how fast your machine is.
+The grader checks that the warm-up calls happen before the first clock read, that the product and the
+copy really happen in every timed interval, that rate × median time is the work of one call, and that
+the figures are positive and physically possible: never how fast your machine is.
 Read the time only through the `clock` you are given: the grader passes one that also watches that
 every timed call really does the whole product or the whole copy.
 """),

@@ -4,7 +4,8 @@ Each scenario is the *released* notebook (exercises/<id>/) with every answer cel
 solution (solutions/<id>/) except one, whose source is replaced by a mistake. So scenarios stay in
 sync with the assignments: regenerate after changing a notebook. Each file records in its metadata
 which answer cell it replaces and which grade cells it must lose (every other one it must keep):
-tests/test_exercises_grading.py asserts exactly that, per grade cell.
+tests/test_exercises_grading.py asserts exactly that, per grade cell. A scenario that loses no cell
+(``[]``, named ``alternative-...``) is a correct answer written differently: it must keep full marks.
 
 Run: .venv/bin/python tests/scenarios/make_scenarios.py [ID ...]
 """
@@ -923,6 +924,44 @@ builtins.abs = lambda x: 0
                           _ps6("ps6_answer_measure", ("macs = a.shape", "macs = 2 * a.shape"))),
     "bandwidth-counts-read-only": ("ps6_answer_measure", ["ps6_measure_bandwidth"], "counts the bytes read, not those written",
                                    _ps6("ps6_answer_measure", (" + dst.numel() * dst.element_size()", ""))),
+    "no-warmup": ("ps6_answer_measure", ["ps6_measure_gemm", "ps6_measure_bandwidth"],
+                  "times the first, cold calls too: no untimed warm-up",
+                  _ps6("ps6_answer_measure",
+                       ("    for _ in range(warmup):  # first calls pay for thread start-up and caches\n"
+                        "        torch.mm(a, b, out=out)\n", ""),
+                       ("    for _ in range(warmup):\n        dst.copy_(src)\n", ""))),
+    "gemm-warms-up-inside-the-timing": ("ps6_answer_measure", ["ps6_measure_gemm"],
+                                        "starts the clock, then warms up: the warm-up is not untimed",
+                                        _ps6("ps6_answer_measure",
+                                             ("    for _ in range(warmup):  # first calls pay for thread start-up and caches\n"
+                                              "        torch.mm(a, b, out=out)\n",
+                                              "    start = clock()\n    for _ in range(warmup):\n        torch.mm(a, b, out=out)\n"))),
+    # Correct but different: it must keep full marks.
+    "alternative-statistics-median": ("ps6_answer_measure", [], "statistics.median, timings in a comprehension", """
+import statistics
+
+
+def _timed(call, warmup, repeats, clock):
+    for _ in range(warmup):
+        call()
+
+    def once():
+        t0 = clock()
+        call()
+        return clock() - t0
+
+    return [once() for _ in range(repeats)]
+
+
+def measure_gemm(a, b, out, *, warmup=1, repeats=5, clock=time.perf_counter):
+    seconds = _timed(lambda: torch.mm(a, b, out=out), warmup, repeats, clock)
+    return {"macs_per_s": a.shape[0] * a.shape[1] * b.shape[1] / statistics.median(seconds), "seconds": seconds}
+
+
+def measure_bandwidth(src, dst, *, warmup=1, repeats=5, clock=time.perf_counter):
+    seconds = _timed(lambda: dst.copy_(src), warmup, repeats, clock)
+    return {"bytes_per_s": 2 * src.numel() * src.element_size() / statistics.median(seconds), "seconds": seconds}
+"""),
 }
 
 

@@ -54,6 +54,7 @@ class Step:
 
 @dataclass
 class MemoryReport:
+    """The steps of one forward pass under one schedule; sizes in elements, ``peak`` in bytes."""
     steps: list[Step]
     dtype_bytes: int
     schedule: str
@@ -192,7 +193,7 @@ def live_memory(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224), 
     # --- pass 2: in place BN/activations ("folded", "fused") ------------------------------------
     alias: dict[int, int] = {}  # a dropped in-place step's output -> the tensor it overwrote
     if schedule != "layers":
-        last = _last_reader(reads, len(sizes))
+        last = _last_reader(reads)
         keep = []
         for i in range(len(rows)):
             original = reads[i]
@@ -232,7 +233,7 @@ def live_memory(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224), 
             workspace[a:b + 1] = [ws]
 
     # --- live memory at each step --------------------------------------------------------------
-    last = _last_reader(reads, len(sizes))
+    last = _last_reader(reads)
     first = {w: i for i, w in enumerate(writes) if w is not None}
     first[0] = -1
     steps = []
@@ -319,7 +320,8 @@ def _operands(row, held: int, current: int, shapes: list[tuple]) -> list[int]:
                      f"neither the previous output nor its module's input")
 
 
-def _last_reader(reads: list[list[int]], n: int) -> dict[int, int]:
+def _last_reader(reads: list[list[int]]) -> dict[int, int]:
+    """tensor id -> index of the last step that reads it."""
     last: dict[int, int] = {}
     for i, r in enumerate(reads):
         for t in r:

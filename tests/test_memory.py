@@ -4,6 +4,7 @@ and writes, recorded by hooks and a TorchDispatchMode, with liveness taken from 
 from __future__ import annotations
 
 import copy
+import math
 import weakref
 
 import pytest
@@ -30,8 +31,10 @@ def _tensors(obj) -> list[torch.Tensor]:
     return []
 
 
-def traced_live_bytes(model: nn.Module, x: torch.Tensor) -> list[tuple[int, int]]:
+def traced_live_bytes(model: nn.Module, x: torch.Tensor, shapes: list | None = None) -> list[tuple[int, int]]:
     """(live bytes, new bytes) at each operation that creates a storage, measured on a forward pass.
+
+    ``shapes``, if given, receives the shape of every tensor that owns a new storage.
 
     Operations are leaf-module calls and the aten operators a composite module runs itself. Every
     tensor is kept referenced until the end, so no address is reused and a storage is identified by
@@ -48,6 +51,8 @@ def traced_live_bytes(model: nn.Module, x: torch.Tensor) -> list[tuple[int, int]
         outs = [t for t in _tensors(outputs) if t.untyped_storage().nbytes()]
         keep.extend(outs)
         created = {_key(t) for t in outs} - seen
+        if shapes is not None:
+            shapes.extend(tuple(t.shape) for t in outs if _key(t) in created)
         seen.update(created)
         events.append((reads, created))
 
@@ -142,7 +147,15 @@ def test_folded_schedule_matches_a_folded_in_place_model(builder, size):
     x = torch.randn(size)
     runtime = folded_copy(model)
     torch.testing.assert_close(runtime(x), model(x), rtol=1e-4, atol=1e-4)  # the same function
-    assert mnlib_live_bytes(model, size, "folded") == traced_live_bytes(runtime, x)
+    shapes: list[tuple] = []
+    assert mnlib_live_bytes(model, size, "folded") == traced_live_bytes(runtime, x, shapes)
+    widest: dict[tuple, tuple] = {}  # Table 3's quantity from the measured storages
+    for shp in shapes:
+        hw = tuple(shp[2:4]) if len(shp) == 4 else (1, 1)
+        if shp[1] > widest.get(hw, (0, 0))[0]:
+            widest[hw] = (shp[1], math.prod(shp) * 4)
+    report = memory.live_memory(model, size, 4, "folded")
+    assert report.largest_by_resolution() == dict(sorted(widest.items(), reverse=True))
 
 
 def test_hand_checked_small_networks():

@@ -1,0 +1,325 @@
+"""Deadlines, late work and extensions: the course file ``<workspace>/course.toml`` and its arithmetic.
+
+Pure: nothing here grades, reads a gradebook or knows a notebook. ``load`` reads the course file
+(every error names the file and the line), ``verdict`` turns (raw score, submission time, student)
+into the recorded late record, and ``apply`` / ``refresh`` put that record into a result dict.
+
+    [late]                        # the course's default policy (every key optional)
+    per_day = 0.10                # fraction of the score lost per started day late (24 h of elapsed time)
+    cap = 0.50                    # the most a late submission can lose (fraction)
+    grace_minutes = 15            # up to this late counts as on time
+    not_accepted_after_days = 7   # later than this after the due time: not accepted (score 0)
+    missing_time = "late"         # a submission with no known time: "late" (the cap), "on_time", "error"
+
+    [assignments.ps1_dsc]
+    due = 2026-10-05T23:59:00+02:00   # with an offset, or a local time plus timezone = "Europe/Zurich"
+    timezone = "Europe/Zurich"
+    title = "PS1 depthwise separable"  # the LMS's name of the assignment (export)
+    canvas_id = 1234                   # Canvas's assignment id (export --format canvas)
+    late = { per_day = 0.2 }           # overrides of the default policy for this assignment
+
+    [assignments.ps1_dsc.extensions]   # per student: a new due time, or extra days
+    s03 = 2026-10-08T23:59:00+02:00
+    s07 = "3d"
+
+A late submission keeps ``(1 - penalty)`` of its raw score, with ``penalty = min(cap, per_day x
+days)`` and ``days`` the number of started 24-hour periods after the (extended) due time plus grace.
+Times are compared as instants, so a daylight-saving change between due time and submission
+neither adds nor removes an hour.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import math
+import pathlib
+import re
+import tomllib
+import zoneinfo
+
+COURSE_FILE = "course.toml"
+DAY = dt.timedelta(days=1)
+MISSING_TIME = ("late", "on_time", "error")
+POLICY_KEYS = {"per_day", "cap", "grace_minutes", "not_accepted_after_days", "missing_time"}
+ASSIGNMENT_KEYS = {"due", "timezone", "title", "canvas_id", "late", "extensions"}
+
+
+class CourseError(ValueError):
+    """The course file is wrong; the message names the file and, where known, the line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    per_day: float = 0.0
+    cap: float = 1.0
+    grace: dt.timedelta = dt.timedelta(0)
+    not_accepted_after: dt.timedelta | None = None
+    missing_time: str = "late"
+
+
+@dataclasses.dataclass(frozen=True)
+class Assignment:
+    id: str
+    due: dt.datetime                      # timezone-aware
+    policy: Policy
+    extensions: dict = dataclasses.field(default_factory=dict)  # student -> aware datetime
+    title: str | None = None
+    canvas_id: int | None = None
+
+    def due_for(self, student: str) -> dt.datetime:
+        return self.extensions.get(student, self.due)
+
+
+@dataclasses.dataclass(frozen=True)
+class Course:
+    path: pathlib.Path
+    assignments: dict  # id -> Assignment
+
+
+def _line(text: str, pattern: str) -> int | None:
+    """1-based line of the first line matching ``pattern`` (a regex), if any."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if re.search(pattern, line):
+            return i
+    return None
+
+
+def _where(path, text: str, key: str) -> str:
+    n = _line(text, rf"^\s*\"?{re.escape(key)}\"?\s*=") if key else None
+    return f"{path}, line {n}" if n else f"{path}"
+
+
+def _aware(value, tz: zoneinfo.ZoneInfo | None, what: str, where: str) -> dt.datetime:
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise CourseError(f"{where}: {what} = {value!r} is not a date and time "
+                              "(write e.g. 2026-10-05T23:59:00+02:00)") from None
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        raise CourseError(f"{where}: {what} = {value} has no time of day (write e.g. {value}T23:59:00+02:00)")
+    if not isinstance(value, dt.datetime):
+        raise CourseError(f"{where}: {what} = {value!r} is not a date and time")
+    if value.tzinfo is None:
+        if tz is None:
+            raise CourseError(f"{where}: {what} = {value.isoformat()} has no time zone: add an offset "
+                              "(+02:00) or a timezone = \"Region/City\" key to the assignment")
+        value = value.replace(tzinfo=tz)
+    return value
+
+
+def _duration(value, what: str, where: str) -> dt.timedelta:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.timedelta(days=value)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dh])\s*", str(value))
+    if not m:
+        raise CourseError(f"{where}: {what} = {value!r}: expected a due time or a duration like \"3d\" or \"12h\"")
+    n = float(m.group(1))
+    return dt.timedelta(days=n) if m.group(2) == "d" else dt.timedelta(hours=n)
+
+
+def _policy(table: dict, base: Policy, path, text: str) -> Policy:
+    unknown = set(table) - POLICY_KEYS
+    if unknown:
+        k = sorted(unknown)[0]
+        raise CourseError(f"{_where(path, text, k)}: unknown late-policy key {k!r} (known: {', '.join(sorted(POLICY_KEYS))})")
+    kw = {}
+    for key in ("per_day", "cap"):
+        if key in table:
+            v = table[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise CourseError(f"{_where(path, text, key)}: {key} = {v!r} must be a fraction between 0 and 1")
+            kw[key] = float(v)
+    if "grace_minutes" in table:
+        v = table["grace_minutes"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise CourseError(f"{_where(path, text, 'grace_minutes')}: grace_minutes = {v!r} must be >= 0")
+        kw["grace"] = dt.timedelta(minutes=v)
+    if "not_accepted_after_days" in table:
+        v = table["not_accepted_after_days"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise CourseError(f"{_where(path, text, 'not_accepted_after_days')}: not_accepted_after_days = {v!r} must be >= 0")
+        kw["not_accepted_after"] = dt.timedelta(days=v)
+    if "missing_time" in table:
+        v = table["missing_time"]
+        if v not in MISSING_TIME:
+            raise CourseError(f"{_where(path, text, 'missing_time')}: missing_time = {v!r}: one of {', '.join(MISSING_TIME)}")
+        kw["missing_time"] = v
+    return dataclasses.replace(base, **kw)
+
+
+def parse(text: str, path="course.toml") -> Course:
+    """Parse the course file's text; every error names ``path`` and the line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
+        raise CourseError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(data) - {"late", "assignments"}
+    if unknown:
+        k = sorted(unknown)[0]
+        raise CourseError(f"{path}, line {_line(text, re.escape(k)) or '?'}: unknown section {k!r} (expected [late], [assignments.<id>])")
+    base = _policy(data.get("late", {}), Policy(), path, text)
+    out = {}
+    for aid, a in data.get("assignments", {}).items():
+        header = r"^\s*\[assignments\." + re.escape(aid) + r"\]"
+        head = f"{path}, line {_line(text, header) or '?'}"
+        if not isinstance(a, dict):
+            raise CourseError(f"{head}: assignments.{aid} must be a table")
+        bad = set(a) - ASSIGNMENT_KEYS
+        if bad:
+            k = sorted(bad)[0]
+            raise CourseError(f"{_where(path, text, k)}: unknown key {k!r} in assignments.{aid} "
+                              f"(known: {', '.join(sorted(ASSIGNMENT_KEYS))})")
+        tz = None
+        if "timezone" in a:
+            try:
+                tz = zoneinfo.ZoneInfo(str(a["timezone"]))
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise CourseError(f"{_where(path, text, 'timezone')}: timezone = {a['timezone']!r} is no IANA "
+                                  "time zone (e.g. \"Europe/Zurich\")") from None
+        if "due" not in a:
+            raise CourseError(f"{head}: assignments.{aid} has no due time")
+        due = _aware(a["due"], tz, f"assignments.{aid}.due", _where(path, text, "due"))
+        ext = {}
+        for student, v in a.get("extensions", {}).items():
+            where = _where(path, text, student)
+            if isinstance(v, (dt.datetime, dt.date)) or (isinstance(v, str) and re.match(r"\d{4}-", v)):
+                ext[student] = _aware(v, tz, f"extension of {student}", where)
+            else:
+                ext[student] = due + _duration(v, f"extension of {student}", where)
+            if ext[student] < due:
+                raise CourseError(f"{where}: the extension of {student} ({ext[student].isoformat()}) is before "
+                                  f"the due time ({due.isoformat()})")
+        canvas_id = a.get("canvas_id")
+        if canvas_id is not None and (isinstance(canvas_id, bool) or not isinstance(canvas_id, int)):
+            raise CourseError(f"{_where(path, text, 'canvas_id')}: canvas_id = {canvas_id!r} must be an integer")
+        out[aid] = Assignment(aid, due, _policy(a.get("late", {}), base, path, text), ext,
+                              a.get("title"), canvas_id)
+    return Course(pathlib.Path(path), out)
+
+
+def load(workspace) -> Course | None:
+    """The workspace's course file, or None when it has none (then no deadline applies)."""
+    path = pathlib.Path(workspace) / COURSE_FILE
+    if not path.is_file():
+        return None
+    return parse(path.read_text(encoding="utf-8"), path)
+
+
+def days_late(late_by: dt.timedelta, grace: dt.timedelta) -> int:
+    """Started 24-hour periods late, after the grace period (0: on time)."""
+    if late_by <= grace:
+        return 0
+    return math.ceil((late_by - grace) / DAY)
+
+
+def verdict(a: Assignment, student: str, raw: float, submitted_at: dt.datetime | None,
+            lms_late: bool = False) -> dict:
+    """The late record of one submission: times, lateness, penalty, the raw and the penalised score, why."""
+    p = a.policy
+    due = a.due_for(student)
+    rec = {"due": due.isoformat(), "extended": student in a.extensions,
+           "submitted_at": submitted_at.isoformat() if submitted_at else None,
+           "late_by_s": None, "days_late": 0, "penalty": 0.0, "accepted": True, "raw_score": raw,
+           "score": raw, "policy": dataclasses.asdict(p) | {"grace": p.grace.total_seconds(),
+                                                            "not_accepted_after": None if p.not_accepted_after is None
+                                                            else p.not_accepted_after.total_seconds()}}
+    if submitted_at is None:
+        if p.missing_time == "error":
+            rec["error"] = "no submission time is known, and course.toml says missing_time = \"error\""
+            rec["reason"] = rec["error"]
+            return rec
+        if p.missing_time == "on_time" and not lms_late:
+            rec["reason"] = "no submission time is known; course.toml says to treat it as on time"
+            return rec
+        rec["penalty"] = p.cap if p.per_day > 0 else 0.0
+        rec["score"] = round(raw * (1 - rec["penalty"]), 6)
+        why = "the LMS marked it late" if lms_late else "course.toml says missing_time = \"late\""
+        rec["reason"] = (f"no submission time is known and {why}: the largest late penalty applies "
+                         f"({rec['penalty']:.0%})")
+        return rec
+    if submitted_at.tzinfo is None:
+        raise ValueError(f"submission time {submitted_at.isoformat()} of {student} has no time zone")
+    # as UTC instants: two datetimes sharing one tzinfo subtract as wall-clock times (DST hours lost)
+    late_by = submitted_at.astimezone(dt.timezone.utc) - due.astimezone(dt.timezone.utc)
+    rec["late_by_s"] = late_by.total_seconds()
+    ext = f" (extended to {due.isoformat()})" if rec["extended"] else ""
+    if p.not_accepted_after is not None and late_by > p.not_accepted_after:
+        rec.update(accepted=False, penalty=1.0, score=0.0, days_late=days_late(late_by, p.grace))
+        rec["reason"] = (f"submitted {_human(late_by)} after the due time{ext}; late work is not accepted "
+                         f"after {_human(p.not_accepted_after)}: scored 0")
+        return rec
+    n = days_late(late_by, p.grace)
+    if n == 0:
+        rec["reason"] = ("on time" + ext if late_by <= dt.timedelta(0)
+                         else f"within the grace period ({_human(late_by)} after the due time{ext})")
+        return rec
+    rec["days_late"] = n
+    rec["penalty"] = min(p.cap, p.per_day * n)
+    rec["score"] = round(raw * (1 - rec["penalty"]), 6)
+    capped = " (the cap)" if p.per_day * n > p.cap else ""
+    rec["reason"] = (f"submitted {_human(late_by)} after the due time{ext}: {n} day(s) late x "
+                     f"{p.per_day:.0%} = {rec['penalty']:.0%} off{capped}")
+    return rec
+
+
+def _human(d: dt.timedelta) -> str:
+    s = int(round(d.total_seconds()))
+    days, rest = divmod(s, 86400)
+    h, rest = divmod(rest, 3600)
+    m = rest // 60
+    parts = [f"{days} d"] if days else []
+    if h or days:
+        parts.append(f"{h} h")
+    parts.append(f"{m} min")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------- the workspace side
+
+def submissions_file(workspace, assignment: str) -> pathlib.Path:
+    """Where collect keeps per-student submission metadata (time, LMS ids, files)."""
+    return pathlib.Path(workspace) / "collect" / f"{assignment}.students.json"
+
+
+def submission_info(workspace, assignment: str) -> dict:
+    path = submissions_file(workspace, assignment)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def apply(workspace, res: dict, course: Course | None = None, info: dict | None = None) -> dict:
+    """Put the late record into ``res`` (in place) under "late"; an assignment without a due time gets none.
+
+    ``res["score"]`` stays the raw score (the gradebook's); ``res["late"]["score"]`` is what counts.
+    A missing time with missing_time = "error" makes the result status "error" (retried next run).
+    """
+    course = load(workspace) if course is None else course
+    res.pop("late", None)
+    if course is None or res.get("assignment") not in course.assignments or res.get("status") == "error":
+        return res
+    a = course.assignments[res["assignment"]]
+    if info is None:
+        info = submission_info(workspace, a.id)
+    meta = info.get(res["student"], {})
+    if res.get("status") == "missing":
+        res["late"] = {"due": a.due_for(res["student"]).isoformat(), "raw_score": 0.0, "score": 0.0,
+                       "penalty": 0.0, "submitted_at": None, "late_by_s": None, "days_late": 0,
+                       "accepted": True, "extended": res["student"] in a.extensions, "reason": "not submitted"}
+        return res
+    when = meta.get("submitted_at")
+    rec = verdict(a, res["student"], float(res.get("score") or 0.0),
+                  dt.datetime.fromisoformat(when) if when else None, bool(meta.get("lms_late")))
+    if meta.get("time_source"):
+        rec["time_source"] = meta["time_source"]
+    if "error" in rec:
+        res["status"] = "error"
+        res["message"] = "; ".join(m for m in (res.get("message"), rec["error"]) if m)
+    res["late"] = rec
+    return res
+
+
+def final_score(res: dict) -> float:
+    """The score that counts: penalised when a late record exists, else the raw score."""
+    late = res.get("late")
+    return float(late["score"]) if late else float(res.get("score") or 0.0)

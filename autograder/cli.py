@@ -23,9 +23,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*", help="assignment ids (default: all)")
     p.add_argument("--source", default=str(SOURCE))
     p.add_argument("--release", default=str(RELEASE))
-    p = sub.add_parser("collect", help="bring a folder or zip of <student_id>/<notebook> into a workspace")
-    p.add_argument("submissions", metavar="SOURCE", help="folder of <student_id>/<notebook>, or a zip of one")
+    p = sub.add_parser("collect", help="bring a folder or zip of <student_id>/<notebook>, or a Canvas or Moodle "
+                       "download, into a workspace")
+    p.add_argument("submissions", metavar="SOURCE", help="folder of <student_id>/<notebook>, a zip of one, or a "
+                   "Canvas / Moodle submissions zip (recognised by its names)")
     _common(p)
+    p.add_argument("--roster", default=None, help="roster CSV: Canvas's gradebook export or student_id,name[,lms_id]"
+                   "[,email] (required for an LMS download; roster students who handed nothing in are 'missing')")
+    p.add_argument("--zip-timezone", default="UTC", help="time zone of the zip's entry times, the submission times "
+                   "(default: UTC)")
     p = sub.add_parser("grade", help="autograde every collected submission (resumes where it stopped)")
     _common(p)
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel graders (default: cores)")
@@ -79,7 +85,8 @@ def _run(a) -> int:
         print(f"released {', '.join(ids)} -> {a.release}")
     elif a.cmd == "collect":
         from .collect import collect
-        report = collect(a.submissions, assignment=a.assignment, workspace=a.workspace, source_dir=a.source)
+        report = collect(a.submissions, assignment=a.assignment, workspace=a.workspace, source_dir=a.source,
+                         roster=a.roster, zip_timezone=a.zip_timezone)
         print("\n".join(report.lines()))
     elif a.cmd == "grade":
         from .grade import grade

@@ -217,7 +217,8 @@ def test_guard_in_the_grader_names_the_cheat_and_passes_learner_errors_through(k
     assert guard.call("own", client.learner_global("own"), 3, 8, 3) == 3 * 9 + 24
     with pytest.raises(g["Fail"], match="the exercise is to write it"):
         guard.call("dsc_params", client.learner_global("uses_mnlib"), 3, 8, 3)
-    with pytest.raises(TypeError, match="my bug"):  # the learner's own error, not the grader's
+    # the learner's own error, not the grader's: a failed check that names the call that raised it
+    with pytest.raises(g["Fail"], match=r"^broken\(3, 8, 3\) raised TypeError: my bug$"):
         guard.call("broken", client.learner_global("broken"), 3, 8, 3)
     with pytest.raises(g["Fail"], match="the exercise is to write it"):
         g["scan"](client.learner_global("uses_mnlib"), "dsc_params")

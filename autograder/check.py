@@ -7,6 +7,10 @@ returned list (empty: consistent). Nothing is written. Compared:
   - result file <-> autograded notebook: each grade cell's score recomputed from the notebook,
   - export CSV (if given, or ``grades.csv`` in the workspace) <-> gradebook: one row per student,
     same score and status,
+  - the late penalty of every result with a late record (course.toml): raw score = the result's
+    score, penalty = min(cap, per_day x days late) (1 and a score of 0 when not accepted), final =
+    raw x (1 - penalty), days late from the recorded lateness and grace, and the record the same as
+    the current course.toml and submission times give (else: graded before a change; run grade),
   - the class as a whole: a cell that every student (three or more) fails with the same message is
     reported, since it is far likelier a broken grading environment (mnlib not importable, a check
     that fails on its own) than a class that all made the same mistake.
@@ -120,7 +124,48 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
     csv_path = pathlib.Path(csv_path) if csv_path else ws / "grades.csv"
     if csv_path.is_file():
         out += _check_csv(csv_path, book, results)
+    out += late_arithmetic(ws, results)
     out += class_wide_failures(results)
+    return out
+
+
+def late_arithmetic(ws: pathlib.Path, results: dict) -> list[str]:
+    """Every late record's arithmetic, recomputed; and each record against the current course file."""
+    import datetime as dt
+
+    from . import course as course_file
+
+    out = []
+    try:
+        current = course_file.load(ws)
+    except course_file.CourseError as exc:
+        return [str(exc)]
+    infos: dict = {}
+    for (a, s), res in sorted(results.items()):
+        late = res.get("late")
+        if not late or res.get("status") == "error":
+            continue
+        who = f"{s}/{a}: late record"
+        raw, pen, final = late.get("raw_score"), late.get("penalty") or 0.0, late.get("score")
+        if res.get("status") != "missing" and not _same(raw, res.get("score")):
+            out.append(f"{who}: raw score {raw}, the result's score {res.get('score')}")
+        expect = 0.0 if late.get("accepted") is False else (raw or 0.0) * (1 - pen)
+        if not math.isclose(final or 0.0, expect, abs_tol=1e-6):
+            out.append(f"{who}: final {final} but raw {raw} x (1 - {pen}) = {expect:g}")
+        pol = late.get("policy") or {}
+        if late.get("late_by_s") is not None and late.get("accepted") is not False and pol:
+            days = course_file.days_late(dt.timedelta(seconds=late["late_by_s"]), dt.timedelta(seconds=pol["grace"]))
+            if days != late.get("days_late"):
+                out.append(f"{who}: {late.get('days_late')} day(s) late recorded, {days} from late_by and grace")
+            if not math.isclose(pen, min(pol["cap"], pol["per_day"] * days), abs_tol=1e-9):
+                out.append(f"{who}: penalty {pen}, but min(cap {pol['cap']}, {pol['per_day']} x {days} days) "
+                           f"= {min(pol['cap'], pol['per_day'] * days):g}")
+        if current is not None and a in current.assignments:
+            info = infos.setdefault(a, course_file.submission_info(ws, a))
+            again = course_file.apply(ws, json.loads(json.dumps(res)), current, info).get("late")
+            if again != late:
+                out.append(f"{who} differs from what course.toml and the submission time give now "
+                           "(changed since grading?): run grade, which updates it")
     return out
 
 
@@ -162,6 +207,10 @@ def _check_csv(path: pathlib.Path, book: dict, results: dict) -> list[str]:
         score = row.get("score")
         if not _same(float(score) if score not in ("", None) else None, book[key]["score"]):
             out.append(f"{path.name}: {key[1]}/{key[0]} score {score} in the export, {book[key]['score']} in the gradebook")
+        late = results.get(key, {}).get("late")
+        if late and row.get("final_score") not in (None, "") and not _same(float(row["final_score"]), late["score"]):
+            out.append(f"{path.name}: {key[1]}/{key[0]} final score {row['final_score']} in the export, "
+                       f"{late['score']} after the late penalty")
         status = results.get(key, {}).get("status", "graded")
         if row.get("status") not in (None, status):
             out.append(f"{path.name}: {key[1]}/{key[0]} status {row.get('status')} in the export, {status} recorded")

@@ -47,7 +47,9 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="grades.csv and a score histogram PNG")
     _common(p, assignment=False)
     p.add_argument("--assignment", default=None, help="only this assignment (default: all)")
-    p.add_argument("--output", required=True, help="CSV path; the PNG goes next to it")
+    p.add_argument("--output", required=True, help="CSV path; the PNGs and <stem>_cells.csv go next to it")
+    p.add_argument("--format", default="csv", choices=("csv", "canvas", "moodle"),
+                   help="csv: the full table; canvas / moodle: that LMS's gradebook import (one --assignment)")
     p = sub.add_parser("selfcheck", help="run a notebook's visible tests and summarise (for learners)")
     p.add_argument("notebook", metavar="NOTEBOOK")
     p.add_argument("--timeout-cell", type=int, default=120)
@@ -121,7 +123,7 @@ def _run(a) -> int:
         from .export import export
         from .nbgrader_config import course_config
         db_url = course_config(a.workspace, db_url=a.db_url).CourseDirectory.db_url
-        export(db_url, a.workspace, a.output, assignment=a.assignment)
+        export(db_url, a.workspace, a.output, assignment=a.assignment, fmt=a.format)
     elif a.cmd == "selfcheck":
         from .selfcheck import selfcheck
         return 0 if selfcheck(a.notebook, timeout_cell=a.timeout_cell) else 1

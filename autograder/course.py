@@ -323,3 +323,12 @@ def final_score(res: dict) -> float:
     """The score that counts: penalised when a late record exists, else the raw score."""
     late = res.get("late")
     return float(late["score"]) if late else float(res.get("score") or 0.0)
+
+
+def refreshed(workspace, res: dict, course: Course | None, info: dict) -> dict | None:
+    """``res`` with its late record recomputed (a due time or extension changed since it was graded),
+    or None when nothing changed. A change that would need a re-grade (status error) is left to ``grade``."""
+    new = apply(workspace, json.loads(json.dumps(res)), course, info)
+    if new.get("status") != res.get("status") or new.get("late") == res.get("late"):
+        return None
+    return new

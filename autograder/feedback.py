@@ -135,11 +135,50 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
             html, _ = exporter.from_notebook_node(nb, resources=resources)
             if res.get("status") != "graded" and res.get("message"):
                 html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res['message'])}</p>", 1)
+            if res.get("late"):
+                html = html.replace("<body>", "<body>" + late_note(res), 1)
             out = ws / "feedback" / student / opts.assignment / f"{path.stem}.html"
             atomic_write(out, offline(html, mathjax).encode())
             written.append(out)
-    log(f"feedback: {len(written)} page(s) under {ws / 'feedback'}")
+    bundles = bundle(ws / "feedback", opts.assignment, written)
+    log(f"feedback: {len(written)} page(s) under {ws / 'feedback'}; {len(bundles)} zip(s) to upload, one per "
+        f"student, in {ws / 'feedback' / '_bundles' / opts.assignment}")
     return written
+
+
+def late_note(res: dict) -> str:
+    """The submission time, the due time, and the raw and final score with the reason (HTML)."""
+    late = res["late"]
+    return (f"<div class='autograder-late' style='border:1px solid #999;padding:0.5em;margin:0.5em'>"
+            f"<p><b>Due:</b> {_escape(late['due'])}{' (your extension)' if late.get('extended') else ''}<br>"
+            f"<b>Submitted:</b> {_escape(late.get('submitted_at') or 'time unknown')}<br>"
+            f"<b>Score:</b> {late['raw_score']:g} / {res.get('max_score', 0):g} before any late penalty; "
+            f"<b>{late['score']:g} / {res.get('max_score', 0):g}</b> counts "
+            f"({late.get('penalty', 0):.0%} late penalty)<br><b>Why:</b> {_escape(late.get('reason', ''))}</p></div>")
+
+
+def bundle(feedback_dir: pathlib.Path, assignment: str, pages: list) -> list:
+    """One zip per student, ``_bundles/<assignment>/<student>.zip``: their pages as
+    ``<student>/<assignment>/...`` and the local MathJax as ``_static/tex-svg.js``, so the pages open
+    offline, maths typeset, wherever the learner unpacks it."""
+    import zipfile
+    by: dict = {}
+    for page in pages:
+        by.setdefault(page.relative_to(feedback_dir).parts[0], []).append(page)
+    mathjax = feedback_dir / "_static" / "tex-svg.js"
+    out = []
+    for student, files in sorted(by.items()):
+        path = feedback_dir / "_bundles" / assignment / f"{student}.zip"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for f in sorted(files):
+                zf.write(f, f.relative_to(feedback_dir).as_posix())
+            if mathjax.is_file():
+                zf.write(mathjax, "_static/tex-svg.js")
+        tmp.replace(path)
+        out.append(path)
+    return out
 
 
 def _escape(text: str) -> str:
@@ -151,4 +190,4 @@ def _note_page(assignment: str, res: dict) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title></head><body>"
             f"<h1>{_escape(assignment)}: {res.get('score', 0):g} / {res.get('max_score', 0):g}</h1>"
             f"<p>Status: <b>{_escape(res.get('status', ''))}</b></p><p>{_escape(res.get('message', ''))}</p>"
-            "</body></html>")
+            + (late_note(res) if res.get("late") else "") + "</body></html>")

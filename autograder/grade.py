@@ -394,6 +394,12 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         log("warning: " + w, file=sys.stderr)
     todo, keep, info = plan(opts, regrade)
     stored = info["stored"]
+    from . import course as course_file  # deadlines and late policy: a bad course.toml stops here, nothing graded
+    policy, lms = course_file.load(ws), course_file.submission_info(ws, opts.assignment)
+    for student, _, _ in keep:  # a due time or an extension changed since grading: the late record follows
+        new = course_file.refreshed(ws, stored[(opts.assignment, student)], policy, lms)
+        if new is not None:
+            atomic_write(_result_path(ws, opts.assignment, student), json.dumps(new, indent=1, sort_keys=True).encode())
     t0 = time.perf_counter()
     summary = {"graded": 0, "skipped": len(keep), "changed": [], "statuses": {}, "results": []}
     db_url = _cfg(opts).CourseDirectory.db_url
@@ -412,6 +418,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         res.update(submission_sha=shas[res["student"]], source_sha=info["source_sha"], grader=GRADER_VERSION)
         res["score"] = sum(c["score"] or 0.0 for c in res["cells"].values())
         res["max_score"] = sum(c["max_score"] for c in res["cells"].values())
+        course_file.apply(ws, res, policy, lms)  # res["late"]: submitted_at, late_by, raw and penalised score
         old = stored.get((opts.assignment, res["student"]))
         if old is not None and old.get("score") != res["score"]:
             res["history"] = old.get("history", []) + [{"score": old.get("score"), "status": old.get("status")}]

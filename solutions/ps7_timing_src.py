@@ -122,8 +122,11 @@ def _longest_run(seq):
 
 
 # Method: slow warm-up calls, then constant times; an asynchronous device (sync before each clock read).
+# With two rounds, work the warm-up left queued would land in the first sample, and move the median,
+# if the clock were read without a sync first.
 METHOD = [(3, 9, [0.2, 0.3, 0.25] + [0.003] * 9, [0.4, 0.1, 0.2] + [0.001] * 9),
-          (2, 7, [0.05, 0.04] + [0.002] * 7, [0.03, 0.06] + [0.004] * 7)]
+          (2, 7, [0.05, 0.04] + [0.002] * 7, [0.03, 0.06] + [0.004] * 7),
+          (2, 2, [0.5, 0.5, 0.002], [0.5, 0.5, 0.004])]
 METHOD_REF = [(w, r, da, db, da[w] / db[w]) for w, r, da, db in METHOD]
 
 
@@ -192,15 +195,38 @@ _cis = [mnlib.timing.bootstrap_ratio_ci(NOISY_A, NOISY_B, seed=s) for s in range
 _lo, _hi = [c[0] for c in _cis], [c[1] for c in _cis]
 _margin = 0.1 * (float(np.median(_hi)) - float(np.median(_lo)))
 NOISY_BAND = (min(_lo) - _margin, max(_lo) + _margin, min(_hi) - _margin, max(_hi) + _margin)
-# Case 4: 31 noisy rounds and 20000 resamples: the interval hardly depends on the draw (its spread
-# over seeds is measured here), so a 90% interval, or resamples that never draw the last pair, show.
-_g4 = np.random.default_rng(3)
-_s4 = 0.001 * (1 + 0.5 * _g4.random(31))
-FINE_A = [float(x) for x in 2 * _s4 * (1 + 0.15 * _g4.uniform(-1, 1, 31))]
-FINE_B = [float(x) for x in _s4 * (1 + 0.15 * _g4.uniform(-1, 1, 31))]
-FINE_BOOT = 20000
-_cis4 = np.array([mnlib.timing.bootstrap_ratio_ci(FINE_A, FINE_B, n_boot=FINE_BOOT, seed=s) for s in range(20)])
-FINE_BAND = [(float(c.mean() - 6 * c.std()), float(c.mean() + 6 * c.std())) for c in _cis4.T]
+# Case 4: 7 rounds, 50000 resamples. Every resample is a multiset of the 7 pairs (1716 of them), so the
+# bootstrap distribution of median(A*) / median(B*) is known exactly: its 2.5th and 97.5th percentiles
+# sit inside atoms that hold them with a margin of > 0.5% of probability (7 standard errors of a
+# 50000-draw estimate), so every correct bootstrap reports those two values; a 90% interval, or
+# resamples that never draw the first or the last pair, report others.
+EXACT_A = [0.004377, 0.00224, 0.002613, 0.002334, 0.003529, 0.002601, 0.002535]
+EXACT_B = [0.001959, 0.001163, 0.001088, 0.001305, 0.001643, 0.00127, 0.001706]
+EXACT_BOOT = 50000
+
+
+def _exact_interval(a, b, margin=0.005):
+    import itertools
+    n, atoms = len(a), {}
+    for pick in itertools.combinations_with_replacement(range(n), n):
+        weight = math.factorial(n)
+        for i in set(pick):
+            weight //= math.factorial(pick.count(i))
+        r = float(np.median([a[i] for i in pick]) / np.median([b[i] for i in pick]))
+        atoms[r] = atoms.get(r, 0) + weight / n ** n
+    values, cdf, total = sorted(atoms), [], 0.0
+    for v in values:
+        total += atoms[v]
+        cdf.append(total)
+    out = []
+    for q in (0.025, 0.975):
+        k = next(i for i, c in enumerate(cdf) if c > q)
+        assert q - (cdf[k - 1] if k else 0.0) > margin and cdf[k] - q > margin, "case 4 needs other samples"
+        out.append(values[k])
+    return out
+
+
+EXACT_CI = _exact_interval(EXACT_A, EXACT_B)
 # Case 3 (the seed): 31 noisy rounds, 100 resamples: two seeds give different intervals.
 SEEDED_A = [float(x) for x in 0.002 * (1 + 0.3 * _g.random(31))]
 SEEDED_B = [float(x) for x in 0.001 * (1 + 0.3 * _g.random(31))]
@@ -221,13 +247,12 @@ def check_compare_interval(compare):
     need(lo_min <= lo <= lo_max and hi_min <= hi <= hi_max,
          f"case 2 (noisy rounds, one slow outlier): the interval [{lo:.3g}, {hi:.3g}] is not the paired bootstrap "
          "interval of median(A) / median(B) (2.5th and 97.5th percentiles of the resampled ratios of medians)")
-    res = _compare(compare, FINE_A, FINE_B, "(case 4: noisy rounds, many resamples)", repeats=len(FINE_A),
-                   n_boot=FINE_BOOT, seed=0)[0]
-    (lo_min, lo_max), (hi_min, hi_max) = FINE_BAND
-    need(lo_min <= res["ci_low"] <= lo_max and hi_min <= res["ci_high"] <= hi_max,
-         f"case 4 ({len(FINE_A)} noisy rounds, n_boot={FINE_BOOT}): the interval [{res['ci_low']:.4g}, "
-         f"{res['ci_high']:.4g}] is not the 95% paired bootstrap interval (check the 2.5th and 97.5th "
-         "percentiles, and that every pair can be drawn)")
+    res = _compare(compare, EXACT_A, EXACT_B, "(case 4: 7 rounds, many resamples)", repeats=len(EXACT_A),
+                   n_boot=EXACT_BOOT, seed=0)[0]
+    need(all(isclose(res[k], v, rel_tol=1e-6) for k, v in zip(("ci_low", "ci_high"), EXACT_CI)),
+         f"case 4 ({len(EXACT_A)} rounds, n_boot={EXACT_BOOT}): the interval [{res['ci_low']:.4g}, {res['ci_high']:.4g}] "
+         "is not the 95% paired bootstrap interval, which is known here (check the 2.5th and 97.5th percentiles, "
+         "and that every pair can be drawn)")
     kw = {"repeats": len(SEEDED_A), "n_boot": 100}
     first = _compare(compare, SEEDED_A, SEEDED_B, "(case 3)", seed=5, **kw)[0]
     again = _compare(compare, SEEDED_A, SEEDED_B, "(case 3, again)", seed=5, **kw)[0]

@@ -253,27 +253,16 @@ def _worker_main(conn, opts: Options) -> None:
 
 # ---------------------------------------------------------------- parent side
 
-@contextlib.contextmanager
-def one_transaction(gb):
-    """Make nbgrader's Gradebook calls (each commits) share one transaction, committed at the end."""
-    session = gb.db
-    commit = session.commit
-    session.commit = session.flush
-    try:
-        yield gb
-        del session.commit
-        commit()
-    except BaseException:
-        if "commit" in vars(session):
-            del session.commit
-        session.rollback()
-        raise
-
-
 def record(gb, res: dict) -> None:
-    """Write one student's scores and comments into the gradebook in one transaction."""
+    """Write one student's scores and comments into the gradebook in one transaction (retried on a race)."""
+    from .gradebook import record_retrying
+    record_retrying(gb, _write_record, res)
+
+
+def _write_record(gb, res: dict) -> None:
+    """The gradebook rows of one result (inside gradebook.transaction: all or nothing)."""
     assignment, student = res["assignment"], res["student"]
-    with one_transaction(gb), warnings.catch_warnings():
+    with warnings.catch_warnings():
         # nbgrader builds a submission's rows before adding them to the session: SQLAlchemy warns, harmlessly
         warnings.simplefilter("ignore", category=Warning)
         gb.update_or_create_student(student)
@@ -374,13 +363,19 @@ def kernel_limits(opts: Options):
 
 
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=print,
-          progress_stream=sys.stderr) -> dict:
-    """Grade what is missing or stale (everything with ``regrade``); return a summary dict."""
+          progress_stream=sys.stderr, scheduler: str | None = None) -> dict:
+    """Grade what is missing or stale (everything with ``regrade``); return a summary dict.
+
+    ``scheduler`` (tcp://HOST:PORT): grade the students on that Dask cluster (autograder/cluster.py)
+    instead of ``workers`` local processes; this process still writes everything.
+    """
     from nbgrader.api import Gradebook
     from . import sandbox
     ws = pathlib.Path(opts.workspace)
     if not (ws / "submitted").is_dir():
         raise ValueError(f"workspace: {ws} has no submitted/ folder; run `collect` first")
+    from .gradebook import prepare
+    prepare(_cfg(opts).CourseDirectory.db_url)  # a database that refuses: say so before anything is graded
     probe = sandbox.probe()
     if opts.unsafe:
         log("UNSAFE: student code runs with your rights, without the sandbox (--unsafe).", file=sys.stderr)
@@ -464,7 +459,10 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     n = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     bar = Progress(len(todo), n, progress_stream)
     try:
-        if jobs:
+        if jobs and scheduler:
+            from .cluster import run_dask
+            run_dask(opts, jobs, finish, scheduler, log=log)
+        elif jobs:
             run_pool(opts, jobs, n, finish)
     finally:
         if "gb" in book:

@@ -30,6 +30,9 @@ def course_config(workspace, *, source=SOURCE, release=RELEASE, db_url: str | No
     c.CourseDirectory.feedback_directory = "feedback"
     # SQLite in the workspace by default (never in git); a server database for large classes.
     c.CourseDirectory.db_url = db_url or os.environ.get("AUTOGRADER_DB_URL") or f"sqlite:///{ws / 'gradebook.db'}"
+    # The course row every assignment points to. nbgrader's CLI default ("") names no row, which SQLite
+    # lets pass and PostgreSQL refuses (a foreign key); "default_course" is what Gradebook(db_url) creates.
+    c.CourseDirectory.course_id = "default_course"
     c.Execute.timeout = CELL_TIMEOUT_S
     # A deleted test cell is put back from the gradebook and run, so it still costs its points.
     c.OverwriteCells.add_missing_cells = True

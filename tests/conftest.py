@@ -92,3 +92,96 @@ class GradingBatch:
 def grading_batch():
     """The GradingBatch class (a fixture, so test modules need no imports from each other)."""
     return GradingBatch
+
+
+PG_BIN = pathlib.Path("/usr/lib/postgresql/15/bin")  # Debian's postgresql (.ci/run installs it)
+
+
+class PostgresServer:
+    """A private PostgreSQL server for the tests: its own data folder, a unix socket in it, no TCP.
+
+    As root it runs as the ``postgres`` system account (the server refuses root), in a temp folder
+    that account owns. ``database()`` makes a new empty database and returns its SQLAlchemy URL.
+    """
+
+    def __init__(self, bindir: pathlib.Path):
+        import os
+        import pwd
+        import subprocess
+        import tempfile
+
+        self.bin = bindir
+        self.root = pathlib.Path(tempfile.mkdtemp(prefix="pgtest-", dir="/tmp"))
+        self.as_user = {}
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.root, pw.pw_uid, pw.pw_gid)
+            self.as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+        self.root.chmod(0o755)
+        self.data, self.log = self.root / "data", self.root / "server.log"
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        opts = f"-c listen_addresses='' -k {self.root} -c fsync=off -c max_connections=200"
+        self._run("pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.log), "-o", opts)
+        self.count = 0
+        self.subprocess = subprocess
+
+    def _run(self, tool, *args):
+        import subprocess
+
+        proc = subprocess.run([str(self.bin / tool), *args], capture_output=True, text=True, cwd=self.root,
+                              timeout=120, **self.as_user)
+        if proc.returncode != 0:
+            log = self.log.read_text() if self.log.is_file() else ""
+            raise RuntimeError(f"{tool} failed: {proc.stdout}{proc.stderr}{log[-2000:]}")
+        return proc
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@/{name}?host={self.root}"
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host=str(self.root), user="postgres", dbname="postgres", autocommit=True) as con:
+            con.execute(sql)
+
+    def database(self) -> tuple[str, str]:
+        """(name, URL) of a new empty database with a unique name."""
+        import os
+
+        self.count += 1
+        name = f"t{os.getpid()}_{self.count}"
+        self._admin(f'CREATE DATABASE "{name}"')
+        return name, self.url(name)
+
+    def drop(self, name: str) -> None:
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        import shutil
+
+        try:
+            self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL server for the session (skipped, saying why, without Debian's binaries)."""
+    if not (PG_BIN / "initdb").is_file():
+        pytest.skip(f"PostgreSQL binaries not found in {PG_BIN} (Debian's postgresql package; .ci/run installs it)")
+    server = PostgresServer(PG_BIN)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_db(postgres_server):
+    """The URL of a fresh database of the private server, dropped after the test."""
+    name, url = postgres_server.database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop(name)

@@ -146,7 +146,7 @@ def cell_stats(workspace, assignment: str | None, out_csv: pathlib.Path) -> path
             if c.get("score") is not None and c.get("max_score") is not None and c["score"] >= c["max_score"]:
                 s["passed"] += 1
             else:
-                s["why"][(c.get("reason") or "no message").splitlines()[0][:160]] += 1
+                s["why"][" ".join((c.get("reason") or "no message").split())[:200]] += 1
     with open(out_csv, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["assignment", "cell", "max_score", "submissions", "full_marks", "pass_rate",

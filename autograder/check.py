@@ -160,7 +160,9 @@ def late_arithmetic(ws: pathlib.Path, results: dict) -> list[str]:
             if not math.isclose(pen, min(pol["cap"], pol["per_day"] * days), abs_tol=1e-9):
                 out.append(f"{who}: penalty {pen}, but min(cap {pol['cap']}, {pol['per_day']} x {days} days) "
                            f"= {min(pol['cap'], pol['per_day'] * days):g}")
-        if current is not None and a in current.assignments:
+        if current is None or a not in current.assignments:
+            out.append(f"{who}, but course.toml gives {a} no due time (removed since grading?): run grade")
+        else:
             info = infos.setdefault(a, course_file.submission_info(ws, a))
             again = course_file.apply(ws, json.loads(json.dumps(res)), current, info).get("late")
             if again != late:

@@ -125,8 +125,9 @@ def _extract(zpath: pathlib.Path, dest: pathlib.Path, report: Report, times: dic
                          "download it again") from None
     tops = [p for p in dest.iterdir() if not IGNORED.search(p.name)]
     if len(tops) == 1 and tops[0].is_dir() and not MOODLE.match(tops[0].name):
-        inner = list(tops[0].iterdir())
-        if inner and all(p.is_dir() for p in inner if not IGNORED.search(p.name)):
+        inner = [p for p in tops[0].iterdir() if not IGNORED.search(p.name)]
+        if inner and (all(p.is_dir() for p in inner)  # student folders, or a re-zipped Canvas download
+                      or all(p.is_file() and CANVAS.match(p.name) for p in inner)):
             report.notes.append(f"the zip wraps everything in {tops[0].name}/: student folders read from there")
             prefix = tops[0].name + "/"
             for name in list(times):

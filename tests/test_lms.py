@@ -69,6 +69,19 @@ def test_canvas_collect_maps_ids_keeps_latest_and_reports_strangers(tmp_path):
     assert "Test" in " ".join(r.notes)  # Canvas's test student skipped, said so
 
 
+def test_canvas_download_rezipped_in_a_folder(tmp_path):
+    """A Canvas download unpacked and zipped again (one wrapping folder) collects the same."""
+    z = tmp_path / "again.zip"
+    with zipfile.ZipFile(LMS / "canvas_ps1_dsc.zip") as src, zipfile.ZipFile(z, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(zipfile.ZipInfo(f"submissions/{info.filename}", info.date_time), src.read(info))
+    r = collect(z, assignment=A, workspace=tmp_path / "ws", roster=LMS / "canvas_roster.csv",
+                zip_timezone="Europe/Zurich")
+    assert r.layout == "canvas" and {s for s, nbs in r.accepted.items() if nbs} == {"s01", "s03", "s06"}
+    info = json.loads((tmp_path / "ws" / "collect" / f"{A}.students.json").read_text())
+    assert dt.datetime.fromisoformat(info["s03"]["submitted_at"]) == S03_AT
+
+
 def test_moodle_collect(tmp_path):
     r = collect(LMS / "moodle_ps1_dsc.zip", assignment=A, workspace=tmp_path, roster=LMS / "moodle_roster.csv",
                 zip_timezone="Europe/Zurich")
@@ -263,6 +276,8 @@ def test_check_verifies_the_penalty(run, tmp_path):
     (copy / "course.toml").write_text((LMS / "course.toml").read_text() + 's03 = "5d"\n')
     path.write_text(json.dumps(json.loads((ws / "results" / A / "s03.json").read_text())))
     assert any("differs from what course.toml" in p for p in check(copy))
+    (copy / "course.toml").unlink()
+    assert any("gives ps1_dsc no due time" in p for p in check(copy))
 
 
 def test_source_is_the_course_solutions():

@@ -162,6 +162,9 @@ class Candidate:
 def _lms_candidates(layout, files, root, roster, expected, report, times, tz, source_is_zip):
     """student -> notebook -> [Candidate] for a Canvas or Moodle tree; the rest goes into the report."""
     by_lms = roster.by_lms_id()
+    if layout == "canvas" and not by_lms:
+        raise ValueError(f"roster: {roster.path} gives no Canvas user ids (an lms_id column, or Canvas's own "
+                         "gradebook export with its ID column): the files of a Canvas download name only those")
     found: dict[str, dict[str, list[Candidate]]] = {}
     others: dict[str, list[str]] = {}
     for rel in files:

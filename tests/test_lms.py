@@ -104,6 +104,13 @@ def test_lms_zip_needs_a_roster(tmp_path):
         collect(LMS / "canvas_ps1_dsc.zip", assignment=A, workspace=tmp_path)
 
 
+def test_canvas_needs_lms_ids_in_the_roster(tmp_path):
+    roster = tmp_path / "r.csv"
+    roster.write_text("student_id,name\ns01,Jane Doe\n")
+    with pytest.raises(ValueError, match="gives no Canvas user ids"):
+        collect(LMS / "canvas_ps1_dsc.zip", assignment=A, workspace=tmp_path / "ws", roster=roster)
+
+
 def test_corrupt_zip_is_a_clear_error(tmp_path):
     data = (LMS / "canvas_ps1_dsc.zip").read_bytes()
     bad = tmp_path / "download.zip"

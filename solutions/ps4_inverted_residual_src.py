@@ -222,13 +222,13 @@ class InvertedResidual(nn.Module):
               """
 b = InvertedResidual(16, 24, 2, 6)
 assert sum(p.numel() for p in b.parameters()) == 5_136, "InvertedResidual(16, 24, 2, 6) has 5,136 parameters"
-assert sum(isinstance(m, nn.Conv2d) for m in InvertedResidual(32, 16, 1, 1).modules()) == 2
+assert sum(isinstance(m, nn.Conv2d) for m in InvertedResidual(32, 16, 1, 1).modules()) == 2, "t = 1: no expansion conv, so 2 convolutions"
 """, f"{GRADER}.check_block_structure(InvertedResidual)"),
         tests("ps4_residual_rule", 2,
               "Is use_res_connect True exactly when the input can be added to the output?",
               """
-assert InvertedResidual(16, 16, 1, 6).use_res_connect is True
-assert InvertedResidual(16, 24, 1, 6).use_res_connect is False
+assert InvertedResidual(16, 16, 1, 6).use_res_connect is True, "stride 1 and C_in == C_out: the input can be added"
+assert InvertedResidual(16, 24, 1, 6).use_res_connect is False, "C_in != C_out: the shapes differ, no residual"
 """, f"{GRADER}.check_residual_rule(InvertedResidual)"),
         tests("ps4_block_outputs", 3,
               "With mnlib's weights and BN statistics loaded in order, does the block compute the same outputs?",
@@ -297,7 +297,7 @@ def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
         tests("ps4_block_macs", 2,
               "Is block_macs exact for many blocks, including t = 1, odd sizes and stride 2?",
               """
-assert block_macs(16, 24, 112, 112, 6, 3, 2) == 112 * 112 * 16 * 96 + 56 * 56 * 96 * 9 + 56 * 56 * 96 * 24
+assert block_macs(16, 24, 112, 112, 6, 3, 2) == 112 * 112 * 16 * 96 + 56 * 56 * 96 * 9 + 56 * 56 * 96 * 24, "expand at 112x112, depthwise and projection at 56x56"
 """, f"{GRADER}.check_block_macs(block_macs)"),
         md("You are done when *Restart & Run All* runs without errors."),
     ]

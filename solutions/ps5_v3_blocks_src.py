@@ -127,13 +127,13 @@ def hard_swish(x):
               "Does hard_sigmoid match relu6(x + 3) / 6 everywhere, breakpoints and float64 included?",
               """
 x = torch.tensor([-4.0, -3.0, 0.0, 3.0, 4.0])
-assert torch.allclose(hard_sigmoid(x), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0]))
+assert torch.allclose(hard_sigmoid(x), torch.tensor([0.0, 0.0, 0.5, 1.0, 1.0])), f"hard_sigmoid({x.tolist()}) should be [0, 0, 0.5, 1, 1], got {hard_sigmoid(x).tolist()}"
 """, f"{GRADER}.check_hard_sigmoid(hard_sigmoid)"),
         tests("ps5_hard_swish", 2,
               "Does hard_swish match x * relu6(x + 3) / 6 everywhere, breakpoints and float64 included?",
               """
 x = torch.tensor([-4.0, -3.0, 0.0, 3.0, 4.0])
-assert torch.allclose(hard_swish(x), torch.tensor([0.0, 0.0, 0.0, 3.0, 4.0]))
+assert torch.allclose(hard_swish(x), torch.tensor([0.0, 0.0, 0.0, 3.0, 4.0])), f"hard_swish({x.tolist()}) should be [0, 0, 0, 3, 4], got {hard_swish(x).tolist()}"
 """, f"{GRADER}.check_hard_swish(hard_swish)"),
         md("""
 ## 2. Squeeze-and-excitation
@@ -182,7 +182,7 @@ def se_params(c, c_sq):
         tests("ps5_se_params", 1,
               "Does se_params count the weights and biases of SE exactly?",
               """
-assert se_params(16, 8) == sum(p.numel() for p in nn.Conv2d(16, 8, 1).parameters()) + sum(p.numel() for p in nn.Conv2d(8, 16, 1).parameters())
+assert se_params(16, 8) == sum(p.numel() for p in nn.Conv2d(16, 8, 1).parameters()) + sum(p.numel() for p in nn.Conv2d(8, 16, 1).parameters()), "se_params(16, 8): weights and biases of two 1x1 convs, 16 -> 8 and 8 -> 16"
 """, f"{GRADER}.check_se_params(se_params)"),
         md("You are done when *Restart & Run All* runs without errors."),
     ]

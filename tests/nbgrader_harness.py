@@ -1,14 +1,14 @@
-"""Release and autograde assignments with nbgrader's own Python API, in a throw-away course directory.
+"""Autograde assignments with plain nbgrader's own Python API, in a throw-away course directory.
 
-Used by the exercise tests ("test the tests") and by ``python tests/nbgrader_harness.py release`` to
-regenerate exercises/ until ``python -m autograder release`` takes over. No server, no exchange.
+Used by the exercise tests ("test the tests") to grade as an instructor using nbgrader alone would:
+the hidden checks run in the learner's kernel. No server, no exchange. Releasing exercises/ is
+``python -m autograder release`` (autograder/release.py), the one implementation.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import nbformat
@@ -39,25 +39,6 @@ def _api(root: Path, source: str, release: str, db: Path, timeout: int = 120):
 def _check(result: dict, what: str) -> None:
     if not result.get("success"):
         raise RuntimeError(f"nbgrader {what} failed:\n{result.get('error')}\n{result.get('log')}")
-
-
-def release(ids, dest: Path = EXERCISES, source_root: Path = SOLUTIONS) -> list[Path]:
-    """Generate the student version of each assignment from solutions/ into ``dest``/<id>/."""
-    out = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        for aid in ids:
-            (tmp / "source").mkdir(exist_ok=True)
-            shutil.copytree(source_root / aid, tmp / "source" / aid,
-                            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-            api = _api(tmp, "source", "release", tmp / "gradebook.db")
-            _check(api.generate_assignment(aid, force=True, create=True), f"generate_assignment {aid}")
-            target = dest / aid
-            if target.exists():
-                shutil.rmtree(target)
-            shutil.copytree(tmp / "release" / aid, target)
-            out.append(target / f"{aid}.ipynb")
-    return out
 
 
 def answers(solution_nb: Path) -> dict[str, str]:
@@ -110,11 +91,3 @@ class Course:
                 snb = gb.find_submission_notebook(self.aid, self.aid, student)
                 scores[student] = {g.name: g.score for g in snb.grades}
         return scores
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["release"]:
-        sys.exit("usage: python tests/nbgrader_harness.py release [ID ...]")
-    ids = sys.argv[2:] or sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
-    for path in release(ids):
-        print(path)

@@ -312,3 +312,5 @@ def test_release_reproduces_committed_exercises(tmp_path):
     release(ids, release_dir=tmp_path)
     for a in ids:
         assert same_tree(tmp_path / a, REPO / "exercises" / a) == [], f"exercises/{a} is stale: release it again"
+        text = "".join(p.read_text() for p in (tmp_path / a).glob("*.ipynb"))
+        assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, a

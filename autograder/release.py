@@ -78,8 +78,8 @@ def release(ids=None, *, source=SOURCE, release_dir=RELEASE) -> list[str]:
     release_dir = pathlib.Path(release_dir)
     with tempfile.TemporaryDirectory(prefix="release-") as tmp:
         staging = pathlib.Path(tmp) / "release"
-        # A throw-away gradebook: releasing must not touch any grading workspace.
-        cfg = course_config(tmp, source=source, release=staging)
+        # A throw-away gradebook: releasing must not touch any grading workspace (nor AUTOGRADER_DB_URL's).
+        cfg = course_config(tmp, source=source, release=staging, db_url=f"sqlite:///{pathlib.Path(tmp) / 'gradebook.db'}")
         for assignment in ids:
             generate(assignment, cfg)
             dest = release_dir / assignment

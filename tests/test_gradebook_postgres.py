@@ -224,3 +224,12 @@ def test_two_runs_write_one_database_at_once(tmp_path, postgres_db):
     for row in rows:
         assert (row["status"], float(row["score"])) == ms.EXPECTED[row["student_id"]], row
     assert "is consistent" in course.run("check", "--csv", str(course.root / "grades.csv")).stdout
+
+
+def test_release_never_uses_the_course_gradebook(tmp_path, monkeypatch):
+    """`release` registers assignments in a throw-away gradebook, whatever AUTOGRADER_DB_URL names."""
+    from autograder.release import release
+
+    monkeypatch.setenv("AUTOGRADER_DB_URL", "postgresql+psycopg://grader@/course?host=/nonexistent-socket-dir")
+    assert release([ms.ASSIGNMENT], source=SCEN / "source", release_dir=tmp_path / "out") == [ms.ASSIGNMENT]
+    assert (tmp_path / "out" / ms.ASSIGNMENT / ms.NOTEBOOK).is_file()

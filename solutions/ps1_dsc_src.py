@@ -251,9 +251,9 @@ def dsc_params(c_in, c_out, k):
         tests("ps1_param_counts", 2,
               "Do standard_params and dsc_params count the convolution weights exactly, for many shapes?",
               """
-assert standard_params(3, 64, 3) == sum(p.numel() for p in nn.Conv2d(3, 64, 3, bias=False).parameters())
+assert standard_params(3, 64, 3) == sum(p.numel() for p in nn.Conv2d(3, 64, 3, bias=False).parameters()), "standard_params(3, 64, 3): the weights of nn.Conv2d(3, 64, 3, bias=False)"
 dw, pw = nn.Conv2d(32, 32, 3, groups=32, bias=False), nn.Conv2d(32, 64, 1, bias=False)
-assert dsc_params(32, 64, 3) == dw.weight.numel() + pw.weight.numel()
+assert dsc_params(32, 64, 3) == dw.weight.numel() + pw.weight.numel(), "dsc_params(32, 64, 3): the weights of a 3x3 depthwise conv on 32 channels and a 1x1 conv 32 -> 64"
 """, f"{GRADER}.check_param_counts(dsc_params, standard_params)"),
         md("""
 You are done when *Restart & Run All* runs without errors. For the ideas behind each part, see

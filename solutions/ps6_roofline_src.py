@@ -523,7 +523,7 @@ def linear_intensity(in_features, out_features, batch=1, dtype_bytes=4, bias=Tru
               """
 lin = torch.nn.Linear(1280, 1000)
 n_bytes = 4 * (1280 + sum(p.numel() for p in lin.parameters()) + 1000)
-assert math.isclose(linear_intensity(1280, 1000), 1280 * 1000 / n_bytes)
+assert math.isclose(linear_intensity(1280, 1000), 1280 * 1000 / n_bytes), "linear_intensity(1280, 1000): read the input, the weights and the bias, write the output"
 assert linear_intensity(1280, 1000) < 1 / 4, "at batch 1 every weight is read for one MAC"
 """, f"{GRADER}.check_linear(linear_intensity)"),
         md("""
@@ -553,7 +553,7 @@ def attainable(intensity, peak_macs_per_s, bandwidth_bytes_per_s):
         tests("ps6_balance_attainable", 2,
               "Are machine_balance and attainable right on several machines, below, at and above the ridge?",
               """
-assert math.isclose(machine_balance(100e9, 20e9), 5.0)
+assert math.isclose(machine_balance(100e9, 20e9), 5.0), "machine_balance(100e9, 20e9): P / B = 5 MAC/byte"
 assert math.isclose(attainable(1.0, 100e9, 20e9), 20e9), "below the ridge, memory sets the rate"
 assert math.isclose(attainable(50.0, 100e9, 20e9), 100e9), "above the ridge, the peak does"
 """, f"{GRADER}.check_balance_attainable(machine_balance, attainable)"),
@@ -568,7 +568,7 @@ def bound(intensity, peak_macs_per_s, bandwidth_bytes_per_s):
               "Does bound classify layers as memory- or compute-bound on several machines, the ridge itself included?",
               """
 assert bound(1.12, 100e9, 20e9) == "memory", "a 3x3 depthwise conv on a CPU of balance 5"
-assert bound(30.0, 100e9, 20e9) == "compute"
+assert bound(30.0, 100e9, 20e9) == "compute", "intensity 30 above a balance of 5: compute-bound"
 assert bound(30.0, 393e12, 3.0e12) == "memory", "the same layer on a GPU of balance 131"
 """, f"{GRADER}.check_bound(bound)"),
         md("""
@@ -673,7 +673,8 @@ def measure_bandwidth(src, dst, *, warmup=1, repeats=5, clock=time.perf_counter)
 a, b, out = torch.randn(256, 128), torch.randn(128, 192), torch.empty(256, 192)
 res = measure_gemm(a, b, out, repeats=3)
 assert torch.allclose(out, a @ b, atol=1e-4), "out should hold a @ b"
-assert len(res["seconds"]) == 3 and math.isclose(res["macs_per_s"] * np.median(res["seconds"]), 256 * 128 * 192)
+assert len(res["seconds"]) == 3, f"repeats=3 should give 3 times, got {len(res['seconds'])}"
+assert math.isclose(res["macs_per_s"] * np.median(res["seconds"]), 256 * 128 * 192), "macs_per_s x median(seconds) should be M K N = 256 * 128 * 192"
 """, f"{GRADER}.check_gemm(measure_gemm)"),
         tests("ps6_measure_bandwidth", 1,
               "Does measure_bandwidth really copy src into dst and count the bytes read and written per copy?",

@@ -24,11 +24,25 @@ from nbgrader_harness import EXERCISES, SOLUTIONS, answers, submission  # noqa: 
 SCENARIOS: dict[str, dict[str, tuple[str, list[str], str, str]]] = {}
 
 def _mnlib_text(path: str, *names: str) -> str:
-    """mnlib's own source of the top-level functions ``names`` of mnlib/``path``, as a learner would paste it."""
+    """mnlib's own source of the top-level functions ``names`` of mnlib/``path``, as a learner would paste
+    it, with every mnlib function they call (from any mnlib file) pasted before them."""
     import ast
-    text = (HERE.parent.parent / "mnlib" / path).read_text()
-    nodes = {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
-    return "\n\n\n".join(ast.get_source_segment(text, nodes[n]) for n in names)
+    import builtins
+    funcs = {}
+    for f in sorted((HERE.parent.parent / "mnlib").glob("*.py")):
+        text = f.read_text()
+        for n in ast.parse(text).body:
+            if isinstance(n, ast.FunctionDef):
+                funcs.setdefault((f.name, n.name), ast.get_source_segment(text, n))
+    by_name = {name: src for (_, name), src in sorted(funcs.items(), key=lambda kv: kv[0][0] != path)}
+    chosen = [funcs[(path, n)] for n in names]
+    while True:
+        defined = {n.name for src in chosen for n in ast.parse(src).body}
+        used = {n.id for src in chosen for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)}
+        missing = sorted(u for u in used - defined if u in by_name and not hasattr(builtins, u))
+        if not missing:
+            return "\n\n\n".join(chosen)
+        chosen = [by_name[m] for m in missing] + chosen
 
 
 def _ps1_dsc(dw_stride="stride", pw_stride="1", bn="", pad="(kernel_size - 1) // 2", act="self.act"):

@@ -3,7 +3,8 @@
 For each assignment, every answer cell of the source notebook (solutions/<id>/<id>.ipynb) is mutated
 one site at a time, the way a learner slips: an integer constant off by one, an arithmetic or
 comparison operator changed, two positional arguments swapped, ceil <-> floor, min <-> max, a
-statement dropped. Each mutant notebook is run as plain nbgrader runs it in a kernel (setup cell,
+statement dropped (a signature's default values, which the released notebook gives, are left
+alone). Each mutant notebook is run as plain nbgrader runs it in a kernel (setup cell,
 read-only cells, answers, then every test cell with its hidden part), in a forked process with a
 time limit, and is *killed* when some grade cell worth points fails that passes with the reference.
 
@@ -47,7 +48,12 @@ def sites(tree: ast.AST) -> list[tuple[str, int, callable]]:
     """(description, line, apply(tree_copy)) for every single-site mutation of ``tree``."""
     found = []
     nodes = list(ast.walk(tree))
+    # A signature's defaults are the released notebook's, not the learner's: leave them alone.
+    given = {id(n) for f in nodes if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
+             for d in (*f.args.defaults, *f.args.kw_defaults) if d is not None for n in ast.walk(d)}
     for i, node in enumerate(nodes):
+        if id(node) in given:
+            continue
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Constant) and type(node.value) is int:
             for d in (1, -1):

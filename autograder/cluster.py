@@ -96,6 +96,9 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
         log(f"dask: {len(futures)} job(s) sent to {scheduler} "
             f"({len(client.scheduler_info().get('workers', {}))} worker(s) now)", file=sys.stderr)
         pending, lonely_since = set(futures), None
+        # Backstop only (as run_pool's): the worker's own watchdog stops each notebook at timeout_notebook.
+        hard_limit = opts.timeout_notebook * max(len(j[1]) for j in jobs) + 120
+        running_since: dict[str, float] = {}
         while pending:
             try:
                 done, pending = wait(list(pending), timeout=5, return_when="FIRST_COMPLETED")
@@ -121,8 +124,30 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
                 if finish(res) is False:  # the canary failed: grade nothing more
                     client.cancel(list(pending))
                     return
+            if pending:
+                now = time.monotonic()
+                try:
+                    busy = {k for keys in client.processing().values() for k in keys}
+                except OSError as exc:  # distributed's CommClosedError: the scheduler is gone
+                    raise _lost(scheduler, len(pending), exc) from None
+                for fut in list(pending):
+                    if fut.key not in busy:
+                        running_since.pop(fut.key, None)
+                    elif now - running_since.setdefault(fut.key, now) > hard_limit:
+                        fut.cancel()  # its worker stays busy until its own watchdog ends the notebook
+                        pending.discard(fut)
+                        res = {"student": futures[fut][0], "assignment": opts.assignment, "status": "error",
+                               "cells": {}, "comments": {}, "restored": [],
+                               "message": f"dask: its grading ran for {hard_limit:.0f} s on a worker; cancelled"}
+                        if finish(res) is False:
+                            client.cancel(list(pending))
+                            return
             if not done and pending:
-                if client.scheduler_info().get("workers"):
+                try:
+                    workers = client.scheduler_info().get("workers")
+                except OSError as exc:
+                    raise _lost(scheduler, len(pending), exc) from None
+                if workers:
                     lonely_since = None
                 elif lonely_since is None:
                     lonely_since = time.monotonic()

@@ -75,8 +75,8 @@ def main() -> None:
             remote = grade(root / "dask", env, "--scheduler", cluster.address)
         same = outcomes(root / "local") == outcomes(root / "dask")
         print(f"{a.n} submissions of {ms.ASSIGNMENT} ({', '.join(POOL)} in turn), {os.cpu_count()} cores")
-        print(f"  grade --workers {a.workers}:            {local:7.1f} s  ({local / a.n:.2f} s/submission)")
-        print(f"  grade --scheduler ({a.workers} Dask workers): {remote:7.1f} s  ({remote / a.n:.2f} s/submission)"
+        print(f"  {f'grade --workers {a.workers}':36s} {local:7.1f} s  ({local / a.n:.2f} s/submission)")
+        print(f"  {f'grade --scheduler ({a.workers} Dask workers)':36s} {remote:7.1f} s  ({remote / a.n:.2f} s/submission)"
               f"  [+ {start:.1f} s to start the cluster]")
         print(f"  Dask / local: {remote / local:.2f}x; same status and score for every student: {same}")
         if not same:

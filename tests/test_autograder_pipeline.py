@@ -314,3 +314,26 @@ def test_release_reproduces_committed_exercises(tmp_path):
         assert same_tree(tmp_path / a, REPO / "exercises" / a) == [], f"exercises/{a} is stale: release it again"
         text = "".join(p.read_text() for p in (tmp_path / a).glob("*.ipynb"))
         assert "### BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, a
+
+
+def test_sample_class_matches_the_release():
+    """Are the sample class's read-only and test cells the released ones? (Stale samples read as edits.)
+
+    Regenerate with `python autograder/samples/make_samples.py` after releasing ps1 again.
+    """
+    import nbformat
+
+    released = {c.metadata.nbgrader["grade_id"]: c.source
+                for c in nbformat.read(REPO / "exercises" / "ps1_dsc" / "ps1_dsc.ipynb", as_version=4).cells
+                if c.metadata.get("nbgrader", {}).get("locked")}
+    samples = sorted((REPO / "autograder" / "samples" / "ps1_dsc").glob("*/*.ipynb"))
+    assert len(samples) >= 8
+    for path in samples:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:  # noqa: BLE001 - the sample that is unreadable on purpose
+            continue
+        for c in nb.cells:
+            gid = c.metadata.get("nbgrader", {}).get("grade_id")
+            if gid in released:
+                assert c.source == released[gid], f"{path.relative_to(REPO)}: {gid} is stale: run make_samples.py"

@@ -84,6 +84,7 @@ WATCH_SRC = "\n".join([
     '        self.want = ref.reshape(-1)[self.idx].clone()',
     '        self.sentinel = self.want + 1000  # far from every right value, representable in fp16',
     '        self.reads = self.full = 0',
+    '        self.last, self.intervals = None, []  # the intervals, between two reads, that did the whole work',
     '        self.warm = None  # at the first read: had an untimed call already written the result?',
     '        self.buf[self.idx] = self.sentinel',
     '',
@@ -94,6 +95,8 @@ WATCH_SRC = "\n".join([
     '            self.warm = done',
     '        elif done:',
     '            self.full += 1',
+    '            self.intervals.append(t - self.last)',
+    '        self.last = t',
     '        self.buf[self.idx] = self.sentinel',
     '        self.reads += 1',
     '        return t',
@@ -323,13 +326,19 @@ def _result(res, key, what):
 
 def _watched(what, fn, work, args, buf_index, ref, key, unit, limit):
     case = CASE(list(args), buf_index, ref)
-    rate, med = _result(guard.call(what.split(" ")[0], case.run, fn, WARMUP, REPEATS), key, what)
+    res = guard.call(what.split(" ")[0], case.run, fn, WARMUP, REPEATS)
+    rate, med = _result(res, key, what)
     need(case.watch.warm, f"{what}: with warmup={WARMUP}, the first clock read came before any untimed call had "
                           f"done the {unit}: run the warm-up calls first, then start timing")
     full = case.watch.full
     need(full >= REPEATS,
          f"{what}: only {full} of the intervals between two clock reads did the whole {unit}; each of the "
          f"{REPEATS} timed calls should (use the clock you are given, just before and just after each call)")
+    secs = [float(v) for v in res["seconds"]]
+    got = [float(v) for v in case.watch.intervals]
+    need(all(any(isclose(v, g, rel_tol=1e-9, abs_tol=1e-12) for g in got) for v in secs),
+         f"{what}: each entry of 'seconds' should be the time of one timed call: clock() read just after it "
+         "minus clock() read just before it")
     need(isclose(rate * med, work, rel_tol=1e-6),
          f"{what}: {key} x median(seconds) should be the work of one call "
          f"(yours is {rate * med / work:.3g} times that)")

@@ -951,6 +951,9 @@ builtins.abs = lambda x: 0
                                               "        torch.mm(a, b, out=out)\n",
                                               "    start = clock()\n    for _ in range(warmup):\n        torch.mm(a, b, out=out)\n"))),
     # Correct but different: it must keep full marks.
+    "gemm-adds-the-clock-reads": ("ps6_answer_measure", ["ps6_measure_gemm"], "clock() + t0: a sum of two clock readings, not a time",
+                                  _ps6("ps6_answer_measure", ("seconds.append(clock() - t0)\n    macs",
+                                                              "seconds.append(clock() + t0)\n    macs"))),
     "alternative-statistics-median": ("ps6_answer_measure", [], "statistics.median, timings in a comprehension", """
 import statistics
 

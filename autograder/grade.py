@@ -234,6 +234,11 @@ def _worker_main(conn, opts: Options) -> None:
     """Grade jobs from ``conn`` until told to stop; one student at a time."""
     from .execute import THREAD_ENV
     os.environ.update(THREAD_ENV)
+    if "torch" in sys.modules:
+        # Forked from a process whose OpenMP pool already ran (grade() called from a program that used
+        # torch, a test run): the child's first parallel op would wait forever on threads it does not
+        # have. One thread per worker is the plan anyway (THREAD_ENV).
+        sys.modules["torch"].set_num_threads(1)
     while True:
         try:
             job = conn.recv()

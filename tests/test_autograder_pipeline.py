@@ -337,3 +337,28 @@ def test_sample_class_matches_the_release():
             gid = c.metadata.get("nbgrader", {}).get("grade_id")
             if gid in released:
                 assert c.source == released[gid], f"{path.relative_to(REPO)}: {gid} is stale: run make_samples.py"
+
+
+@pytest.mark.slow  # one ps1 notebook graded in a child process, about 20 s
+def test_grade_called_from_a_program_that_already_ran_torch(tmp_path):
+    """grade() from a process whose torch thread pool already ran (a notebook, a test run): no hang.
+
+    Forked workers inherit the parent's OpenMP state; their first parallel op (the grader setup's
+    references) waited forever on threads that do not exist in the child.
+    """
+    ws = tmp_path / "ws"
+    subs = tmp_path / "in" / "s01_right"
+    subs.mkdir(parents=True)
+    (subs / "ps1_dsc.ipynb").write_bytes((REPO / "autograder" / "samples" / "ps1_dsc" / "s01_right" /
+                                          "ps1_dsc.ipynb").read_bytes())
+    script = ("import torch\n"
+              "torch.set_num_threads(2)\n"
+              "torch.nn.Conv2d(64, 64, 3)(torch.randn(1, 64, 112, 112))  # the pool is up\n"
+              "from autograder import cli\n"
+              f"assert cli.main(['collect', {str(tmp_path / 'in')!r}, '--assignment', 'ps1_dsc', '--workspace', {str(ws)!r}]) == 0\n"
+              f"raise SystemExit(cli.main(['grade', '--assignment', 'ps1_dsc', '--workspace', {str(ws)!r}, '--unsafe', "
+              "'--no-canary', '--workers', '1']))\n")
+    r = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert load_results(ws, "ps1_dsc")[("ps1_dsc", "s01_right")]["score"] == 10.0

@@ -185,3 +185,27 @@ def postgres_db(postgres_server):
         yield url
     finally:
         postgres_server.drop(name)
+
+
+def _kill_grade_after(argv, env, results, n_results: int, cwd=ROOT) -> int:
+    """Start ``argv`` (a grade run), SIGKILL its whole process group once ``n_results`` result files exist
+    in ``results``; return how many there were."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and len(list(results.glob("*.json"))) < n_results:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return len(list(results.glob("*.json")))
+
+
+@pytest.fixture(scope="session")
+def kill_grade_after():
+    """_kill_grade_after: SIGKILL a grade run mid-batch (a fixture, so test modules share one copy)."""
+    return _kill_grade_after

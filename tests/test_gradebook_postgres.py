@@ -18,10 +18,8 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -155,25 +153,13 @@ def test_refused_connection_is_one_clear_line(tmp_path):
     assert not (tmp_path / "g.csv").exists()
 
 
-def _kill_after(course, n_results: int) -> int:
-    results = course.ws / "results" / ms.ASSIGNMENT
-    proc = subprocess.Popen(course.argv("grade", *course.grade_args()), cwd=REPO, env=course.env(),
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None and len(list(results.glob("*.json"))) < n_results:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return len(list(results.glob("*.json")))
-
-
 def _rows(csv_text: str) -> list[dict]:
     return sorted(csv.DictReader(io.StringIO(csv_text)), key=lambda r: (r["assignment"], r["student_id"]))
 
 
 @pytest.mark.slow  # three grading runs of 6 notebooks, about 2 minutes on 2 cores
 @needs_sandbox
-def test_postgres_pipeline_matches_sqlite(tmp_path, postgres_db):
+def test_postgres_pipeline_matches_sqlite(tmp_path, postgres_db, kill_grade_after):
     """collect, grade (SIGKILL, resume), feedback, export, check on PostgreSQL: the SQLite run's CSV."""
     lite = Course(tmp_path / "sqlite", None)
     lite.collect(CLASS)
@@ -183,7 +169,7 @@ def test_postgres_pipeline_matches_sqlite(tmp_path, postgres_db):
 
     pg = Course(tmp_path / "pg", postgres_db)
     pg.collect(CLASS)
-    done = _kill_after(pg, 2)
+    done = kill_grade_after(pg.argv("grade", *pg.grade_args()), pg.env(), pg.ws / "results" / ms.ASSIGNMENT, 2)
     assert 0 < done < len(CLASS), done  # the kill was mid-batch
     again = pg.run("grade", *pg.grade_args())
     assert f"{done} already up to date" in again.stdout  # nothing graded twice

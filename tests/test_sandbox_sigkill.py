@@ -11,7 +11,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -42,22 +41,9 @@ def _env(tmp):
     return {**os.environ, "TMPDIR": str(tmp)}  # this test's sandboxes: scratch dirs in its own folder
 
 
-def _kill_after(ws, tmp, n_results: int) -> int:
-    """Start a grade run, SIGKILL its whole process group once ``n_results`` result files exist."""
-    results = ws / "results" / ms.ASSIGNMENT
-    proc = subprocess.Popen(_grade_argv(ws), cwd=REPO, start_new_session=True, env=_env(tmp),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None and len(list(results.glob("*.json"))) < n_results:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    return len(list(results.glob("*.json")))
-
-
 @pytest.mark.slow  # three grading runs of 10 notebooks, about 2 minutes
 @pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
-def test_sigkill_mid_batch_loses_nothing(tmp_path):
+def test_sigkill_mid_batch_loses_nothing(tmp_path, kill_grade_after):
     """SIGKILL twice mid-batch, then re-run: are all grades there, once each, whole and right?"""
     subs, ws, tmp = tmp_path / "in", tmp_path / "ws", tmp_path / "tmp"
     tmp.mkdir()
@@ -68,8 +54,9 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path):
                           "--workspace", str(ws), "--source", str(SCEN / "source")], cwd=REPO,
                          capture_output=True, text=True, env=_env(tmp))
     assert col.returncode == 0, col.stderr
-    first = _kill_after(ws, tmp, 2)
-    second = _kill_after(ws, tmp, first + 3)
+    results = ws / "results" / ms.ASSIGNMENT
+    first = kill_grade_after(_grade_argv(ws), _env(tmp), results, 2)
+    second = kill_grade_after(_grade_argv(ws), _env(tmp), results, first + 3)
     assert 0 < first <= second < len(CLASS), (first, second)  # both kills really were mid-batch
     # the grader's process group is gone; its kernels must follow (launchers watch their parent)
     deadline = time.monotonic() + 15

@@ -15,3 +15,17 @@ def check_int(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return value
+
+
+def check_number(name: str, value, *, low: float = 0.0, inclusive: bool = False, none_ok: bool = False):
+    """``value`` if it is a real number (int or float, bool excluded) above ``low`` (or equal to it,
+    with ``inclusive``), or None with ``none_ok``; else ValueError naming ``name``: "must be a number
+    > 0", ">= 0", "... or None". NaN is no number here (every comparison with it is False)."""
+    if value is None and none_ok:
+        return value
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+          and (value >= low if inclusive else value > low))
+    if not ok:
+        raise ValueError(f"{name} must be a number {'>=' if inclusive else '>'} {low:g}"
+                         f"{' or None' if none_ok else ''}, got {value!r}")
+    return value

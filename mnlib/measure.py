@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from . import cost, roofline, timing
+from ._checks import check_int
 from .models import MODELS
 
 # The course's standard-vs-DSC shapes (H = W, C_in -> C_out): MobileNetV1's stages at 224.
@@ -156,7 +157,7 @@ def run_passes(cases, passes: int, device: str, min_sample_s: float, repeats: in
     minor faults of the same timed samples divided by the calls), and their medians. What the host
     did during each pass is appended to ``conditions`` when a list is given.
     """
-    timing._check_int("passes", passes, 1)
+    check_int("passes", passes, 1)
     results = [dict(rec, pass_medians_s=[], page_faults_per_call=[]) for rec, _ in cases]
     fns = [fn for _, fn in cases]
     with torch.no_grad():
@@ -219,7 +220,7 @@ def allocator_trap(rounds: int = 1, cases=TRAP_CASES, *, device: str = "cpu", th
 
     Fresh processes because glibc reads GLIBC_TUNABLES only when a process starts.
     """
-    timing._check_int("rounds", rounds, 1)
+    check_int("rounds", rounds, 1)
     _trap_cases(device, cases)  # a bad case is an error here, not in a child
     cmd = [sys.executable, "-m", "mnlib.measure", "--trap-child", "--out", "-", "--device", device,
            "--repeats", str(repeats), "--min-sample-s", str(min_sample_s),
@@ -281,9 +282,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     try:
         timing.check_device(args.device)
-        timing._check_int("trap-rounds", args.trap_rounds, 0)
+        check_int("trap-rounds", args.trap_rounds, 0)
         if args.trap_threads is not None:
-            timing._check_int("trap-threads", args.trap_threads, 0)
+            check_int("trap-threads", args.trap_threads, 0)
     except ValueError as e:
         ap.error(str(e))
     if args.clock == "cpu" and (args.threads != 1 or args.device != "cpu"):

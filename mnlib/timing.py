@@ -30,6 +30,8 @@ from typing import Callable
 
 import numpy as np
 
+from ._checks import check_int, check_number
+
 try:  # not on every platform (Windows); page faults are then reported as None
     import resource
 except ImportError:  # pragma: no cover
@@ -48,11 +50,6 @@ ALLOCATOR_TUNABLES = "glibc.malloc.mmap_threshold=4294967295:glibc.malloc.trim_t
 class BenchmarkError(RuntimeError):
     """The benchmarked function raised; the message names the phase and the call that failed."""
 
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-    return value
 
 
 def cuda_sync(device: str = "cuda") -> Callable[[], None]:
@@ -90,7 +87,7 @@ def threads(n: int | None):
     if n is None:
         yield
         return
-    _check_int("threads", n, 1)
+    check_int("threads", n, 1)
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -267,12 +264,11 @@ def _resolve_sync(sync, device: str):
 
 
 def _check_common(warmup, repeats, min_sample_s, inner_loops):
-    _check_int("warmup", warmup, 0)
-    _check_int("repeats", repeats, 1)
+    check_int("warmup", warmup, 0)
+    check_int("repeats", repeats, 1)
     if inner_loops is not None:
-        _check_int("inner_loops", inner_loops, 1)
-    if isinstance(min_sample_s, bool) or not isinstance(min_sample_s, (int, float)) or not min_sample_s >= 0:
-        raise ValueError(f"min_sample_s must be a number >= 0, got {min_sample_s!r}")
+        check_int("inner_loops", inner_loops, 1)
+    check_number("min_sample_s", min_sample_s, inclusive=True)
 
 
 class _Quiet:
@@ -302,9 +298,7 @@ def benchmark(fn: Callable[[], object], *, warmup: int = 3, repeats: int = 10, s
     compares the two harnesses at the same budget.
     """
     _check_common(warmup, repeats, min_sample_s, inner_loops)
-    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
-                                 or not budget_s > 0):
-        raise ValueError(f"budget_s must be a number > 0 or None, got {budget_s!r}")
+    check_number("budget_s", budget_s, none_ok=True)
     sync = _resolve_sync(sync, device)
     timer = _Timer(fn, warmup, sync, min_sample_s, clock, inner_loops)
     with _Quiet():
@@ -380,7 +374,7 @@ def compare(fn_a: Callable[[], object], fn_b: Callable[[], object], *, warmup: i
     _check_common(warmup, repeats, min_sample_s, inner_loops)
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise ValueError(f"confidence must be a number in (0, 1), got {confidence!r}")
-    _check_int("n_boot", n_boot, 1)
+    check_int("n_boot", n_boot, 1)
     sync = _resolve_sync(sync, device)
     ta = _Timer(fn_a, warmup, sync, min_sample_s, clock, inner_loops, label=" (fn_a)")
     tb = _Timer(fn_b, warmup, sync, min_sample_s, clock, inner_loops, label=" (fn_b)")

@@ -1,8 +1,10 @@
 """Consistency check of a grading workspace: gradebook, result files, autograded notebooks, export.
 
 Each source is read on its own and compared with the others; any disagreement is one line in the
-returned list (empty: consistent). Nothing is written. Compared:
-  - every submitted student has exactly one result file, readable JSON (no half-written file),
+returned list (empty: consistent). Nothing is written. The result files are read as
+autograder.result.StudentResult records (their score is the sum of their cells by construction; a
+file that is not such a record is reported, naming why). Compared:
+  - every submitted student has exactly one result file, a valid record (no half-written file),
   - result file <-> gradebook: same students, same score per grade cell and in total,
   - result file <-> autograded notebook: each grade cell's score recomputed from the notebook,
   - export CSV (if given, or ``grades.csv`` in the workspace) <-> gradebook: one row per student,
@@ -18,9 +20,11 @@ returned list (empty: consistent). Nothing is written. Compared:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import pathlib
+from collections.abc import Mapping
+
+from .result import CellResult, ResultFileError, StudentResult
 
 TOL = 1e-9
 
@@ -31,16 +35,16 @@ def _same(a, b) -> bool:
     return math.isclose(float(a), float(b), abs_tol=TOL)
 
 
-def _results(ws: pathlib.Path, out: list[str]) -> dict[tuple[str, str], dict]:
-    """Result files keyed by (assignment, student); unreadable ones are reported."""
+def _results(ws: pathlib.Path, out: list[str]) -> dict[tuple[str, str], StudentResult]:
+    """Result records keyed by (assignment, student); files that are not records are reported."""
     found = {}
     for path in sorted((ws / "results").glob("*/*.json")):
         try:
-            res = json.loads(path.read_text())
-            key = (res["assignment"], res["student"])
-        except (ValueError, KeyError, OSError) as e:
-            out.append(f"{path.relative_to(ws)}: unreadable result file ({type(e).__name__})")
+            res = StudentResult.read(path, str(path.relative_to(ws)))
+        except ResultFileError as e:
+            out.append(str(e))
             continue
+        key = (res.assignment, res.student)
         if key != (path.parent.name, path.stem):
             out.append(f"{path.relative_to(ws)}: holds {key[1]}/{key[0]}")
         found[key] = res
@@ -94,14 +98,14 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
         if res is None:
             out.append(f"{s}/{a}: in the gradebook but no result file")
             continue
-        if res.get("status") == "error":
+        if res.status == "error":
             continue  # a grader failure is recorded for a re-run, never written to the gradebook
         if gb is None:
-            out.append(f"{s}/{a}: result file ({res.get('status')}) but not in the gradebook")
+            out.append(f"{s}/{a}: result file ({res.status}) but not in the gradebook")
             continue
-        if not _same(res.get("score"), gb["score"]):
-            out.append(f"{s}/{a}: total {res.get('score')} in the result file, {gb['score']} in the gradebook")
-        rcells = {g: c.get("score") for g, c in res.get("cells", {}).items()}
+        if not _same(res.score, gb["score"]):
+            out.append(f"{s}/{a}: total {res.score} in the result file, {gb['score']} in the gradebook")
+        rcells = {g: c.score for g, c in res.cells.items()}
         for gid in sorted(set(rcells) | set(gb["cells"])):
             if gid not in rcells or gid not in gb["cells"]:
                 out.append(f"{s}/{a}: cell {gid} only in the {'gradebook' if gid not in rcells else 'result file'}")
@@ -115,7 +119,7 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
                 nb_cells.update(_notebook_scores(path))
             except Exception as e:  # noqa: BLE001 - any unreadable notebook is a mismatch to report
                 out.append(f"{path.relative_to(ws)}: unreadable autograded notebook ({type(e).__name__})")
-        if res.get("status") == "graded" and not notebooks:
+        if res.status == "graded" and not notebooks:
             out.append(f"{s}/{a}: graded but no autograded notebook")
         for gid, score in sorted(nb_cells.items()):
             if gid in rcells and not _same(score or 0.0, rcells[gid] or 0.0):
@@ -129,11 +133,12 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
     return out
 
 
-def late_arithmetic(ws: pathlib.Path, results: dict) -> list[str]:
+def late_arithmetic(ws: pathlib.Path, results: dict[tuple[str, str], StudentResult]) -> list[str]:
     """Every late record's arithmetic, recomputed; and each record against the current course file."""
     import datetime as dt
 
     from . import course as course_file
+    from .grade import with_late
 
     out = []
     try:
@@ -142,13 +147,13 @@ def late_arithmetic(ws: pathlib.Path, results: dict) -> list[str]:
         return [str(exc)]
     infos: dict = {}
     for (a, s), res in sorted(results.items()):
-        late = res.get("late")
-        if not late or res.get("status") == "error":
+        late = res.late
+        if not late or res.status == "error":
             continue
         who = f"{s}/{a}: late record"
         raw, pen, final = late.get("raw_score"), late.get("penalty") or 0.0, late.get("score")
-        if res.get("status") != "missing" and not _same(raw, res.get("score")):
-            out.append(f"{who}: raw score {raw}, the result's score {res.get('score')}")
+        if res.status != "missing" and not _same(raw, res.score):
+            out.append(f"{who}: raw score {raw}, the result's score {res.score}")
         expect = 0.0 if late.get("accepted") is False else (raw or 0.0) * (1 - pen)
         if not math.isclose(final or 0.0, expect, abs_tol=1e-6):
             out.append(f"{who}: final {final} but raw {raw} x (1 - {pen}) = {expect:g}")
@@ -164,7 +169,7 @@ def late_arithmetic(ws: pathlib.Path, results: dict) -> list[str]:
             out.append(f"{who}, but course.toml gives {a} no due time (removed since grading?): run grade")
         else:
             info = infos.setdefault(a, course_file.submission_info(ws, a))
-            again = course_file.apply(ws, json.loads(json.dumps(res)), current, info).get("late")
+            again = with_late(ws, res, current, info).late
             if again != late:
                 out.append(f"{who} differs from what course.toml and the submission time give now "
                            "(changed since grading?): run grade, which updates it")
@@ -174,17 +179,20 @@ def late_arithmetic(ws: pathlib.Path, results: dict) -> list[str]:
 CLASS_MIN = 3  # below this many graded submissions, "everyone failed alike" says little
 
 
-def class_wide_failures(results: dict) -> list[str]:
-    """One line per (assignment, cell) that every graded submission lost with one and the same message."""
+def class_wide_failures(results: Mapping[tuple[str, str], StudentResult | Mapping]) -> list[str]:
+    """One line per (assignment, cell) that every graded submission lost with one and the same message.
+
+    ``results``: records, or their JSON form (only ``status`` and the cells' scores and reasons are read)."""
     by_cell: dict[tuple[str, str], list] = {}
     count: dict[str, int] = {}
     for (a, _), res in results.items():
-        if res.get("status") not in ("graded", "broken", "timeout"):
+        status, cells = _status_and_cells(res)
+        if status not in ("graded", "broken", "timeout"):
             continue  # missing and error submissions ran nothing
         count[a] = count.get(a, 0) + 1
-        for gid, c in res.get("cells", {}).items():
-            if c.get("max_score") and c.get("score") is not None and c["score"] < c["max_score"]:
-                by_cell.setdefault((a, gid), []).append(c.get("reason") or "")
+        for gid, c in cells.items():
+            if c.max_score and c.score is not None and c.score < c.max_score:
+                by_cell.setdefault((a, gid), []).append(c.reason)
     out = []
     for (a, gid), reasons in sorted(by_cell.items()):
         if count[a] >= CLASS_MIN and len(reasons) == count[a] and len(set(reasons)) == 1 and reasons[0]:
@@ -194,7 +202,15 @@ def class_wide_failures(results: dict) -> list[str]:
     return out
 
 
-def _check_csv(path: pathlib.Path, book: dict, results: dict) -> list[str]:
+def _status_and_cells(res) -> tuple[str | None, dict[str, CellResult]]:
+    if isinstance(res, StudentResult):
+        return res.status, dict(res.cells)
+    return res.get("status"), {g: CellResult(notebook=c.get("notebook", ""), score=c.get("score"),
+                                             max_score=c.get("max_score") or 0.0, reason=c.get("reason") or "")
+                               for g, c in res.get("cells", {}).items()}
+
+
+def _check_csv(path: pathlib.Path, book: dict, results: dict[tuple[str, str], StudentResult]) -> list[str]:
     out, seen = [], set()
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -209,11 +225,12 @@ def _check_csv(path: pathlib.Path, book: dict, results: dict) -> list[str]:
         score = row.get("score")
         if not _same(float(score) if score not in ("", None) else None, book[key]["score"]):
             out.append(f"{path.name}: {key[1]}/{key[0]} score {score} in the export, {book[key]['score']} in the gradebook")
-        late = results.get(key, {}).get("late")
+        res = results.get(key)
+        late = res.late if res is not None else None
         if late and row.get("final_score") not in (None, "") and not _same(float(row["final_score"]), late["score"]):
             out.append(f"{path.name}: {key[1]}/{key[0]} final score {row['final_score']} in the export, "
                        f"{late['score']} after the late penalty")
-        status = results.get(key, {}).get("status", "graded")
+        status = res.status if res is not None else "graded"
         if row.get("status") not in (None, status):
             out.append(f"{path.name}: {key[1]}/{key[0]} status {row.get('status')} in the export, {status} recorded")
     for key in sorted(set(book) - seen):

@@ -114,15 +114,14 @@ def _run(a) -> int:
         for student, old, new in s["changed"]:
             print(f"changed  {student}: {old} -> {new}")
         for r in s["results"]:
-            if r["status"] != "graded" or r.get("message"):
-                print(f"{r['status']:8s} {r['student']}: {r.get('message', '')}")
-        flagged = [r for r in s["results"] if r.get("flags")]
+            if r.status != "graded" or r.message:
+                print(f"{r.status:8s} {r.student}: {r.message}")
+        flagged = [r for r in s["results"] if r.flags]
         if flagged:
             print(f"{len(flagged)} submission(s) to read before trusting their scores: their code reaches "
                   "into the kernel's machinery, which can hide a failing test (see autograder/flags.py)")
             for r in flagged:
-                print(f"review   {r['student']} ({r.get('score', 0):g}/{r.get('max_score', 0):g}): "
-                      + "; ".join(r["flags"]))
+                print(f"review   {r.student} ({r.score:g}/{r.max_score:g}): " + "; ".join(r.flags))
         if errors:
             return 4
     elif a.cmd == "feedback":

@@ -34,13 +34,14 @@ class ClusterLost(SystemExit):
     """The Dask scheduler went away mid-batch (like the sandbox's refusal: the message, exit status 1)."""
 
 
-def grade_remote(opts, student: str, notebooks: list[str], submitted: dict[str, bytes]) -> dict:
-    """On a Dask worker: grade one student's notebooks (their bytes) in a scratch folder; return the result.
+def grade_remote(opts, student: str, notebooks: list[str], submitted: dict[str, bytes]):
+    """On a Dask worker: grade one student's notebooks (their bytes) in a scratch folder.
 
-    ``res["autograded"]`` carries {notebook name: autograded notebook JSON} for the grader to write.
+    Returns (the result record, {notebook name: autograded notebook JSON} for the grader to write).
     """
     from .execute import THREAD_ENV
     from .grade import grade_one
+    from .result import grader_error
 
     os.environ.update(THREAD_ENV)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="autograder-dask-"))
@@ -52,11 +53,8 @@ def grade_remote(opts, student: str, notebooks: list[str], submitted: dict[str, 
         try:
             res = grade_one(opts, student, notebooks, where)
         except BaseException as exc:  # a grader failure, not the student's: recorded as error, retried
-            return {"student": student, "assignment": opts.assignment, "status": "error", "cells": {},
-                    "comments": {}, "restored": [], "message": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc()}
-        res["autograded"] = {p.name: p.read_text() for p in sorted((scratch / "autograded").glob("*.ipynb"))}
-        return res
+            return grader_error(student, opts.assignment, f"{type(exc).__name__}: {exc}", traceback.format_exc()), {}
+        return res, {p.name: p.read_text() for p in sorted((scratch / "autograded").glob("*.ipynb"))}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -80,6 +78,7 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
     from distributed.scheduler import KilledWorker
 
     from .grade import atomic_write
+    from .result import grader_error
 
     ws = pathlib.Path(opts.workspace)
     quiet = _quiet_distributed()  # its reconnect attempts log tracebacks; the grader says what happened
@@ -111,15 +110,14 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
             for fut in done:
                 job = futures[fut]
                 try:
-                    res = fut.result()
+                    res, autograded = fut.result()
                 except KilledWorker as exc:  # it took down several workers: the grader's error, retried next run
-                    res = {"student": job[0], "assignment": opts.assignment, "status": "error", "cells": {},
-                           "comments": {}, "restored": [], "message": f"dask: its grading killed workers ({exc})"}
+                    res, autograded = grader_error(job[0], opts.assignment, f"dask: its grading killed workers ({exc})"), {}
                 except Exception as exc:  # noqa: BLE001 - the result could not be fetched: the cluster failed
                     raise _lost(scheduler, len(pending) + 1, exc) from None
                 out_dir = (pathlib.Path(job[2]["autograded"]) if len(job) > 2
                            else ws / "autograded" / job[0] / opts.assignment)
-                for name, text in (res.pop("autograded", None) or {}).items():
+                for name, text in autograded.items():
                     atomic_write(out_dir / name, text.encode())
                 if finish(res) is False:  # the canary failed: grade nothing more
                     client.cancel(list(pending))
@@ -136,9 +134,8 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
                     elif now - running_since.setdefault(fut.key, now) > hard_limit:
                         fut.cancel()  # its worker stays busy until its own watchdog ends the notebook
                         pending.discard(fut)
-                        res = {"student": futures[fut][0], "assignment": opts.assignment, "status": "error",
-                               "cells": {}, "comments": {}, "restored": [],
-                               "message": f"dask: its grading ran for {hard_limit:.0f} s on a worker; cancelled"}
+                        res = grader_error(futures[fut][0], opts.assignment,
+                                           f"dask: its grading ran for {hard_limit:.0f} s on a worker; cancelled")
                         if finish(res) is False:
                             client.cancel(list(pending))
                             return

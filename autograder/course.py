@@ -2,7 +2,8 @@
 
 Pure: nothing here grades, reads a gradebook or knows a notebook. ``load`` reads the course file
 (every error names the file and the line), ``verdict`` turns (raw score, submission time, student)
-into the recorded late record, and ``apply`` / ``refresh`` put that record into a result dict.
+into the recorded late record, and ``apply`` puts that record into a result (its JSON form; grade.with_late
+does it for an autograder.result.StudentResult).
 
     [late]                        # the course's default policy (every key optional)
     per_day = 0.10                # fraction of the score lost per started day late (24 h of elapsed time)
@@ -323,12 +324,3 @@ def final_score(res: dict) -> float:
     """The score that counts: penalised when a late record exists, else the raw score."""
     late = res.get("late")
     return float(late["score"]) if late else float(res.get("score") or 0.0)
-
-
-def refreshed(workspace, res: dict, course: Course | None, info: dict) -> dict | None:
-    """``res`` with its late record recomputed (a due time or extension changed since it was graded),
-    or None when nothing changed. A change that would need a re-grade (status error) is left to ``grade``."""
-    new = apply(workspace, json.loads(json.dumps(res)), course, info)
-    if new.get("status") != res.get("status") or new.get("late") == res.get("late"):
-        return None
-    return new

@@ -23,9 +23,8 @@ import pathlib
 
 from nbgrader.api import Gradebook
 
-from .course import final_score
 from .course import load as load_course
-from .grade import load_results
+from .result import load as load_results
 from .roster import load_saved
 
 BASE = ["student_id", "assignment", "score", "max_score", "status"]
@@ -34,7 +33,8 @@ FORMATS = ("csv", "canvas", "moodle")
 
 
 def rows(db_url: str, workspace, assignment: str | None = None) -> tuple[list[str], list[dict]]:
-    """(columns, rows) from the gradebook; status and messages from the workspace's result files."""
+    """(columns, rows): the scores from the gradebook (written from the result records, plus any manual
+    grade); status, message and the late record from the workspace's result records."""
     results = load_results(workspace, assignment)
     out, cells = [], {}
     with Gradebook(db_url) as gb:
@@ -45,11 +45,11 @@ def rows(db_url: str, workspace, assignment: str | None = None) -> tuple[list[st
                 for c in nb.grade_cells:
                     cells.setdefault(c.name, []).append((a.name, nb.name))
             for sub in sorted(a.submissions, key=lambda s: s.student.id):
-                res = results.get((a.name, sub.student.id), {})
-                late = res.get("late") or {}
+                res = results.get((a.name, sub.student.id))
+                late = (res.late if res is not None else None) or {}
                 row = {"student_id": sub.student.id, "assignment": a.name, "score": sub.score,
-                       "max_score": sub.max_score, "status": res.get("status", "graded"),
-                       "message": res.get("message", ""),
+                       "max_score": sub.max_score, "status": res.status if res is not None else "graded",
+                       "message": res.message if res is not None else "",
                        "final_score": late.get("score", sub.score), "submitted_at": late.get("submitted_at"),
                        "late_by_h": None if late.get("late_by_s") is None else round(late["late_by_s"] / 3600, 3),
                        "days_late": late.get("days_late"), "penalty": late.get("penalty"),
@@ -105,13 +105,13 @@ def lms_table(workspace, assignment: str | None, output: pathlib.Path, fmt: str)
     a = course.assignments.get(assignment) if course else None
     title = (a.title if a and a.title else assignment)
     results = {s: r for (_, s), r in load_results(workspace, assignment).items()}
-    max_score = max((r.get("max_score") or 0 for r in results.values()), default=0)
+    max_score = max((r.max_score for r in results.values()), default=0)
 
     def score(sid):
         res = results.get(sid)
-        if res is None or res.get("status") == "error":
+        if res is None or res.status == "error":
             return ""  # not graded (yet): an empty cell changes nothing in the LMS
-        return _fmt(round(final_score(res), 2))
+        return _fmt(round(res.final_score, 2))
 
     with open(output, "w", newline="") as fh:
         w = csv.writer(fh)
@@ -138,15 +138,15 @@ def cell_stats(workspace, assignment: str | None, out_csv: pathlib.Path) -> path
     """Per (assignment, grade cell): submissions that ran, full marks, pass rate, commonest failure messages."""
     stats: dict = {}
     for (a, _), res in sorted(load_results(workspace, assignment).items()):
-        if res.get("status") not in ("graded", "broken", "timeout"):
+        if not res.ran:
             continue  # missing and error submissions ran nothing
-        for gid, c in res.get("cells", {}).items():
-            s = stats.setdefault((a, gid), {"n": 0, "passed": 0, "max": c.get("max_score"), "why": collections.Counter()})
+        for gid, c in res.cells.items():
+            s = stats.setdefault((a, gid), {"n": 0, "passed": 0, "max": c.max_score, "why": collections.Counter()})
             s["n"] += 1
-            if c.get("score") is not None and c.get("max_score") is not None and c["score"] >= c["max_score"]:
+            if c.full_marks:
                 s["passed"] += 1
             else:
-                s["why"][" ".join((c.get("reason") or "no message").split())[:200]] += 1
+                s["why"][" ".join((c.reason or "no message").split())[:200]] += 1
     with open(out_csv, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["assignment", "cell", "max_score", "submissions", "full_marks", "pass_rate",

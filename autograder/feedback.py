@@ -22,7 +22,8 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
 from .execute import PARTIAL
-from .grade import Options, _cfg, atomic_write, load_results
+from .grade import Options, _cfg, atomic_write
+from .result import StudentResult, load as load_results
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -120,7 +121,7 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
     written = []
     mathjax = vendor_mathjax(ws / "feedback")
     for (_, student), res in sorted(load_results(ws, opts.assignment).items()):
-        if res.get("status") == "error":
+        if res.status == "error":
             continue  # the grader failed, not the student: nothing to show until it is graded
         graded = sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb"))
         if not graded:  # missing or unreadable: a page that says why, so every student hears back
@@ -133,9 +134,9 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
             resources = {"nbgrader": {"student": student, "assignment": opts.assignment,
                                       "notebook": path.stem, "db_url": db_url}}
             html, _ = exporter.from_notebook_node(nb, resources=resources)
-            if res.get("status") != "graded" and res.get("message"):
-                html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res['message'])}</p>", 1)
-            if res.get("late"):
+            if res.status != "graded" and res.message:
+                html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res.message)}</p>", 1)
+            if res.late:
                 html = html.replace("<body>", "<body>" + late_note(res), 1)
             out = ws / "feedback" / student / opts.assignment / f"{path.stem}.html"
             atomic_write(out, offline(html, mathjax).encode())
@@ -146,14 +147,14 @@ def feedback(opts: Options, log=print) -> list[pathlib.Path]:
     return written
 
 
-def late_note(res: dict) -> str:
+def late_note(res: StudentResult) -> str:
     """The submission time, the due time, and the raw and final score with the reason (HTML)."""
-    late = res["late"]
+    late = res.late
     return (f"<div class='autograder-late' style='border:1px solid #999;padding:0.5em;margin:0.5em'>"
             f"<p><b>Due:</b> {_escape(late['due'])}{' (your extension)' if late.get('extended') else ''}<br>"
             f"<b>Submitted:</b> {_escape(late.get('submitted_at') or 'time unknown')}<br>"
-            f"<b>Score:</b> {late['raw_score']:g} / {res.get('max_score', 0):g} before any late penalty; "
-            f"<b>{late['score']:g} / {res.get('max_score', 0):g}</b> counts "
+            f"<b>Score:</b> {late['raw_score']:g} / {res.max_score:g} before any late penalty; "
+            f"<b>{late['score']:g} / {res.max_score:g}</b> counts "
             f"({late.get('penalty', 0):.0%} late penalty)<br><b>Why:</b> {_escape(late.get('reason', ''))}</p></div>")
 
 
@@ -185,9 +186,9 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _note_page(assignment: str, res: dict) -> str:
+def _note_page(assignment: str, res: StudentResult) -> str:
     """A plain page for a submission that could not be run (status, score, reason)."""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title></head><body>"
-            f"<h1>{_escape(assignment)}: {res.get('score', 0):g} / {res.get('max_score', 0):g}</h1>"
-            f"<p>Status: <b>{_escape(res.get('status', ''))}</b></p><p>{_escape(res.get('message', ''))}</p>"
-            + (late_note(res) if res.get("late") else "") + "</body></html>")
+            f"<h1>{_escape(assignment)}: {res.score:g} / {res.max_score:g}</h1>"
+            f"<p>Status: <b>{_escape(res.status)}</b></p><p>{_escape(res.message)}</p>"
+            + (late_note(res) if res.late else "") + "</body></html>")

@@ -2,9 +2,10 @@
 
 Data flow per student: a worker process sanitizes the submitted notebook with nbgrader's
 preprocessors (outputs cleared, test cells restored from the gradebook, deleted ones put back),
-executes it in a sandboxed kernel, scores it and writes the autograded notebook (temp + rename).
-The parent alone writes the gradebook, one transaction per student, then the student's result
-file ``results/<assignment>/<student>.json`` (temp + rename). That file is the commit record: a
+executes it in a sandboxed kernel, scores it, writes the autograded notebook (temp + rename) and
+returns an ``autograder.result.StudentResult``. The parent completes that record (digests, late
+record: ``commit`` in ``grade``, the one place), writes the gradebook from it, one transaction per
+student, then stores it as ``results/<assignment>/<student>.json`` (temp + rename). That file is the commit record: a
 re-run skips a student whose result matches the submission's and the source's digests, and a
 SIGKILL at any point loses at most the students in flight.
 """
@@ -25,8 +26,11 @@ import warnings
 from collections import deque
 from multiprocessing.connection import wait
 
+from .result import CellResult, ResultFileError, StudentResult, grader_error
+from .result import load as load_results  # noqa: F401 - the readers' entry point, re-exported
+from .result import path_of as _result_path
+
 GRADER_VERSION = 2  # bump when scoring rules change: every stored result becomes stale (2: hidden tests run in the grader)
-STATUSES = ("graded", "broken", "timeout", "missing", "error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +83,7 @@ def submission_digest(folder: pathlib.Path, notebooks: list[str]) -> str:
 
 # ---------------------------------------------------------------- worker side
 
-def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> dict:
+def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> StudentResult:
     """Grade one student's submission; return the result record (the worker writes no gradebook).
 
     ``where`` (the canary) overrides the folders: {"submitted": folder, "autograded": folder}.
@@ -99,8 +103,10 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
     ws = pathlib.Path(opts.workspace)
     folder = pathlib.Path(where["submitted"]) if where else ws / "submitted" / student / opts.assignment
     out_dir = pathlib.Path(where["autograded"]) if where else ws / "autograded" / student / opts.assignment
-    result = {"student": student, "assignment": opts.assignment, "status": "graded", "message": "",
-              "cells": {}, "comments": {}, "restored": [], "execute_s": 0.0, "flags": []}
+    status = "graded"
+    cells: dict[str, CellResult] = {}
+    comments: dict[str, str | None] = {}
+    restored, discarded_all, review, hidden, execute_s = [], [], [], {}, 0.0
     messages = []
     limits = kernel_limits(opts)
     for name in notebooks:
@@ -113,15 +119,15 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
             if not any(nbutils.is_grade(c) or nbutils.is_solution(c) for c in nb.cells):
                 raise ValueError("no nbgrader cells (not this assignment's notebook?)")
         except FileNotFoundError:
-            result["status"], nb = "missing", None
+            status, nb = "missing", None
             messages.append(f"{name}: not submitted" + _collect_note(ws, opts.assignment, student))
         except Exception as exc:  # unreadable JSON, wrong format: the submission is broken
-            result["status"], nb = "broken", None
+            status, nb = "broken", None
             messages.append(f"{name}: not a gradable notebook ({type(exc).__name__}: {exc})")
         if nb is None:
-            result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
+            cells.update(_zero_cells(cfg, opts.assignment, stem))
             continue
-        result["flags"] += [f"{stem}: {f}" for f in review_flags(nb)]  # for a person; no score changes
+        review += [f"{stem}: {f}" for f in review_flags(nb)]  # for a person; no score changes
         restorer = RestoreCells(config=cfg)
         released = ws / "release" / opts.assignment / name
         released_sources = {}
@@ -138,13 +144,13 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
                        restorer, CheckCellMetadata(config=cfg)):
                 nb, resources = pp.preprocess(nb, resources)
         except Exception as exc:  # metadata nbgrader refuses (tampered or from another assignment)
-            result["status"] = "broken"
+            status = "broken"
             messages.append(f"{name}: nbgrader cannot sanitize it ({type(exc).__name__}: {exc})")
-            result["cells"].update(_zero_cells(cfg, opts.assignment, stem))
+            cells.update(_zero_cells(cfg, opts.assignment, stem))
             continue
-        result["restored"] += [f"{stem}:{gid}" for gid in restorer.restored]
+        restored += [f"{stem}:{gid}" for gid in restorer.restored]
         discarded = discarded_edits(submitted_sources, released_sources)  # read-only cells edited: put back
-        result.setdefault("discarded", []).extend(f"{stem}:{gid}" for gid in discarded)
+        discarded_all += [f"{stem}:{gid}" for gid in discarded]
         run = Run(limits=limits, unsafe=opts.unsafe, wall_s=opts.timeout_notebook)
         source_nb = pathlib.Path(opts.source) / opts.assignment / name
         if source_nb.is_file():  # the kernel must import what the reference imports, before any cell runs
@@ -154,22 +160,22 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
             if extra.is_file() and extra.suffix != ".ipynb":
                 shutil.copy(extra, run.scratch / extra.name)
         try:
-            result["execute_s"] += run.execute(nb, resources, cfg, opts.timeout_cell)
+            execute_s += run.execute(nb, resources, cfg, opts.timeout_cell)
         except Exception as exc:  # DeadKernelError and friends: score what ran, record why
             if isinstance(exc, GraderSetupError):
                 raise  # recorded as the grader's error (status "error"), retried on the next run
             if run.timed_out:
-                result["status"] = "timeout"
+                status = "timeout"
                 messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")
             elif run.output_overflow:
-                result["status"] = "broken"
+                status = "broken"
                 messages.append(f"{name}: stopped: its outputs passed {limits.output_bytes} bytes")
             else:
-                result["status"] = "broken"
+                status = "broken"
                 messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")
         finally:
             run.close()
-        result.setdefault("hidden_tests", {})[stem] = run.hidden_tests
+        hidden[stem] = run.hidden_tests
         for pp in (IgnorePattern(config=cfg), LimitOutput(config=cfg)):
             nb, resources = pp.preprocess(nb, resources)
         for cell in nb.cells:
@@ -178,19 +184,20 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
                 continue
             if nbutils.is_grade(cell):
                 score, max_score, reason = cell_score(cell)
-                result["cells"][gid] = {"notebook": stem, "score": score, "max_score": max_score, "reason": reason}
+                cells[gid] = CellResult(notebook=stem, score=score, max_score=max_score, reason=reason)
             if nbutils.is_solution(cell) or nbutils.is_task(cell):
                 unchanged = cell.metadata.nbgrader.get("checksum") == nbutils.compute_checksum(cell)
-                result["comments"][gid] = "No response." if unchanged and not nbutils.is_task(cell) else None
+                comments[gid] = "No response." if unchanged and not nbutils.is_task(cell) else None
         note_discarded(nb, discarded)
         atomic_write(out_dir / name, nbformat.writes(nb).encode())
-    if result["restored"]:
-        messages.append("restored test cells: " + ", ".join(result["restored"]))
-    if result.get("discarded"):
-        messages.append("edits of read-only cells discarded: " + ", ".join(result["discarded"]))
-    result["message"] = "; ".join(messages)
-    result["total_s"] = time.perf_counter() - t0
-    return result
+    if restored:
+        messages.append("restored test cells: " + ", ".join(restored))
+    if discarded_all:
+        messages.append("edits of read-only cells discarded: " + ", ".join(discarded_all))
+    return StudentResult(student=student, assignment=opts.assignment, status=status, cells=cells,
+                         message="; ".join(messages), comments=comments, restored=tuple(restored),
+                         discarded=tuple(discarded_all), flags=tuple(review), hidden_tests=hidden,
+                         execute_s=execute_s, total_s=time.perf_counter() - t0)
 
 
 DISCARDED_NOTE = ("**Grading note:** you edited the read-only cell below. Your edit was discarded: the "
@@ -221,13 +228,13 @@ def _collect_note(ws: pathlib.Path, assignment: str, student: str) -> str:
     return f" (collect found instead: {', '.join(found)})" if found else ""
 
 
-def _zero_cells(cfg, assignment: str, stem: str) -> dict:
+def _zero_cells(cfg, assignment: str, stem: str) -> dict[str, CellResult]:
     """Every grade cell of a notebook at 0 (missing or unreadable submission)."""
     from nbgrader.api import Gradebook
     with Gradebook(cfg.CourseDirectory.db_url) as gb:
         nb = gb.find_notebook(stem, assignment)
-        return {c.name: {"notebook": stem, "score": 0.0, "max_score": float(c.max_score),
-                         "reason": "no gradable notebook"} for c in nb.grade_cells}
+        return {c.name: CellResult(notebook=stem, score=0.0, max_score=float(c.max_score),
+                                   reason="no gradable notebook") for c in nb.grade_cells}
 
 
 def _worker_main(conn, opts: Options) -> None:
@@ -250,51 +257,51 @@ def _worker_main(conn, opts: Options) -> None:
         try:
             res = grade_one(opts, student, notebooks, *where)
         except BaseException as exc:  # a grader failure, not the student's: record it, keep going
-            res = {"student": student, "assignment": opts.assignment, "status": "error", "cells": {},
-                   "comments": {}, "restored": [], "message": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc()}
+            res = grader_error(student, opts.assignment, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         conn.send(res)
 
 
 # ---------------------------------------------------------------- parent side
 
-def record(gb, res: dict) -> None:
+def record(gb, res: StudentResult) -> None:
     """Write one student's scores and comments into the gradebook in one transaction (retried on a race)."""
     from .gradebook import record_retrying
     record_retrying(gb, _write_record, res)
 
 
-def _write_record(gb, res: dict) -> None:
+def _write_record(gb, res: StudentResult) -> None:
     """The gradebook rows of one result (inside gradebook.transaction: all or nothing)."""
-    assignment, student = res["assignment"], res["student"]
     with warnings.catch_warnings():
         # nbgrader builds a submission's rows before adding them to the session: SQLAlchemy warns, harmlessly
         warnings.simplefilter("ignore", category=Warning)
-        gb.update_or_create_student(student)
-        gb.update_or_create_submission(assignment, student)
-        for gid, c in res["cells"].items():
-            grade = gb.find_grade(gid, c["notebook"], assignment, student)
-            grade.auto_score = c["score"]
-            grade.needs_manual_grade = grade.manual_score is not None or c["score"] is None
-        for gid, comment in res["comments"].items():
-            nb = next((c["notebook"] for g, c in res["cells"].items() if g == gid), None)
-            if nb is None:
+        gb.update_or_create_student(res.student)
+        gb.update_or_create_submission(res.assignment, res.student)
+        for gid, c in res.cells.items():
+            grade = gb.find_grade(gid, c.notebook, res.assignment, res.student)
+            grade.auto_score = c.score
+            grade.needs_manual_grade = grade.manual_score is not None or c.score is None
+        for gid, comment in res.comments.items():
+            if gid not in res.cells:
                 continue  # ungraded answer cells: their comment lives only in the result file
-            gb.find_comment(gid, nb, assignment, student).auto_comment = comment
+            gb.find_comment(gid, res.cells[gid].notebook, res.assignment, res.student).auto_comment = comment
 
 
-def _result_path(ws: pathlib.Path, assignment: str, student: str) -> pathlib.Path:
-    return ws / "results" / assignment / f"{student}.json"
+def with_late(ws, res: StudentResult, policy, lms: dict) -> StudentResult:
+    """``res`` with its late record from the course file (course.apply): the score that counts and why;
+    a submission time course.toml cannot do without makes it the grader's error."""
+    from . import course as course_file
+    d = course_file.apply(ws, {"student": res.student, "assignment": res.assignment, "status": res.status,
+                               "score": res.score, "message": res.message}, policy, lms)
+    return dataclasses.replace(res, status=d["status"], message=d.get("message") or "", late=d.get("late"))
 
 
-def load_results(ws, assignment: str | None = None) -> dict[tuple[str, str], dict]:
-    """Every stored result record, keyed by (assignment, student)."""
-    out = {}
-    root = pathlib.Path(ws) / "results"
-    for path in sorted(root.glob(f"{assignment or '*'}/*.json")):
-        res = json.loads(path.read_text())
-        out[(res["assignment"], res["student"])] = res
-    return out
+def refreshed(ws, res: StudentResult, policy, lms: dict) -> StudentResult | None:
+    """``res`` with its late record recomputed (a due time or extension changed since it was graded),
+    or None when nothing changed. A change that would need a re-grade (status error) is left to ``grade``."""
+    new = with_late(ws, res, policy, lms)
+    if new.status != res.status or new.late == res.late:
+        return None
+    return new
 
 
 class Progress:
@@ -321,21 +328,26 @@ class Progress:
 
 
 def plan(opts: Options, regrade: bool = False) -> tuple[list, list, dict]:
-    """(to_grade, to_resync, stored) for the workspace: what is missing or stale, what only needs the gradebook."""
+    """(to_grade, to_resync, info) for the workspace: what is missing or stale, what only needs the gradebook.
+
+    ``info["unreadable"]``: the result files that could not be read (ResultFileError: corrupt, or an
+    older grader's schema); their students are graded again, which rewrites them.
+    """
     from .release import notebook_names, source_digest
     ws = pathlib.Path(opts.workspace)
     notebooks = notebook_names(opts.assignment, opts.source)
     src_sha = source_digest(opts.assignment, opts.source)
     students = sorted(p.parent.name for p in (ws / "submitted").glob(f"*/{opts.assignment}") if p.is_dir())
-    stored = load_results(ws, opts.assignment)
+    unreadable: list[ResultFileError] = []
+    stored = load_results(ws, opts.assignment, errors=unreadable)
     todo, keep = [], []
     for student in students:
         sha = submission_digest(ws / "submitted" / student / opts.assignment, notebooks)
         old = stored.get((opts.assignment, student))
-        fresh = (old is not None and old.get("submission_sha") == sha and old.get("source_sha") == src_sha
-                 and old.get("grader") == GRADER_VERSION and old.get("status") != "error")
+        fresh = (old is not None and old.submission_sha == sha and old.source_sha == src_sha
+                 and old.grader == GRADER_VERSION and old.status != "error")
         (keep if fresh and not regrade else todo).append((student, notebooks, sha))
-    return todo, keep, {"source_sha": src_sha, "stored": stored, "notebooks": notebooks}
+    return todo, keep, {"source_sha": src_sha, "stored": stored, "notebooks": notebooks, "unreadable": unreadable}
 
 
 def ensure_assignment(opts: Options) -> list[str]:
@@ -394,12 +406,14 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         log("warning: " + w, file=sys.stderr)
     todo, keep, info = plan(opts, regrade)
     stored = info["stored"]
+    for exc in info["unreadable"]:
+        log(f"warning: {exc}; grading that student again", file=sys.stderr)
     from . import course as course_file  # deadlines and late policy: a bad course.toml stops here, nothing graded
     policy, lms = course_file.load(ws), course_file.submission_info(ws, opts.assignment)
     for student, _, _ in keep:  # a due time or an extension changed since grading: the late record follows
-        new = course_file.refreshed(ws, stored[(opts.assignment, student)], policy, lms)
+        new = refreshed(ws, stored[(opts.assignment, student)], policy, lms)
         if new is not None:
-            atomic_write(_result_path(ws, opts.assignment, student), json.dumps(new, indent=1, sort_keys=True).encode())
+            atomic_write(_result_path(ws, opts.assignment, student), new.dumps().encode())
     t0 = time.perf_counter()
     summary = {"graded": 0, "skipped": len(keep), "changed": [], "statuses": {}, "results": []}
     db_url = _cfg(opts).CourseDirectory.db_url
@@ -414,33 +428,32 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     book = {}  # the parent's gradebook, opened once the workers are forked
     canary = {"pending": False, "held": [], "failed": None, "seconds": None}
 
-    def commit(res: dict) -> None:
-        res.update(submission_sha=shas[res["student"]], source_sha=info["source_sha"], grader=GRADER_VERSION)
-        res["score"] = sum(c["score"] or 0.0 for c in res["cells"].values())
-        res["max_score"] = sum(c["max_score"] for c in res["cells"].values())
-        course_file.apply(ws, res, policy, lms)  # res["late"]: submitted_at, late_by, raw and penalised score
-        old = stored.get((opts.assignment, res["student"]))
-        if old is not None and old.get("score") != res["score"]:
-            res["history"] = old.get("history", []) + [{"score": old.get("score"), "status": old.get("status")}]
-            summary["changed"].append((res["student"], old.get("score"), res["score"]))
-        if res["status"] != "error":
+    def commit(res: StudentResult) -> None:
+        """The one place a result is completed, recorded in the gradebook and stored."""
+        res = dataclasses.replace(res, submission_sha=shas[res.student], source_sha=info["source_sha"],
+                                  grader=GRADER_VERSION)
+        res = with_late(ws, res, policy, lms)  # res.late: submitted_at, late_by, raw and penalised score
+        old = stored.get((opts.assignment, res.student))
+        if old is not None and old.score != res.score:
+            res = dataclasses.replace(res, history=(*old.history, {"score": old.score, "status": old.status}))
+            summary["changed"].append((res.student, old.score, res.score))
+        if res.status != "error":
             try:
                 if "gb" not in book:
                     book["gb"] = Gradebook(db_url)
                 record(book["gb"], res)
             except Exception as exc:  # keep the batch going; the student is re-tried next run
-                res["status"], res["message"] = "error", f"gradebook: {type(exc).__name__}: {exc}"
-        atomic_write(_result_path(ws, opts.assignment, res["student"]),
-                     json.dumps(res, indent=1, sort_keys=True).encode())
+                res = dataclasses.replace(res, status="error", message=f"gradebook: {type(exc).__name__}: {exc}")
+        atomic_write(_result_path(ws, opts.assignment, res.student), res.dumps().encode())
         summary["graded"] += 1
-        summary["statuses"][res["status"]] = summary["statuses"].get(res["status"], 0) + 1
+        summary["statuses"][res.status] = summary["statuses"].get(res.status, 0) + 1
         summary["results"].append(res)
-        bar.step(f"{res['student']}: {res['status']} {res['score']:g}/{res['max_score']:g}")
+        bar.step(f"{res.student}: {res.status} {res.score:g}/{res.max_score:g}")
 
-    def finish(res: dict):
+    def finish(res: StudentResult):
         """Commit a student's result; hold them while the canary runs; False stops the batch."""
-        if res["student"] == CANARY:
-            canary["pending"], canary["seconds"] = False, res.get("total_s")
+        if res.student == CANARY:
+            canary["pending"], canary["seconds"] = False, res.total_s
             canary["failed"] = canary_verdict(opts, res)
             if canary["failed"]:
                 canary["held"].clear()  # never recorded: graded again on the next run
@@ -509,20 +522,19 @@ def _reference(source: str) -> str:
                      if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
-def canary_verdict(opts: Options, res: dict) -> str | None:
+def canary_verdict(opts: Options, res: StudentResult) -> str | None:
     """Why the reference answers' result shows a broken grading environment, or None if they scored full marks."""
-    if res.get("status") != "graded":
-        why = res.get("message") or res.get("status")
+    if res.status != "graded":
+        why = res.message or res.status
     else:
-        lost = [f"{gid} {c['score']:g}/{c['max_score']:g} ({c.get('reason') or 'no reason recorded'})"
-                for gid, c in sorted(res.get("cells", {}).items())
-                if c.get("score") is not None and c["score"] < c["max_score"]]
+        lost = [f"{gid} {c.score:g}/{c.max_score:g} ({c.reason or 'no reason recorded'})"
+                for gid, c in sorted(res.cells.items()) if c.score is not None and c.score < c.max_score]
         if not lost:
             return None
         why = "they lose points: " + "; ".join(lost)
     return (f"canary: the reference answers of {opts.assignment} (from {opts.source}) do not score full marks "
             f"in this grading environment, so every student would be graded wrongly. Nothing was graded. "
-            f"Status {res.get('status')}: {why}. Fix the environment (the kernel's Python, mnlib, torch, the "
+            f"Status {res.status}: {why}. Fix the environment (the kernel's Python, mnlib, torch, the "
             f"sandbox), or, if you know the reference is meant to lose points, pass --no-canary. "
             f"The canary's notebooks are in {pathlib.Path(opts.workspace) / CANARY / opts.assignment}.")
 
@@ -555,8 +567,7 @@ def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
         return (proc, parent)
 
     def fail(job, message):
-        return finish({"student": job[0], "assignment": opts.assignment, "status": "error", "cells": {},
-                       "comments": {}, "restored": [], "message": message})
+        return finish(grader_error(job[0], opts.assignment, message))
 
     workers = [start() for _ in range(n)]
     idle.extend(workers)

@@ -27,6 +27,7 @@ from autograder.execute import cell_score
 from autograder.grade import Options, grade, load_results, record
 from autograder.nbgrader_config import REPO, course_config
 from autograder.release import release, same_tree
+from autograder.result import CellResult, StudentResult
 
 FIXTURE = REPO / "tests" / "fixtures" / "autograder" / "solutions"
 ASSIGNMENT = "fx_sum"
@@ -198,9 +199,9 @@ def test_gradebook_transaction_is_all_or_nothing(graded):
     """Does a failure half-way through recording a student leave no trace of them in the gradebook?"""
     from nbgrader.api import Gradebook, MissingEntry
     ws, _ = graded
-    bogus = {"assignment": ASSIGNMENT, "student": "ghost", "comments": {},
-             "cells": {"test_shape": {"notebook": ASSIGNMENT, "score": 1.0},
-                       "no_such_cell": {"notebook": ASSIGNMENT, "score": 1.0}}}
+    bogus = StudentResult(assignment=ASSIGNMENT, student="ghost", status="graded",
+                          cells={"test_shape": CellResult(notebook=ASSIGNMENT, score=1.0, max_score=1.0),
+                                 "no_such_cell": CellResult(notebook=ASSIGNMENT, score=1.0, max_score=1.0)})
     with Gradebook(course_config(ws).CourseDirectory.db_url) as gb:
         with pytest.raises(MissingEntry):
             record(gb, bogus)
@@ -362,3 +363,4 @@ def test_grade_called_from_a_program_that_already_ran_torch(tmp_path):
                        env={**os.environ, "TMPDIR": str(tmp_path)})
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert load_results(ws, "ps1_dsc")[("ps1_dsc", "s01_right")]["score"] == 10.0
+

@@ -24,11 +24,10 @@ import sys
 import pytest
 
 from autograder import sandbox
+from autograder.scenarios import make_hostile_scenarios as ms
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCEN = REPO / "autograder" / "scenarios"
-sys.path.insert(0, str(SCEN))
-import make_hostile_scenarios as ms  # noqa: E402
 
 PROBE = sandbox.probe()
 CLASS = ["complete", "unchanged-release", "edited-test-cell", "os-exit", "corrupt", "deleted-test-cell"]
@@ -83,14 +82,16 @@ def _write_one(db_url, ws, fail_after_student=False):
     grade.ensure_assignment(opts)
     from nbgrader.api import Gradebook
 
+    from autograder.result import CellResult, StudentResult
+
     with Gradebook(db_url) as gb:
-        cells = {c.name: {"notebook": "sb_guard", "score": c.max_score, "max_score": c.max_score, "reason": ""}
+        cells = {c.name: CellResult(notebook="sb_guard", score=c.max_score, max_score=c.max_score)
                  for c in gb.find_notebook("sb_guard", ms.ASSIGNMENT).grade_cells}
         if fail_after_student:  # a cell the gradebook does not know: MissingEntry after the student row is added
-            cells["no-such-cell"] = {"notebook": "sb_guard", "score": 1.0, "max_score": 1.0, "reason": ""}
-        res = {"student": "s1", "assignment": ms.ASSIGNMENT, "cells": cells, "comments": {}}
+            cells["no-such-cell"] = CellResult(notebook="sb_guard", score=1.0, max_score=1.0)
+        res = StudentResult(student="s1", assignment=ms.ASSIGNMENT, status="graded", cells=cells)
         grade.record(gb, res)
-    return sum(c["max_score"] for c in cells.values())
+    return sum(c.max_score for c in cells.values())
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -43,16 +43,20 @@ PARTIAL = "autograder_partial"  # output metadata key: this number was written b
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager whose kernel command goes through sandbox.wrap (set per run by ``kernel_manager_for``)."""
+    """A kernel manager whose kernel command goes through sandbox.wrap, with the limits and scratch
+    folder of one :class:`Run`. nbclient creates it (``kernel_manager_class``); the client that
+    creates it binds it to its run (:class:`RunsInSandbox`), before the kernel starts."""
 
-    run: "Run" = None  # bound by kernel_manager_for()
+    run: "Run | None" = None  # set by bind()
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+    def bind(self, run: "Run") -> "SandboxedKernelManager":
+        """Run the kernel in ``run``'s sandbox; returns self."""
+        self.run = run
         # IPC sockets inside the scratch dir: reachable from a sandbox without shared network.
         self.transport = "ipc"
-        self.ip = str(self.run.scratch / "k")
-        self.connection_file = str(self.run.scratch / "kernel.json")
+        self.ip = str(run.scratch / "k")
+        self.connection_file = str(run.scratch / "kernel.json")
+        return self
 
     def format_kernel_cmd(self, extra_arguments=None):
         argv = super().format_kernel_cmd(extra_arguments)
@@ -67,7 +71,28 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.run.kernel_pid = process.pid if process is not None else None
 
 
-class _Executor(sandbox.BoundedOutputs, Execute):
+class RunsInSandbox:
+    """Mixin for an nbclient client (nbgrader's ``Execute``): its kernel runs in ``run``'s sandbox.
+
+    The client creates a :class:`SandboxedKernelManager` (its ``kernel_manager_class``) and binds
+    it to ``run``, a plain attribute: nbconvert re-runs the client's ``__init__`` inside
+    ``preprocess()``, which resets traits but keeps it.
+    """
+
+    def __init__(self, *, run: "Run", **kw):
+        kw.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(**kw)
+        self.run = run
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if not isinstance(km, SandboxedKernelManager):
+            raise TypeError(f"kernel_manager_class {type(km).__name__} is not a SandboxedKernelManager: "
+                            "the kernel would run outside the sandbox")
+        return km.bind(self.run)
+
+
+class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
     """nbgrader's Execute with the output cap, a record of the cells whose execution finished, and
     hidden tests run in this process (autograder.remote) when the notebook's checks allow it."""
 
@@ -245,13 +270,12 @@ class Run:
         cap or a crash while it ran) loses its execution count, so it scores as not run.
         Hidden tests run in this process (autograder.remote) when the notebook's checks are written for it.
         """
-        km_class = type("BoundKernelManager", (SandboxedKernelManager,), {"run": self})
         if timeout_cell is not None:
             # through the config: nbconvert re-runs the client's __init__ inside preprocess(),
             # which would reset an attribute set on the instance
             cfg = copy.deepcopy(cfg)
             cfg.Execute.timeout = int(timeout_cell)
-        ex = _Executor(config=cfg, kernel_manager_class=km_class, output_limit=self.limits.output_bytes,
+        ex = _Executor(config=cfg, run=self, output_limit=self.limits.output_bytes,
                        remote_scratch=self.cwd or self.scratch,
                        preflight=None if self.preflight is None else list(self.preflight))
         self.executor = ex

@@ -244,13 +244,15 @@ def test_output_flood_is_stopped_in_the_grader():
     from nbformat.v4 import new_code_cell, new_notebook
     from nbgrader.preprocessors import Execute
 
-    from autograder.execute import Run, SandboxedKernelManager
+    from autograder.execute import Run, RunsInSandbox
 
     nb = new_notebook(cells=[new_code_cell("line = 'x' * 1_000_000\nwhile True:\n    print(line, flush=True)"),
                              new_code_cell("print('after')")])
+    class Exec(RunsInSandbox, sandbox.BoundedOutputs, Execute):
+        output_limit = 4 * 2**20
+
     run = Run(limits=SMALL, unsafe=False, wall_s=60)
-    km = type("KM", (SandboxedKernelManager,), {"run": run})
-    ex = type("Exec", (sandbox.BoundedOutputs, Execute), {"output_limit": 4 * 2**20})(kernel_manager_class=km)
+    ex = Exec(run=run)
     ex.timeout = 30
     try:
         with pytest.raises(sandbox.OutputTooLarge):

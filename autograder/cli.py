@@ -71,6 +71,7 @@ def _options(a):
 
 
 def main(argv=None) -> int:
+    from .errors import GradingStopped
     from .grade import CanaryFailed
     a = parser().parse_args(argv)
     try:
@@ -87,6 +88,9 @@ def main(argv=None) -> int:
     except CanaryFailed as exc:  # a broken grading environment: nothing graded, say why
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except GradingStopped as exc:  # no sandbox, a lost Dask cluster: the batch stops, what was committed stays
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
 
 
 def _run(a) -> int:

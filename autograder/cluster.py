@@ -27,11 +27,9 @@ import tempfile
 import time
 import traceback
 
+from .errors import ClusterLost
+
 NO_WORKER_S = 120.0  # a cluster with no worker for this long stops the batch
-
-
-class ClusterLost(SystemExit):
-    """The Dask scheduler went away mid-batch (like the sandbox's refusal: the message, exit status 1)."""
 
 
 def grade_remote(opts, student: str, notebooks: list[str], submitted: dict[str, bytes]):

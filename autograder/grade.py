@@ -26,6 +26,7 @@ import warnings
 from collections import deque
 from multiprocessing.connection import wait
 
+from .errors import GradingEnvironmentError
 from .result import CellResult, ResultFileError, StudentResult, grader_error
 from .result import load as load_results  # noqa: F401 - the readers' entry point, re-exported
 from .result import path_of as _result_path
@@ -397,8 +398,8 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     if opts.unsafe:
         log("UNSAFE: student code runs with your rights, without the sandbox (--unsafe).", file=sys.stderr)
     elif not probe.ok:
-        raise SystemExit("grading runs student code with your rights; the sandbox is unavailable here "
-                         f"({probe.reason}). Fix that, or pass --unsafe on a machine you can throw away.")
+        raise GradingEnvironmentError("grading runs student code with your rights; the sandbox is unavailable here "
+                                      f"({probe.reason}). Fix that, or pass --unsafe on a machine you can throw away.")
     else:
         log(f"sandbox: {probe.mechanism}", file=sys.stderr)
         log("  " + sandbox.describe(kernel_limits(opts), probe).replace("\n", "\n  "), file=sys.stderr)

@@ -364,3 +364,21 @@ def test_grade_called_from_a_program_that_already_ran_torch(tmp_path):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     assert load_results(ws, "ps1_dsc")[("ps1_dsc", "s01_right")]["score"] == 10.0
 
+
+def test_no_sandbox_stops_grading_with_a_named_error(tmp_path, monkeypatch, capsys):
+    """Without a sandbox (and without --unsafe), grade raises GradingEnvironmentError, grades nothing,
+    and the CLI turns it into one line on stderr and exit status 1."""
+    from autograder import sandbox
+    from autograder.errors import GradingEnvironmentError
+
+    monkeypatch.setattr(sandbox, "probe", lambda: sandbox.Probe(False, "bwrap", "test: no user namespaces"))
+    ws = tmp_path / "ws"
+    (ws / "submitted" / "s01" / ASSIGNMENT).mkdir(parents=True)
+    opts = Options(workspace=str(ws), assignment=ASSIGNMENT, source=str(REPO / "solutions"))
+    with pytest.raises(GradingEnvironmentError, match=r"sandbox is unavailable here \(test: no user namespaces\)"):
+        grade(opts, workers=1, log=lambda *a, **k: None)
+    assert not (ws / "results").exists()
+    argv = ["grade", "--workspace", str(ws), "--assignment", ASSIGNMENT, "--workers", "1"]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: grading runs student code with your rights") and "--unsafe" in err

@@ -27,6 +27,7 @@ import tempfile
 import time
 import traceback
 
+from . import console
 from .errors import ClusterLost
 
 NO_WORKER_S = 120.0  # a cluster with no worker for this long stops the batch
@@ -67,10 +68,8 @@ def connect(scheduler: str, timeout: float = 30.0):
                          "(`dask scheduler`, or a dask-jobqueue cluster) or grade locally with --workers") from None
 
 
-def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
+def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> None:
     """Grade ``jobs`` on the cluster at ``scheduler``; call ``finish(res)`` in this process for each result."""
-    import sys
-
     from distributed import wait
     from distributed.client import FuturesCancelledError
     from distributed.scheduler import KilledWorker
@@ -91,7 +90,7 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=print) -> None:
                                 key=f"grade-{opts.assignment}-{student}-{os.getpid()}-{time.time_ns()}")
             futures[fut] = job
         log(f"dask: {len(futures)} job(s) sent to {scheduler} "
-            f"({len(client.scheduler_info().get('workers', {}))} worker(s) now)", file=sys.stderr)
+            f"({len(client.scheduler_info().get('workers', {}))} worker(s) now)")
         pending, lonely_since = set(futures), None
         # Backstop only (as run_pool's): the worker's own watchdog stops each notebook at timeout_notebook.
         hard_limit = opts.timeout_notebook * max(len(j[1]) for j in jobs) + 120

@@ -23,6 +23,7 @@ import pathlib
 
 from nbgrader.api import Gradebook
 
+from . import console
 from .course import load as load_course
 from .result import load as load_results
 from .roster import load_saved
@@ -70,7 +71,7 @@ def rows(db_url: str, workspace, assignment: str | None = None) -> tuple[list[st
     return BASE + columns + LATE + ["message"], flat
 
 
-def export(db_url: str, workspace, output, assignment: str | None = None, log=print, fmt: str = "csv") -> pathlib.Path:
+def export(db_url: str, workspace, output, assignment: str | None = None, log=console.stdout, fmt: str = "csv") -> pathlib.Path:
     """Write the CSV in ``fmt`` and the per-cell statistics next to it; return the PNG path (csv: the
     histogram; canvas, moodle: the per-cell plot)."""
     if fmt not in FORMATS:

@@ -21,6 +21,7 @@ from nbgrader.converters import GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
+from . import console
 from .execute import PARTIAL
 from .grade import Options, _cfg, atomic_write
 from .result import StudentResult, load as load_results
@@ -109,7 +110,7 @@ def offline(html: str, mathjax: bool = False) -> str:
     return MATHJAX.sub("<!-- MathJax not installed: maths shows as TeX -->", html)
 
 
-def feedback(opts: Options, log=print) -> list[pathlib.Path]:
+def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
     """Write feedback/<student>/<assignment>/<notebook>.html for every graded student; return the paths."""
     ws = pathlib.Path(opts.workspace)
     cfg = _cfg(opts)

@@ -26,6 +26,7 @@ import warnings
 from collections import deque
 from multiprocessing.connection import wait
 
+from . import console
 from .errors import GradingEnvironmentError
 from .result import CellResult, ResultFileError, StudentResult, grader_error
 from .result import load as load_results  # noqa: F401 - the readers' entry point, re-exported
@@ -380,7 +381,7 @@ def kernel_limits(opts: Options):
                           memory_bytes=opts.memory_mb * 2**20)
 
 
-def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=print,
+def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=console.stderr,
           progress_stream=sys.stderr, scheduler: str | None = None) -> dict:
     """Grade what is missing or stale (everything with ``regrade``); return a summary dict.
 
@@ -396,19 +397,19 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     prepare(_cfg(opts).CourseDirectory.db_url)  # a database that refuses: say so before anything is graded
     probe = sandbox.probe()
     if opts.unsafe:
-        log("UNSAFE: student code runs with your rights, without the sandbox (--unsafe).", file=sys.stderr)
+        log("UNSAFE: student code runs with your rights, without the sandbox (--unsafe).")
     elif not probe.ok:
         raise GradingEnvironmentError("grading runs student code with your rights; the sandbox is unavailable here "
                                       f"({probe.reason}). Fix that, or pass --unsafe on a machine you can throw away.")
     else:
-        log(f"sandbox: {probe.mechanism}", file=sys.stderr)
-        log("  " + sandbox.describe(kernel_limits(opts), probe).replace("\n", "\n  "), file=sys.stderr)
+        log(f"sandbox: {probe.mechanism}")
+        log("  " + sandbox.describe(kernel_limits(opts), probe).replace("\n", "\n  "))
     for w in ensure_assignment(opts):
-        log("warning: " + w, file=sys.stderr)
+        log("warning: " + w)
     todo, keep, info = plan(opts, regrade)
     stored = info["stored"]
     for exc in info["unreadable"]:
-        log(f"warning: {exc}; grading that student again", file=sys.stderr)
+        log(f"warning: {exc}; grading that student again")
     from . import course as course_file  # deadlines and late policy: a bad course.toml stops here, nothing graded
     policy, lms = course_file.load(ws), course_file.submission_info(ws, opts.assignment)
     for student, _, _ in keep:  # a due time or an extension changed since grading: the late record follows
@@ -491,7 +492,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         raise CanaryFailed(canary["failed"])
     summary["canary_s"] = canary["seconds"]
     if canary["seconds"] is not None:
-        log(f"canary: the reference answers score full marks here ({canary['seconds']:.1f} s)", file=sys.stderr)
+        log(f"canary: the reference answers score full marks here ({canary['seconds']:.1f} s)")
     summary["wall_s"] = time.perf_counter() - t0
     summary["workers"] = n
     return summary

@@ -8,13 +8,13 @@ from nbgrader import utils as nbutils
 from nbgrader.preprocessors import ClearHiddenTests, ClearOutput
 from traitlets.config import Config
 
-from . import sandbox
+from . import console, sandbox
 from .execute import Run, cell_score, failing_line, was_run
 
 STUB = "NotImplementedError"
 
 
-def selfcheck(notebook, *, timeout_cell: int = 120, log=print) -> bool:
+def selfcheck(notebook, *, timeout_cell: int = 120, log=console.stdout) -> bool:
     """Run ``notebook`` top to bottom (hidden tests stripped if any), print a summary; True if all checks pass."""
     path = pathlib.Path(notebook)
     if not path.is_file():

@@ -75,3 +75,24 @@ def test_bad_input_is_refused():
         non_dominated([[1.0, 2.0]], maximize=[True])
     with pytest.raises(ValueError, match="same length"):
         pareto_front([1.0, 2.0], [1.0])
+
+
+def test_published_accuracy_tables_match_the_cost_tables(published):
+    """The accuracy tables of Howard et al. 2017 (Tables 6 and 7, used by chapter 14) were typed
+    in separately from the Mult-Adds/params grids of chapters 3 and 5: the shared columns agree."""
+    pub = published["v1_accuracy_width_resolution"]
+    width = {name.split()[0]: row for name, row in pub["width_at_224"].items()}
+    for alpha, row in published["v1_width_grid"].items():
+        if alpha.startswith("_"):
+            continue
+        madds, params = row
+        assert (width[alpha]["mult_adds_m"], width[alpha]["params_m"]) == (madds, params)
+    res = {name.split("-")[1]: row for name, row in pub["resolution_at_width_1"].items()}
+    for size, madds in published["v1_resolution_grid"].items():
+        if size.startswith("_"):
+            continue
+        assert res[size]["mult_adds_m"] == madds and res[size]["params_m"] == width["1.0"]["params_m"]
+    assert width["1.0"]["top1"] == res["224"]["top1"]  # the same network in both tables
+    for table in (pub["width_at_224"], pub["resolution_at_width_1"]):
+        rows = sorted(table.values(), key=lambda r: r["mult_adds_m"])
+        assert all(a["top1"] < b["top1"] for a, b in zip(rows, rows[1:]))  # as printed: monotone

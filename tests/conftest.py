@@ -4,7 +4,7 @@ import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def pytest_configure(config):
@@ -29,10 +29,8 @@ class GradingBatch:
 
     def __init__(self, root: pathlib.Path, names, *, cell_s: int, notebook_s: int, memory_mb: int = 512):
         import shutil
-        import sys
 
-        sys.path.insert(0, str(ROOT / "autograder" / "scenarios"))
-        import make_hostile_scenarios as ms
+        from autograder.scenarios import make_hostile_scenarios as ms
 
         self.ms, self.names = ms, list(names)
         self.root, self.subs, self.ws, self.tmp = root, root / "submissions", root / "ws", root / "tmp"

@@ -13,30 +13,15 @@ import threading
 import urllib.parse
 
 import pytest
-import yaml
 
-from conftest import ROOT
+from helpers import HTML, ROOT, toc_pages
 
 pytestmark = pytest.mark.browser
 
-HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
-
-
-def toc_pages():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-
-    def walk(entries):
-        for e in entries:
-            pages.append(e["file"])
-            walk(e.get("sections", []))
-    for part in toc["parts"]:
-        walk(part["chapters"])
-    return pages
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
-from test_book_browser import HTML, toc_pages
+from helpers import HTML, ROOT, toc_pages
 
 JB = str(ROOT / ".venv" / "bin" / "jupyter-book")
 HEADER = """---

@@ -9,18 +9,16 @@ from __future__ import annotations
 import pathlib
 import shutil
 import sqlite3
-import sys
 import time
 
 import pytest
 
 from autograder import sandbox
+from autograder.scenarios import make_hostile_scenarios as ms
 from autograder.check import check
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCEN = REPO / "autograder" / "scenarios"
-sys.path.insert(0, str(SCEN))
-import make_hostile_scenarios as ms  # noqa: E402
 
 PROBE = sandbox.probe()
 pytestmark = [pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}"),

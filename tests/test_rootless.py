@@ -67,8 +67,7 @@ def _account_python() -> tuple[dict, str]:
 
 @pytest.fixture(scope="module")
 def rootless_batch():
-    sys.path.insert(0, str(ROOT / "autograder" / "scenarios"))
-    import make_hostile_scenarios as ms
+    from autograder.scenarios import make_hostile_scenarios as ms
 
     who, python = _account_python()
     work = pathlib.Path(tempfile.mkdtemp(prefix="mnl-rootless-", dir="/var/tmp"))

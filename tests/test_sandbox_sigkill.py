@@ -19,12 +19,11 @@ import time
 import pytest
 
 from autograder import sandbox
+from autograder.scenarios import make_hostile_scenarios as ms
 from autograder.check import check
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 SCEN = REPO / "autograder" / "scenarios"
-sys.path.insert(0, str(SCEN))
-import make_hostile_scenarios as ms  # noqa: E402
 
 PROBE = sandbox.probe()
 CLASS = ["complete", "unchanged-release", "edited-test-cell", "os-exit", "deleted-test-cell",

@@ -121,9 +121,11 @@ class StudentResult:
                "score": self.score, "max_score": self.max_score, "message": self.message,
                "cells": {g: c.to_json() for g, c in self.cells.items()}, "comments": dict(self.comments),
                "restored": list(self.restored), "discarded": list(self.discarded), "flags": list(self.flags),
-               "hidden_tests": dict(self.hidden_tests), "execute_s": self.execute_s, "total_s": self.total_s,
+               "hidden_tests": dict(self.hidden_tests), "execute_s": self.execute_s,
                "submission_sha": self.submission_sha, "source_sha": self.source_sha, "grader": self.grader,
                "history": [dict(h) for h in self.history]}
+        if self.total_s is not None:  # a grader error has none (scripts read r.get("total_s", 0.0))
+            out["total_s"] = self.total_s
         if self.traceback is not None:
             out["traceback"] = self.traceback
         if self.late is not None:

@@ -1,7 +1,8 @@
 """Run one submission's kernel confined: its own uid, its own namespaces, bounded resources.
 
 Mechanism ("uid+namespaces", Linux, needs root): ``wrap(argv, ...)`` returns an argv that starts
-this file as a small root launcher. The launcher
+autograder/launcher.py as a small root launcher (standard library only; this file is the trusted
+side, in the grader's process). The launcher
   1. puts itself in a fresh cgroup (memory and process count bounded, when the host lets us),
   2. unshares mount, network, PID, IPC and UTS namespaces (no network: only a down loopback),
   3. builds a new root from an allowlist (system dirs, the Python install, the venv, mnlib, the
@@ -26,10 +27,8 @@ the grader's process (autograder/remote.py), not in the kernel.
 """
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
-import math
 import os
 import pathlib
 import shutil
@@ -37,10 +36,12 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
-# Above every range Debian allocates to people or packages (<= 65535), so no account shares it.
-UID_BASE = 1_000_000
+from . import launcher
+from .launcher import CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, _check, _libc
+from .launcher import UID_BASE  # noqa: F401 - public here too: the kernels' uids start above it
+from .launcher import kill_cgroup as _kill_cgroup
+
 MECHANISM = "uid+namespaces"  # as root: each kernel gets an unprivileged uid of its own
 ROOTLESS = "user namespace"  # as a normal account: an unprivileged user namespace, no root anywhere
 
@@ -243,7 +244,7 @@ def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path]
         "venv_bin": str(pathlib.Path(sys.prefix) / "bin"),
     }
     # -I -S: the launcher runs as root and must not import anything from the working directory.
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), "launch", json.dumps(spec), "--", *argv]
+    return [sys.executable, "-I", "-S", os.path.abspath(launcher.__file__), "launch", json.dumps(spec), "--", *argv]
 
 
 def cgroup_name(scratch: pathlib.Path) -> str:
@@ -294,33 +295,6 @@ def left_behind(folder: pathlib.Path) -> tuple[list[str], list[pathlib.Path]]:
     for parent in cg.place().parents.values():
         cgroups += sorted(parent.glob(group + "*"))
     return procs, cgroups
-
-
-def _kill_cgroup(path: pathlib.Path) -> None:
-    """SIGKILL every process in a cgroup until it is empty, then remove it."""
-    if not path.is_dir():
-        return
-    for _ in range(100):
-        try:
-            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
-        except OSError:
-            break
-        if not pids:
-            break
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.02)
-    for _ in range(50):
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)
 
 
 def cleanup(scratch: pathlib.Path) -> None:
@@ -387,307 +361,3 @@ class BoundedOutputs:
             getattr(getattr(getattr(km, "provisioner", None), "process", None), "pid", None)
         if pid:
             kill_tree(pid)
-
-
-# --------------------------------------------------------------------------- launcher (root)
-
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x04000000, 0x08000000, 0x10000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-MNT_DETACH = 2
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
-SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
-
-
-def _libc():
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    return libc
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(libc, src, tgt, fstype, flags, data=None):
-    _check(libc.mount(src and src.encode(), str(tgt).encode(), fstype and fstype.encode(), flags,
-                      data and data.encode()), f"mount {src} on {tgt}")
-
-
-def _bind(libc, src: str, tgt: pathlib.Path, *, rw: bool, device: bool = False) -> None:
-    """Bind ``src`` at ``tgt`` (same type of node), then make it read-only unless ``rw``."""
-    if os.path.isdir(src):
-        tgt.mkdir(parents=True, exist_ok=True)
-    else:
-        tgt.parent.mkdir(parents=True, exist_ok=True)
-        tgt.touch()
-    _mount(libc, src, tgt, None, MS_BIND | MS_REC)
-    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if device else MS_NODEV) | (0 if rw else MS_RDONLY)
-    _mount(libc, None, tgt, None, flags | _locked_flags(src))
-
-
-# statvfs f_flag bit -> mount flag. In a user namespace the flags a mount already has are locked:
-# a remount must repeat them (else EPERM), so every bind keeps its source's restrictions.
-_ST_TO_MS = {os.ST_RDONLY: MS_RDONLY, os.ST_NOSUID: MS_NOSUID, os.ST_NODEV: MS_NODEV, os.ST_NOEXEC: MS_NOEXEC,
-             os.ST_NOATIME: 1024, os.ST_NODIRATIME: 2048, os.ST_RELATIME: 1 << 21}
-
-
-def _locked_flags(src: str) -> int:
-    f = os.statvfs(src).f_flag
-    return sum(ms for st, ms in _ST_TO_MS.items() if f & st)
-
-
-def _build_root(libc, spec: dict, newroot: pathlib.Path) -> None:
-    """Mount the allowlisted tree at ``newroot`` and pivot into it."""
-    lim = spec["limits"]
-    disk = lim["disk_bytes"] or 256 * 1024**2
-    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks to the host
-    _mount(libc, "tmpfs", newroot, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
-    for d in spec["system"]:
-        if os.path.islink(d):  # merged /usr: /bin -> usr/bin
-            os.symlink(os.readlink(d), newroot / d.lstrip("/"))
-        else:
-            _bind(libc, d, newroot / d.lstrip("/"), rw=False)
-    for d in ("tmp", "var/tmp", "dev/shm"):
-        (newroot / d).mkdir(parents=True, exist_ok=True)
-        _mount(libc, "tmpfs", newroot / d, "tmpfs", MS_NOSUID | MS_NODEV, f"size={disk},mode=1777")
-    # after the tmpfs dirs, so that paths under /tmp stay visible; scratch last, so it stays writable
-    for d in spec["ro"]:
-        if not any(d == s or d.startswith(s + "/") for s in spec["system"]):
-            _bind(libc, d, newroot / d.lstrip("/"), rw=False)
-    _bind(libc, spec["scratch"], newroot / spec["scratch"].lstrip("/"), rw=True)
-    dev = newroot / "dev"
-    for node in ("null", "zero", "full", "random", "urandom"):
-        _bind(libc, f"/dev/{node}", dev / node, rw=True, device=True)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-        os.symlink(target, dev / name)
-    (newroot / "proc").mkdir(exist_ok=True)
-    _mount(libc, "proc", newroot / "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    old = newroot / ".oldroot"
-    old.mkdir()
-    nr = SYS_PIVOT_ROOT[os.uname().machine]
-    _check(libc.syscall(nr, str(newroot).encode(), str(old).encode()), "pivot_root")
-    os.chdir("/")
-    _check(libc.umount2(b"/.oldroot", MNT_DETACH), "umount old root")
-    os.rmdir("/.oldroot")
-    # the root tmpfs itself becomes read-only: the kernel writes only to scratch and the tmpfs dirs
-    _mount(libc, None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
-
-
-def _set_limits(lim: dict, have_memory_cgroup: bool) -> None:
-    import resource
-
-    def cap(which, value):
-        if value is not None:
-            resource.setrlimit(which, (int(value), int(value)))
-
-    # the kernel is PID 1 of its namespace, which ignores SIGXCPU: only the hard limit (SIGKILL) acts
-    cap(resource.RLIMIT_CPU, None if lim["cpu_s"] is None else max(1, math.ceil(lim["cpu_s"])))
-    cap(resource.RLIMIT_NPROC, lim["nproc"])
-    cap(resource.RLIMIT_FSIZE, lim["disk_bytes"])
-    cap(resource.RLIMIT_NOFILE, lim["nofile"])
-    cap(resource.RLIMIT_CORE, 0)
-    if not have_memory_cgroup:
-        cap(resource.RLIMIT_DATA, lim["memory_bytes"])
-
-
-def _setup_cgroups(spec: dict) -> bool:
-    """Create this sandbox's cgroups, set their limits and join them; say if memory is bounded.
-
-    Keys: "memory" and "pids" (cgroup v1, one hierarchy each) or "unified" (cgroup v2).
-    """
-    lim, mem = spec["limits"], False
-    for key, path in spec["cgroups"].items():
-        p = pathlib.Path(path)
-        try:
-            p.mkdir(exist_ok=True)
-            if key in ("memory", "unified") and lim["memory_bytes"]:
-                limit_file = "memory.max" if key == "unified" else "memory.limit_in_bytes"
-                (p / limit_file).write_text(str(lim["memory_bytes"]))
-                if key == "unified" and (p / "memory.swap.max").exists():
-                    (p / "memory.swap.max").write_text("0")  # the bound is on memory, not memory + swap
-                mem = True
-            if key in ("pids", "unified") and lim["nproc"]:
-                (p / "pids.max").write_text(str(lim["nproc"]))
-            (p / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError as e:
-            print(f"sandbox: cgroup {key} unavailable ({e})", file=sys.stderr)
-            mem = mem and key not in ("memory", "unified")
-    return mem
-
-
-def _leave_cgroups(spec: dict) -> None:
-    """Move the launcher back to where it came from; its forked child stays confined.
-
-    v1: the sandbox cgroup's parent. v2: the grader's own leaf (the parent has controllers enabled for
-    its children, so by the "no internal processes" rule it may hold no process).
-    """
-    for key, path in spec["cgroups"].items():
-        back = spec.get("cgroup_home") if key == "unified" else str(pathlib.Path(path).parent)
-        try:
-            (pathlib.Path(back) / "cgroup.procs").write_text(str(os.getpid()))
-        except (OSError, TypeError):
-            pass
-
-
-SAFE_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-            "OPENBLAS_NUM_THREADS", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION", "PYTHONHASHSEED")
-
-
-def _child_env(spec: dict, uid: int) -> dict:
-    """A clean environment: nothing of the grader's (tokens, paths) leaks into the kernel."""
-    s = spec["scratch"]
-    env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("JPY_")}
-    env.update(PATH=f"{spec['venv_bin']}:/usr/local/bin:/usr/bin:/bin", HOME=s, TMPDIR="/tmp",
-               USER="nbsandbox", LOGNAME="nbsandbox", IPYTHONDIR=f"{s}/.ipython",
-               MPLCONFIGDIR=f"{s}/.matplotlib", JUPYTER_RUNTIME_DIR=f"{s}/.jupyter",
-               JUPYTER_DATA_DIR=f"{s}/.jupyter", XDG_CACHE_HOME=f"{s}/.cache")
-    env.setdefault("LANG", "C.UTF-8")
-    env.setdefault("MPLBACKEND", "Agg")
-    return env
-
-
-def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int) -> int:
-    """Copy the kernel's raw stdout/stderr to ours (at most ``budget`` bytes) until it exits.
-
-    If our parent (the grader) dies, we are re-parented: kill the kernel then, so a grader killed
-    with SIGKILL leaves no kernel running.
-    """
-    import select
-
-    status = None
-    while pipes or status is None:
-        if status is None and os.getppid() != parent:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        if status is None:
-            done, st = os.waitpid(pid, os.WNOHANG)
-            if done:
-                status = st
-        if not pipes:
-            time.sleep(0.05)
-            continue
-        try:
-            ready, _, _ = select.select(list(pipes), [], [], 0.1)
-        except InterruptedError:
-            continue
-        for fd in ready:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                os.close(fd)
-                del pipes[fd]
-            elif budget > 0:
-                os.write(pipes[fd], chunk[:budget])
-                budget -= len(chunk)
-                if budget <= 0:
-                    os.write(pipes[fd], b"\n[sandbox: further kernel output discarded]\n")
-    return status
-
-
-def _enter_user_namespace(libc) -> None:
-    """Rootless: a new user namespace in which this account's uid and gid map to themselves.
-
-    The launcher and its child get every capability *inside* it, enough to build the new root; the
-    kernel keeps none of them (its uid is not 0 there, it runs with no_new_privs and an empty
-    bounding set), and outside it is this account, nothing more.
-    """
-    uid, gid = os.getuid(), os.getgid()
-    _check(libc.unshare(CLONE_NEWUSER), "unshare user namespace")
-    pathlib.Path("/proc/self/setgroups").write_text("deny")  # required before an unprivileged gid_map
-    pathlib.Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
-    pathlib.Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
-
-
-def _drop_capabilities(libc) -> None:
-    """Empty the capability bounding set: nothing the kernel execs can gain a capability back."""
-    for cap in range(64):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:  # EINVAL: no such cap
-            break
-
-
-def _launch(spec: dict, argv: list[str]) -> int:
-    """Launcher: cgroups, namespaces, new root, drop privileges, exec; return exit status.
-
-    As root, the kernel gets an unprivileged uid of its own (UID_BASE + the launcher's pid). Rootless,
-    everything happens inside a user namespace and the kernel keeps this account's uid, confined by
-    the same mount, PID, network, IPC and UTS namespaces.
-    """
-    libc = _libc()
-    rootless = spec.get("rootless", False)
-    uid = os.getuid() if rootless else UID_BASE + os.getpid()
-    parent = os.getppid()
-    scratch = spec["scratch"]
-    have_mem = _setup_cgroups(spec)
-    if not rootless:
-        for dirpath, dirnames, filenames in os.walk(scratch):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, uid, uid)
-    os.chmod(scratch, 0o700)
-    cwd = os.getcwd()
-    newroot = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-root-"))
-    if rootless:
-        _enter_user_namespace(libc)
-    _check(libc.unshare(CLONE_NEWPID), "unshare pid")  # applies to the child forked below
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # PID 1 of the new namespace
-        try:
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            # own process group: jupyter_client signals the launcher's group, and the launcher
-            # forwards; in one group the kernel would get each SIGINT twice and lose its reply
-            os.setpgid(0, 0)
-            # the launcher stays in the host mount namespace so it can remove newroot afterwards
-            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-            _build_root(libc, spec, newroot)
-            inside = cwd == scratch or cwd.startswith(scratch + "/")
-            os.chdir(cwd if inside else scratch)
-            _set_limits(spec["limits"], have_mem)
-            _drop_capabilities(libc)
-            if not rootless:  # rootless, the uid is already this account's, and setgroups is denied
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-            _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change clears it
-            os.execvpe(argv[0], argv, _child_env(spec, uid))
-        except BaseException as e:  # noqa: BLE001 - report and never return into the launcher
-            os.write(2, f"sandbox: cannot start {argv[0]}: {e}\n".encode())
-        os._exit(127)
-    for fd in (out_w, err_w):
-        os.close(fd)
-    _leave_cgroups(spec)  # the final kill sweep must not hit the launcher itself
-    def forward(signum, _frame):
-        try:
-            os.kill(pid, signum if signum == signal.SIGINT else signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(s, forward)
-    if spec["limits"]["wall_s"]:
-        signal.signal(signal.SIGALRM, lambda *_: forward(signal.SIGKILL, None))
-        signal.setitimer(signal.ITIMER_REAL, float(spec["limits"]["wall_s"]))
-    # no threads after unshare(CLONE_NEWPID) (clone fails), so relay output in this loop
-    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    for path in spec["cgroups"].values():
-        _kill_cgroup(pathlib.Path(path))
-    os.rmdir(newroot)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "launch" and sys.argv[3] == "--":
-        sys.exit(_launch(json.loads(sys.argv[2]), sys.argv[4:]))
-    sys.exit("usage: sandbox.py launch SPEC -- ARGV (started by autograder.sandbox.wrap)")

@@ -300,15 +300,17 @@ def random_widths(model: nn.Module, rng: np.random.Generator, low: float = 0.25,
     return model
 
 
-def calibrate_on(models, input_size, machine: Machine, *, repeats: int = 5,
+def calibrate_on(models, input_size, machine: Machine, *, reference=None, repeats: int = 5,
                  min_sample_s: float = 0.005, clock=time.perf_counter) -> latency.Calibration:
-    """Fit ``mnlib.latency``'s model on ``models`` (each timed interleaved with the reference block).
+    """Fit ``mnlib.latency``'s model on ``models``, each timed interleaved with a reference.
 
     ``mnlib.latency.calibrate`` does this on random networks of the whole MobileNet design space;
     this version takes the networks to time, so that a calibration can cover the few layer shapes
-    one search visits in a fraction of the time.
+    one search visits in a fraction of the time. ``reference`` is a (module, input) pair, by default
+    ``mnlib.latency.reference_block()``; the fitted seconds are time / time(reference) x the
+    reference's median time over the calibration (``Calibration.reference_s``).
     """
-    ref, x_ref = latency.reference_block()
+    ref, x_ref = reference or latency.reference_block()
     x = torch.randn(tuple(input_size))
     raw = []
     with torch.no_grad():
@@ -323,6 +325,18 @@ def calibrate_on(models, input_size, machine: Machine, *, repeats: int = 5,
     points = [dict(features=f, seconds=ratio * reference_s, raw_s=t, macs=macs, input=list(input_size))
               for f, ratio, t, _, macs in raw]
     return latency.fit(points, machine, reference_s, timing.environment("cpu"))
+
+
+def measure_against(model: nn.Module, input_size, reference, reference_s: float, *, repeats: int = 10,
+                    min_sample_s: float = 0.005, clock=time.perf_counter) -> timing.Comparison:
+    """``model`` timed interleaved with ``reference`` (a (module, input) pair), as a Comparison;
+    ``ratio * reference_s`` is its time at the reference's speed during a calibration
+    (``mnlib.latency.measure_normalised`` with a reference of one's choice)."""
+    ref, x_ref = reference
+    x = torch.randn(tuple(input_size))
+    with torch.no_grad():
+        return timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
+                              min_sample_s=min_sample_s, clock=clock)
 
 
 # ---------------------------------------------------------------- the NetAdapt loop

@@ -215,3 +215,9 @@ def test_calibrate_on_fits_a_model_that_covers_the_network():
     assert isinstance(cal, latency.Calibration) and len(cal.points) == 3
     assert latency.predict_latency(tiny(), X, MACHINE, cal) > 0
     assert {k for _, k, _ in latency.layer_latencies(tiny(), X, MACHINE, cal)} <= cal.keys
+    # with a reference of one's choice: the first network timed against itself has ratio ~1
+    ref = (nets[0].eval(), torch.randn(*X))
+    cal2 = search.calibrate_on(nets, X, MACHINE, reference=ref, repeats=2, min_sample_s=0.001)
+    assert len(cal2.points) == 3 and cal2.reference_s > 0
+    c = search.measure_against(nets[1], X, ref, cal2.reference_s, repeats=2, min_sample_s=0.001)
+    assert c.b.repeats == 2 and c.ratio > 0

@@ -153,6 +153,8 @@ def _integer_layer(qconv, qx):
     return quant.requantize(acc, m0, shift, z_y, 0, 255)
 
 
+@pytest.mark.skipif("x86" not in torch.backends.quantized.supported_engines,
+                    reason="torch's x86 quantized engine is the oracle here")
 @pytest.mark.parametrize("groups,per_channel", [(16, True), (16, False), (1, True)])
 def test_integer_layer_matches_torch_quantized_conv(groups, per_channel):
     """Our int8 x int8 -> int32 -> requantized uint8 output is torch's quantized conv's (x86 engine)

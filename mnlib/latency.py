@@ -128,19 +128,30 @@ def reference_block() -> tuple[nn.Module, torch.Tensor]:
     return block, torch.randn(1, 32, 56, 56, generator=g)
 
 
-def measure_normalised(model: nn.Module, input_size, reference_s: float, *, repeats: int = 10,
+def time_against(model: nn.Module, input_size, reference=None, *, repeats: int = 10,
+                 min_sample_s: float = 0.01, clock=time.perf_counter) -> timing.Comparison:
+    """``model`` on random input timed interleaved with ``reference`` (mnlib.timing.compare), no autograd.
+
+    ``reference`` is a (module, input) pair, by default ``reference_block()``; the Comparison's ratio
+    is time(model) / time(reference), which a change of the machine's speed moves far less than a
+    raw time. The one home of "time a network against a reference" for calibrating and measuring.
+    """
+    ref, x_ref = reference if reference is not None else reference_block()
+    x = torch.randn(tuple(input_size))
+    with torch.no_grad():
+        return timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
+                              min_sample_s=min_sample_s, clock=clock)
+
+
+def measure_normalised(model: nn.Module, input_size, reference_s: float, *, reference=None, repeats: int = 10,
                        min_sample_s: float = 0.01, clock=time.perf_counter) -> tuple[float, float]:
     """(seconds at the reference's speed, raw median seconds) of ``model`` on random input.
 
-    The model and the reference block run interleaved (mnlib.timing.compare); the first figure is
-    time(model) / time(reference) x ``reference_s``, which a change of the machine's speed during
-    the measurement moves far less than the raw time.
+    time(model) / time(reference) x ``reference_s``, the two timed interleaved (``time_against``);
+    ``reference_s`` is the reference's median time during a calibration (``Calibration.reference_s``),
+    and ``reference`` must be the same (module, input) pair the calibration used (default: the block).
     """
-    ref, x_ref = reference_block()
-    x = torch.randn(tuple(input_size))
-    with torch.no_grad():
-        c = timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
-                           min_sample_s=min_sample_s, clock=clock)
+    c = time_against(model, input_size, reference, repeats=repeats, min_sample_s=min_sample_s, clock=clock)
     return c.ratio * reference_s, c.a.median
 
 
@@ -233,6 +244,34 @@ def fit(points: list[dict], machine: Machine, reference_s: float, env: dict | No
     return Calibration(machine, dict(zip(cols, map(float, x))), reference_s, list(points), env or {})
 
 
+def calibrate_on(networks, machine: Machine, *, reference=None, repeats: int = 10, min_sample_s: float = 0.01,
+                 clock=time.perf_counter, verbose: bool = False) -> Calibration:
+    """Time each (model, input_size) of ``networks`` against ``reference`` (``time_against``) and fit the model.
+
+    The fitted seconds are time / time(reference) x the reference's median time over the calibration
+    (``Calibration.reference_s``). ``calibrate`` calls this on random networks of the whole design
+    space; a search that visits few layer shapes can calibrate on exactly those (chapter 15).
+    """
+    if not isinstance(machine, Machine):
+        raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
+    raw = []
+    for i, (model, size) in enumerate(networks):
+        model.eval()
+        c = time_against(model, size, reference, repeats=repeats, min_sample_s=min_sample_s, clock=clock)
+        f = features(model, size, machine)
+        macs = round(MB * sum(v for col, v in f.items() if col.endswith(":MMACs")))  # count() ran once
+        raw.append((f, c.ratio, c.a.median, c.b.median, macs, tuple(size)))
+        if verbose:
+            print(f"network {i + 1:3d}: input {size[-1]:3d}, {macs / 1e6:7.1f}M MACs, "
+                  f"{c.a.median * 1e3:7.2f} ms, x{c.ratio:.2f} the reference")
+    if len(raw) < 2:
+        raise ValueError(f"a calibration needs at least 2 networks, got {len(raw)}")
+    reference_s = float(np.median([r[3] for r in raw]))
+    points = [dict(features=f, seconds=ratio * reference_s, raw_s=t, macs=macs, input=list(size))
+              for f, ratio, t, _, macs, size in raw]
+    return fit(points, machine, reference_s, timing.environment("cpu"))
+
+
 def calibrate(machine: Machine, *, networks: int = 200, seed: int = 0, repeats: int = 10,
               min_sample_s: float = 0.01, clock=time.perf_counter, verbose: bool = False) -> Calibration:
     """Time ``networks`` random networks (each interleaved with the reference block) and fit the model."""
@@ -240,24 +279,8 @@ def calibrate(machine: Machine, *, networks: int = 200, seed: int = 0, repeats: 
         raise ValueError(f"machine must be a mnlib.roofline.Machine, got {type(machine).__name__}")
     check_int("networks", networks, 2)
     rng = np.random.default_rng(seed)
-    ref, x_ref = reference_block()
-    raw = []
-    with torch.no_grad():
-        for i in range(networks):
-            model, size = random_network(rng)
-            x = torch.randn(size)
-            c = timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
-                               min_sample_s=min_sample_s, clock=clock)
-            f = features(model, size, machine)
-            macs = round(MB * sum(v for col, v in f.items() if col.endswith(":MMACs")))  # count() ran once
-            raw.append((f, c.ratio, c.a.median, c.b.median, macs, size))
-            if verbose:
-                print(f"network {i + 1:3d}/{networks}: input {size[-1]:3d}, {raw[-1][4] / 1e6:7.1f}M MACs, "
-                      f"{c.a.median * 1e3:7.2f} ms, x{c.ratio:.2f} the reference")
-    reference_s = float(np.median([r[3] for r in raw]))
-    points = [dict(features=f, seconds=ratio * reference_s, raw_s=t, macs=macs, input=list(size))
-              for f, ratio, t, _, macs, size in raw]
-    return fit(points, machine, reference_s, timing.environment("cpu"))
+    return calibrate_on((random_network(rng) for _ in range(networks)), machine, repeats=repeats,
+                        min_sample_s=min_sample_s, clock=clock, verbose=verbose)
 
 
 # ---------------------------------------------------------------- predictions

@@ -25,7 +25,6 @@ parameter-free modules (pooling, Flatten, Dropout, activations). Anything else r
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,11 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import latency, timing
 from ._checks import check_int
 from .layers import ConvBNAct, DepthwiseSeparableConv, HardSigmoid, HardSwish, InvertedResidual
 from .models import MobileNet
-from .roofline import Machine
 
 # Modules that keep the channels they receive (no weights over channels, or none at all).
 _PASS = (nn.AdaptiveAvgPool2d, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten, nn.Dropout, nn.Identity,
@@ -298,45 +295,6 @@ def random_widths(model: nn.Module, rng: np.random.Generator, low: float = 0.25,
         if width < g.width:
             model = keep_channels(model, g, range(width))
     return model
-
-
-def calibrate_on(models, input_size, machine: Machine, *, reference=None, repeats: int = 5,
-                 min_sample_s: float = 0.005, clock=time.perf_counter) -> latency.Calibration:
-    """Fit ``mnlib.latency``'s model on ``models``, each timed interleaved with a reference.
-
-    ``mnlib.latency.calibrate`` does this on random networks of the whole MobileNet design space;
-    this version takes the networks to time, so that a calibration can cover the few layer shapes
-    one search visits in a fraction of the time. ``reference`` is a (module, input) pair, by default
-    ``mnlib.latency.reference_block()``; the fitted seconds are time / time(reference) x the
-    reference's median time over the calibration (``Calibration.reference_s``).
-    """
-    ref, x_ref = reference or latency.reference_block()
-    x = torch.randn(tuple(input_size))
-    raw = []
-    with torch.no_grad():
-        for model in models:
-            model.eval()
-            c = timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
-                               min_sample_s=min_sample_s, clock=clock)
-            f = latency.features(model, input_size, machine)
-            macs = round(latency.MB * sum(v for col, v in f.items() if col.endswith(":MMACs")))
-            raw.append((f, c.ratio, c.a.median, c.b.median, macs))
-    reference_s = float(np.median([r[3] for r in raw]))
-    points = [dict(features=f, seconds=ratio * reference_s, raw_s=t, macs=macs, input=list(input_size))
-              for f, ratio, t, _, macs in raw]
-    return latency.fit(points, machine, reference_s, timing.environment("cpu"))
-
-
-def measure_against(model: nn.Module, input_size, reference, reference_s: float, *, repeats: int = 10,
-                    min_sample_s: float = 0.005, clock=time.perf_counter) -> timing.Comparison:
-    """``model`` timed interleaved with ``reference`` (a (module, input) pair), as a Comparison;
-    ``ratio * reference_s`` is its time at the reference's speed during a calibration
-    (``mnlib.latency.measure_normalised`` with a reference of one's choice)."""
-    ref, x_ref = reference
-    x = torch.randn(tuple(input_size))
-    with torch.no_grad():
-        return timing.compare(lambda: model(x), lambda: ref(x_ref), warmup=2, repeats=repeats,
-                              min_sample_s=min_sample_s, clock=clock)
 
 
 # ---------------------------------------------------------------- the NetAdapt loop

@@ -2,7 +2,7 @@
 silenced, its parameter and MAC counts are those of the same architecture built narrower, residual
 groups shrink together, and the NetAdapt loop makes the choice its rule says.
 
-No test asserts a time: calibrate_on runs on three tiny networks only to check its structure.
+No test asserts a time: latency.calibrate_on runs on three tiny networks only to check its structure.
 """
 import numpy as np
 import pytest
@@ -211,13 +211,18 @@ def test_calibrate_on_fits_a_model_that_covers_the_network():
     rng = np.random.default_rng(0)
     nets = [search.random_widths(tiny(), rng) for _ in range(3)]
     assert len({tuple(g.width for g in search.channel_groups(n)) for n in nets}) == 3
-    cal = search.calibrate_on(nets, X, MACHINE, repeats=2, min_sample_s=0.001)
+    cal = latency.calibrate_on([(n, X) for n in nets], MACHINE, repeats=2, min_sample_s=0.001)
     assert isinstance(cal, latency.Calibration) and len(cal.points) == 3
     assert latency.predict_latency(tiny(), X, MACHINE, cal) > 0
     assert {k for _, k, _ in latency.layer_latencies(tiny(), X, MACHINE, cal)} <= cal.keys
     # with a reference of one's choice: the first network timed against itself has ratio ~1
     ref = (nets[0].eval(), torch.randn(*X))
-    cal2 = search.calibrate_on(nets, X, MACHINE, reference=ref, repeats=2, min_sample_s=0.001)
+    cal2 = latency.calibrate_on([(n, X) for n in nets], MACHINE, reference=ref, repeats=2, min_sample_s=0.001)
     assert len(cal2.points) == 3 and cal2.reference_s > 0
-    c = search.measure_against(nets[1], X, ref, cal2.reference_s, repeats=2, min_sample_s=0.001)
+    c = latency.time_against(nets[1], X, ref, repeats=2, min_sample_s=0.001)
     assert c.b.repeats == 2 and c.ratio > 0
+    normalised, raw = latency.measure_normalised(nets[1], X, cal2.reference_s, reference=ref, repeats=2,
+                                                 min_sample_s=0.001)
+    assert normalised > 0 and raw > 0
+    with pytest.raises(ValueError, match="at least 2"):
+        latency.calibrate_on([(nets[0], X)], MACHINE, repeats=1, min_sample_s=0.0)

@@ -332,8 +332,8 @@ class Progress:
 def plan(opts: Options, regrade: bool = False) -> tuple[list, list, dict]:
     """(to_grade, to_resync, info) for the workspace: what is missing or stale, what only needs the gradebook.
 
-    ``info["unreadable"]``: the result files that could not be read (ResultFileError: corrupt, or an
-    older grader's schema); their students are graded again, which rewrites them.
+    ``info["unreadable"]``: the result files that could not be read (ResultFileError: corrupt, or another
+    schema version); their students are graded again, which rewrites them.
     """
     from .release import notebook_names, source_digest
     ws = pathlib.Path(opts.workspace)

@@ -10,7 +10,8 @@ the score that counts is :attr:`StudentResult.final_score` (the late record's, i
 The file format is the record's fields as JSON, with ``schema`` (:data:`SCHEMA`), ``score`` and
 ``max_score`` written out for the people and scripts that read the files. A file that is not valid
 JSON, lacks a field, holds a wrong type, a score that is not the sum of its cells, or another schema
-version (an older grader's) is refused with :class:`ResultFileError`, naming the file.
+version is refused with :class:`ResultFileError`, naming the file. A file without ``schema`` (written
+before the record existed, with the same fields) is read as schema 1 when it passes those checks.
 
 For scripts written against the files, ``rec["score"]``, ``rec.get("late")`` and friends read the
 record as its file gives it (the JSON view); code in this package uses the attributes.
@@ -141,9 +142,10 @@ class StudentResult:
         if not isinstance(data, Mapping):
             raise ResultFileError(f"{where}: not a result record (a JSON {type(data).__name__}, not an object)")
         schema = data.get("schema")
-        if schema != SCHEMA:
-            old = "no schema version: written by an older grader" if schema is None else f"schema {schema!r}"
-            raise ResultFileError(f"{where}: {old}; this grader reads schema {SCHEMA}. Grade again "
+        # A file without a schema was written by the grader before the record existed: same fields,
+        # read as schema 1 when they pass the checks below (a workspace graded then is not regraded).
+        if schema is not None and schema != SCHEMA:
+            raise ResultFileError(f"{where}: schema {schema!r}; this grader reads schema {SCHEMA}. Grade again "
                                   "(`python -m autograder grade --regrade`) to rewrite it")
         try:
             cells = {}

@@ -48,10 +48,23 @@ def test_file_round_trip(tmp_path):
     assert rec["cells"]["t0"]["score"] == 1.5 and rec.get("late")["penalty"] == 0.4  # the JSON view
 
 
+def test_a_file_from_before_the_schema_is_read_as_it(tmp_path):
+    """The grader before the record wrote the same fields without ``schema``: such a workspace keeps its
+    grades (nothing is regraded); the same file with a wrong total is still refused."""
+    rec = _record()
+    data = {k: v for k, v in rec.to_json().items() if k != "schema"}
+    path = result.path_of(tmp_path, "ps0", "s01")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(data))
+    assert StudentResult.read(path) == rec
+    path.write_text(json.dumps({**data, "score": data["score"] + 1}))
+    with pytest.raises(ResultFileError, match="not the sum of its cells"):
+        StudentResult.read(path)
+
+
 @pytest.mark.parametrize("edit, words", [
     (lambda d: "{not json", "unreadable result file (JSONDecodeError"),
     (lambda d: json.dumps([d]), "not a result record (a JSON list"),
-    (lambda d: json.dumps({k: v for k, v in d.items() if k != "schema"}), "no schema version: written by an older grader"),
     (lambda d: json.dumps({**d, "schema": SCHEMA + 1}), f"schema {SCHEMA + 1}; this grader reads schema {SCHEMA}"),
     (lambda d: json.dumps({k: v for k, v in d.items() if k != "student"}), "missing field 'student'"),
     (lambda d: json.dumps({**d, "status": "passed"}), "status 'passed' is not one of graded"),

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
+from .grade import Options
 from .nbgrader_config import RELEASE, SOURCE
+
+DEFAULT = {f.name: f.default for f in dataclasses.fields(Options)}  # one home: grade.Options
 
 
 def _common(p, assignment=True):
@@ -35,9 +39,10 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grade", help="autograde every collected submission (resumes where it stopped)")
     _common(p)
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel graders (default: cores)")
-    p.add_argument("--timeout-cell", type=int, default=120, help="seconds per cell (nbgrader's limit)")
-    p.add_argument("--timeout-notebook", type=float, default=300.0, help="seconds per notebook, all cells")
-    p.add_argument("--memory-mb", type=int, default=2048, help="memory limit of a student's kernel")
+    p.add_argument("--timeout-cell", type=int, default=DEFAULT["timeout_cell"], help="seconds per cell (nbgrader's limit)")
+    p.add_argument("--timeout-notebook", type=float, default=DEFAULT["timeout_notebook"],
+                   help="seconds per notebook, all cells")
+    p.add_argument("--memory-mb", type=int, default=DEFAULT["memory_mb"], help="memory limit of a student's kernel")
     p.add_argument("--unsafe", action="store_true", help="run student code without the sandbox")
     p.add_argument("--regrade", action="store_true", help="grade everyone again and report what changed")
     p.add_argument("--scheduler", default=os.environ.get("AUTOGRADER_SCHEDULER"), metavar="tcp://HOST:PORT",
@@ -55,7 +60,7 @@ def parser() -> argparse.ArgumentParser:
                    help="csv: the full table; canvas / moodle: that LMS's gradebook import (one --assignment)")
     p = sub.add_parser("selfcheck", help="run a notebook's visible tests and summarise (for learners)")
     p.add_argument("notebook", metavar="NOTEBOOK")
-    p.add_argument("--timeout-cell", type=int, default=120)
+    p.add_argument("--timeout-cell", type=int, default=DEFAULT["timeout_cell"])
     p = sub.add_parser("check", help="cross-check gradebook, result files, autograded notebooks and export")
     p.add_argument("--workspace", required=True)
     p.add_argument("--csv", default=None, help="an exported grades.csv to check as well")

@@ -74,7 +74,7 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> No
     from distributed.client import FuturesCancelledError
     from distributed.scheduler import KilledWorker
 
-    from .grade import atomic_write
+    from .grade import atomic_write, backstop_s
     from .result import grader_error
 
     ws = pathlib.Path(opts.workspace)
@@ -92,8 +92,7 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> No
         log(f"dask: {len(futures)} job(s) sent to {scheduler} "
             f"({len(client.scheduler_info().get('workers', {}))} worker(s) now)")
         pending, lonely_since = set(futures), None
-        # Backstop only (as run_pool's): the worker's own watchdog stops each notebook at timeout_notebook.
-        hard_limit = opts.timeout_notebook * max(len(j[1]) for j in jobs) + 120
+        hard_limit = backstop_s(opts, jobs)  # as run_pool's
         running_since: dict[str, float] = {}
         while pending:
             try:

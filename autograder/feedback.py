@@ -24,9 +24,10 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from . import console
 from .execute import PARTIAL
 from .grade import Options, _cfg, atomic_write
+from .nbgrader_config import HIDDEN_DELIMITERS
 from .result import StudentResult, load as load_results
 
-BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+BEGIN, END = HIDDEN_DELIMITERS  # matched anywhere in a line, as nbgrader does
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
 NOTE = "(details hidden: this cell contains hidden tests)"

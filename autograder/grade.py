@@ -28,6 +28,7 @@ from multiprocessing.connection import wait
 
 from . import console
 from .errors import GradingEnvironmentError
+from .nbgrader_config import BACKSTOP_S, CELL_TIMEOUT_S
 from .result import CellResult, ResultFileError, StudentResult, grader_error
 from .result import load as load_results  # noqa: F401 - the readers' entry point, re-exported
 from .result import path_of as _result_path
@@ -43,7 +44,7 @@ class Options:
     assignment: str
     source: str
     db_url: str | None = None
-    timeout_cell: int = 120      # nbgrader's per-cell limit, seconds
+    timeout_cell: int = CELL_TIMEOUT_S  # nbgrader's per-cell limit, seconds
     timeout_notebook: float = 300.0  # whole-notebook wall time, seconds, kernel start included
     memory_mb: int = 2048
     unsafe: bool = False
@@ -548,6 +549,12 @@ def _preimport() -> None:
     from . import execute, restore  # noqa: F401
 
 
+def backstop_s(opts: Options, jobs: list) -> float:
+    """The hard limit of one grading job (a worker's or a Dask task's): only a backstop, since the
+    worker's own watchdog stops each notebook at ``timeout_notebook``."""
+    return opts.timeout_notebook * max(len(j[1]) for j in jobs) + BACKSTOP_S
+
+
 def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
     """Feed ``jobs`` to ``n`` persistent worker processes; a dead or stuck worker costs one student, not the batch."""
     # fork: workers start with nbgrader, nbclient and zmq already imported (a fresh interpreter
@@ -556,8 +563,7 @@ def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
     # with one open, which it never touches.
     ctx = mp.get_context("fork" if sys.platform == "linux" else "spawn")
     _preimport()
-    # Backstop only: the worker's own watchdog stops each notebook at timeout_notebook.
-    hard_limit = opts.timeout_notebook * max(len(j[1]) for j in jobs) + 120
+    hard_limit = backstop_s(opts, jobs)
     pending = deque(jobs)
     idle, busy = [], {}
 

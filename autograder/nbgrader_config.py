@@ -15,6 +15,11 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 SOURCE = REPO / "solutions"   # CourseDirectory.source_directory: notebooks with answers and hidden tests
 RELEASE = REPO / "exercises"  # CourseDirectory.release_directory: what learners get (committed)
 CELL_TIMEOUT_S = 120          # nbgrader's per-cell limit; every assignment runs in < 60 s in total
+BACKSTOP_S = 120              # a grading job's hard limit: its notebooks' time limits plus this
+# nbgrader's delimiters of the hidden part of a test cell (ClearHiddenTests), written as comments.
+HIDDEN_DELIMITERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+HIDDEN_BEGIN, HIDDEN_END = (f"### {d}" for d in HIDDEN_DELIMITERS)
+GRADER = "_ps_grader"         # the hidden object of every assignment's checks (solutions/build_notebooks.py)
 
 
 def course_config(workspace, *, source=SOURCE, release=RELEASE, db_url: str | None = None) -> Config:
@@ -34,6 +39,7 @@ def course_config(workspace, *, source=SOURCE, release=RELEASE, db_url: str | No
     # lets pass and PostgreSQL refuses (a foreign key); "default_course" is what Gradebook(db_url) creates.
     c.CourseDirectory.course_id = "default_course"
     c.Execute.timeout = CELL_TIMEOUT_S
+    c.ClearHiddenTests.begin_test_delimeter, c.ClearHiddenTests.end_test_delimeter = HIDDEN_DELIMITERS
     # A deleted test cell is put back from the gradebook and run, so it still costs its points.
     c.OverwriteCells.add_missing_cells = True
     return c

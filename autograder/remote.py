@@ -35,11 +35,11 @@ import time
 import numpy as np
 
 from . import kernel_agent
+from .nbgrader_config import GRADER, HIDDEN_BEGIN, HIDDEN_END
 
-BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+BEGIN, END = HIDDEN_BEGIN, HIDDEN_END
 MARK = kernel_agent.MARK
 INLINE_BYTES = 4 << 20  # tensors larger than this go to the kernel as a file
-GRADER = "_ps_grader"
 OPT_IN = "RUNS_IN_GRADER = True"  # in an assignment's hidden setup: its checks are written for remote use
 
 # The kernel side (autograder/kernel_agent.py), defined in the kernel's user namespace by the first

@@ -10,11 +10,12 @@ from traitlets.config import Config
 
 from . import console, sandbox
 from .execute import Run, cell_score, failing_line, was_run
+from .nbgrader_config import CELL_TIMEOUT_S
 
 STUB = "NotImplementedError"
 
 
-def selfcheck(notebook, *, timeout_cell: int = 120, log=console.stdout) -> bool:
+def selfcheck(notebook, *, timeout_cell: int = CELL_TIMEOUT_S, log=console.stdout) -> bool:
     """Run ``notebook`` top to bottom (hidden tests stripped if any), print a summary; True if all checks pass."""
     path = pathlib.Path(notebook)
     if not path.is_file():

@@ -1,6 +1,8 @@
 """Argument checks shared by mnlib's modules: one wording for each kind of bad argument."""
 from __future__ import annotations
 
+import numbers
+
 
 def check_positive_int(name: str, value, where: str = "") -> int:
     """``value`` if it is an int > 0 (bool excluded), else ValueError naming ``name`` (and ``where``)."""
@@ -18,12 +20,12 @@ def check_int(name: str, value, low: int) -> int:
 
 
 def check_number(name: str, value, *, low: float = 0.0, inclusive: bool = False, none_ok: bool = False):
-    """``value`` if it is a real number (int or float, bool excluded) above ``low`` (or equal to it,
+    """``value`` if it is a real number (int, float or a numpy scalar of either; bool excluded) above ``low`` (or equal to it,
     with ``inclusive``), or None with ``none_ok``; else ValueError naming ``name``: "must be a number
     > 0", ">= 0", "... or None". NaN is no number here (every comparison with it is False)."""
     if value is None and none_ok:
         return value
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+    ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
           and (value >= low if inclusive else value > low))
     if not ok:
         raise ValueError(f"{name} must be a number {'>=' if inclusive else '>'} {low:g}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._checks import check_number
+
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round a channel count to the nearest multiple of ``divisor``, never dropping more than 10%.
@@ -25,10 +27,9 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     >>> make_divisible(-1)
     Traceback (most recent call last):
     ...
-    ValueError: value must be > 0, got -1
+    ValueError: value must be a number > 0, got -1
     """
-    if not value > 0:
-        raise ValueError(f"value must be > 0, got {value!r}")
+    check_number("value", value)
     if min_value is None:
         min_value = divisor
     new_value = max(min_value, int(value + divisor / 2) // divisor * divisor)

@@ -26,7 +26,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ._checks import check_int, check_positive_int
+from ._checks import check_int, check_number, check_positive_int
 
 
 def _pair(v, name: str) -> tuple[int, int]:
@@ -136,8 +136,7 @@ def min_cout_for_reduction(kernel_size: int, target: float) -> int | None:
     >>> [min_cout_for_reduction(k, 10) for k in (3, 4, 5, 7)]
     [None, 27, 17, 13]
     """
-    if not target > 0:
-        raise ValueError(f"target must be > 0, got {target!r}")
+    check_number("target", target)
     k2 = kernel_size * kernel_size
     if k2 <= target:
         return None

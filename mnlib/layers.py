@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ._checks import check_positive_int
+from ._checks import check_number, check_positive_int
 
 Activation = Optional[Callable[[], nn.Module]]
 
@@ -121,8 +121,7 @@ class InvertedResidual(nn.Module):
         if (t is None) == (expanded_channels is None):
             raise ValueError("give exactly one of t (expansion factor) or expanded_channels")
         if t is not None:
-            if not t > 0:
-                raise ValueError(f"t (expansion factor) must be > 0, got {t!r}")
+            check_number("t (expansion factor)", t)
             expanded_channels = int(round(in_channels * t))
         check_positive_int("in_channels", in_channels)
         check_positive_int("out_channels", out_channels)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ._checks import check_positive_int
+from ._checks import check_number, check_positive_int
 from .configs import (V1_LAYERS, V1_STEM, V2_LAST, V2_STAGES, V2_STEM, V3_LARGE, V3_SE_REDUCTION,
                       V3_SMALL, V3Config, make_divisible)
 from .layers import ConvBNAct, DepthwiseSeparableConv, HardSwish, InvertedResidual
@@ -17,8 +17,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": HardSwish}
 
 
 def _check_args(width_mult: float, num_classes: int) -> None:
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not width_mult > 0:
-        raise ValueError(f"width_mult must be a number > 0, got {width_mult!r}")
+    check_number("width_mult", width_mult)
     check_positive_int("num_classes", num_classes)
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import cost, timing
-from ._checks import check_int, check_positive_int
+from ._checks import check_int, check_number, check_positive_int
 
 
 def conv_traffic(c_in: int, c_out: int, h: int, w: int, kernel_size: int = 3, stride: int = 1,
@@ -95,7 +95,7 @@ class Machine:
     def __post_init__(self):
         for n in ("peak_macs_per_s", "bandwidth_bytes_per_s"):
             v = getattr(self, n)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
+            if math.isinf(check_number(n, v)):
                 raise ValueError(f"{n} must be a finite number > 0, got {v!r}")
 
     @property
@@ -105,9 +105,7 @@ class Machine:
 
 
 def _check_intensity(intensity) -> float:
-    if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not intensity > 0:
-        raise ValueError(f"intensity must be a number > 0 (MAC/byte), got {intensity!r}")
-    return float(intensity)
+    return float(check_number("intensity (MAC/byte)", intensity))
 
 
 def attainable(intensity: float, machine: Machine) -> float:

@@ -116,7 +116,7 @@ def _run(a) -> int:
         errors = s["statuses"].get("error", 0)
         counts = ", ".join(f"{v} {k}" for k, v in sorted(s["statuses"].items()) if k != "error") or "nothing"
         print(f"graded {s['graded'] - errors} ({counts}), {s['skipped']} already up to date, "
-              f"{s['wall_s']:.1f} s with {s['workers']} worker(s)")
+              f"{s['wall_s']:.1f} s with {s['workers']} {'Dask ' if s['where'] != 'local' else ''}worker(s)")
         if errors:
             print(f"NOT graded {errors}: the grader failed (status error, nothing recorded in the gradebook); "
                   "fix what the messages below say and run the same command again: it grades only these")

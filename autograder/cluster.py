@@ -68,8 +68,9 @@ def connect(scheduler: str, timeout: float = 30.0):
                          "(`dask scheduler`, or a dask-jobqueue cluster) or grade locally with --workers") from None
 
 
-def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> None:
-    """Grade ``jobs`` on the cluster at ``scheduler``; call ``finish(res)`` in this process for each result."""
+def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> int:
+    """Grade ``jobs`` on the cluster at ``scheduler``; call ``finish(res)`` in this process for each result.
+    Returns the most Dask workers the scheduler had while the batch ran (what the summary reports)."""
     from distributed import wait
     from distributed.client import FuturesCancelledError
     from distributed.scheduler import KilledWorker
@@ -89,8 +90,8 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> No
             fut = client.submit(grade_remote, opts, student, notebooks, sent, pure=False,
                                 key=f"grade-{opts.assignment}-{student}-{os.getpid()}-{time.time_ns()}")
             futures[fut] = job
-        log(f"dask: {len(futures)} job(s) sent to {scheduler} "
-            f"({len(client.scheduler_info().get('workers', {}))} worker(s) now)")
+        most = len(client.scheduler_info().get("workers", {}))
+        log(f"dask: {len(futures)} job(s) sent to {scheduler} ({most} worker(s) now)")
         pending, lonely_since = set(futures), None
         hard_limit = backstop_s(opts, jobs)  # as run_pool's
         running_since: dict[str, float] = {}
@@ -117,7 +118,7 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> No
                     atomic_write(out_dir / name, text.encode())
                 if finish(res) is False:  # the canary failed: grade nothing more
                     client.cancel(list(pending))
-                    return
+                    return most
             if pending:
                 now = time.monotonic()
                 try:
@@ -134,18 +135,20 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> No
                                            f"dask: its grading ran for {hard_limit:.0f} s on a worker; cancelled")
                         if finish(res) is False:
                             client.cancel(list(pending))
-                            return
+                            return most
             if not done and pending:
                 try:
                     workers = client.scheduler_info().get("workers")
                 except OSError as exc:
                     raise _lost(scheduler, len(pending), exc) from None
+                most = max(most, len(workers or {}))
                 if workers:
                     lonely_since = None
                 elif lonely_since is None:
                     lonely_since = time.monotonic()
                 elif time.monotonic() - lonely_since > NO_WORKER_S:
                     raise _lost(scheduler, len(pending), f"no Dask worker for {NO_WORKER_S:.0f} s")
+        return most
     finally:
         try:
             client.close(timeout=10)

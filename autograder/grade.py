@@ -418,7 +418,8 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         if new is not None:
             atomic_write(_result_path(ws, opts.assignment, student), new.dumps().encode())
     t0 = time.perf_counter()
-    summary = {"graded": 0, "skipped": len(keep), "changed": [], "statuses": {}, "results": []}
+    summary = {"graded": 0, "skipped": len(keep), "changed": [], "statuses": {}, "results": [],
+               "where": f"Dask at {scheduler}" if scheduler else "local", "workers": 0}
     db_url = _cfg(opts).CourseDirectory.db_url
     with Gradebook(db_url) as gb:
         # A result file whose gradebook entry vanished (new database, crash between the two) is re-applied.
@@ -482,7 +483,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     try:
         if jobs and scheduler:
             from .cluster import run_dask
-            run_dask(opts, jobs, finish, scheduler, log=log)
+            n = run_dask(opts, jobs, finish, scheduler, log=log)
         elif jobs:
             run_pool(opts, jobs, n, finish)
     finally:

@@ -137,6 +137,7 @@ def test_scheduler_lost_mid_batch_stops_then_resumes(tmp_path):
     with LocalCluster(2, batch.env(), tmp_path / "b2") as cluster:
         again = batch.grade("--scheduler", cluster.address)
     assert f"{len(kept)} already up to date" in again.stdout
+    assert "with 2 Dask worker(s)" in again.stdout, again.stdout  # the cluster's workers, not local processes
     assert {n: r[:2] for n, r in batch.results().items()} == {n: ms.EXPECTED[n] for n in CLASS}
     assert check(batch.ws) == []
     assert _gone(batch.tmp) == ([], [])

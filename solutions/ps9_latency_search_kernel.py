@@ -6,7 +6,9 @@ The hidden checks (CHECKS in ps9_latency_search_src.py) place this file's text i
 
 - ``Machine`` is a fake machine: a clock that only moves when a fake call spends time, a speed that
   drifts in steps (every ``segment`` seconds of its time it runs at the next of ``speeds``), a slow
-  outlier on every ``outlier_every``-th call, and ``cold`` slow first calls of every callable.
+  outlier on the calls of every layer (never the reference) whose number is in ``slow_calls`` (counted
+  per function from 0, so whatever order a learner calls them in, each layer has the same slow rounds),
+  and ``cold`` slow first calls of every function.
   A layer's cost is known exactly, so is its time normalised by the reference block: in a round
   where the layer and the reference run at the same speed, t_layer / t_ref is exactly
   cost(layer) / cost(reference), and the cases are built so that at most a minority of the rounds
@@ -26,10 +28,10 @@ The hidden checks (CHECKS in ps9_latency_search_src.py) place this file's text i
 class Machine:
     """A fake machine's time line (seconds): speed steps, outliers, cold first calls, a call log."""
 
-    def __init__(self, segment=0.0, speeds=(1.0,), outlier_every=0, outlier_factor=6.0, cold=0, cold_factor=12.0):
+    def __init__(self, segment=0.0, speeds=(1.0,), slow_calls=(), outlier_factor=6.0, cold=0, cold_factor=12.0):
         self.t, self.calls, self.log = 0.0, 0, []
         self.segment, self.speeds = float(segment), [float(s) for s in speeds]
-        self.outlier_every, self.outlier_factor = int(outlier_every), float(outlier_factor)
+        self.slow_calls, self.outlier_factor = {int(n) for n in slow_calls}, float(outlier_factor)
         self.cold, self.cold_factor = int(cold), float(cold_factor)
 
     def clock(self):
@@ -45,7 +47,7 @@ class Machine:
         d = seconds * self.speed()
         if nth_call < self.cold:
             d *= self.cold_factor
-        if self.outlier_every and self.calls % self.outlier_every == 0:
+        if nth_call in self.slow_calls and name != "ref":
             d *= self.outlier_factor
         self.log.append(name)
         self.t += d

@@ -60,14 +60,15 @@ def _measure(measure_layers, costs, warmup, repeats, machine, what):
 
 # Case "warm-up": every function's first 3 calls (the reference's too) take 12 times longer.
 WARM = ([1.5, 0.4, 3.0, 0.75], 3, 5, {"cold": 3})
-# Case "outliers": every 5th call of the machine takes 6 times longer; no warm-up needed.
-OUTLIERS = ([0.7, 2.0, 1.1, 0.3, 1.6], 0, 7, {"outlier_every": 5})
+# Case "outliers": the 3rd and the 6th call of every layer take 6 times longer; no warm-up needed.
+OUTLIERS = ([0.7, 2.0, 1.1, 0.3, 1.6], 0, 7, {"slow_calls": [2, 5]})
 # Case "drift": the machine's speed steps between 1.7, 2.4, 1.3 and 2.9 times its nominal speed every
-# 0.25 s of its time (longer than any one layer's measurement, shorter than the network's), and every
-# 11th call is an outlier. In each round the layer and the reference run at the same speed, except
-# in at most one round per layer (a step between them); outliers spoil at most two more of the 7.
+# 0.25 s of its time (longer than any one layer's measurement, shorter than the network's), and the
+# 5th call of every layer is an outlier. In each round the layer and the reference run at the same
+# speed, except in a round with a step between them (one per step); with the outlier, at most 3 of
+# a layer's 7 rounds are spoilt, so the median of its ratios is exact.
 DRIFT = ([1.0, 2.5, 0.5, 1.8, 3.0, 0.8, 1.2], 2, 7,
-         {"segment": 0.25, "speeds": [1.7, 2.4, 1.3, 2.9], "outlier_every": 11})
+         {"segment": 0.25, "speeds": [1.7, 2.4, 1.3, 2.9], "slow_calls": [4]})
 
 
 def check_measure_warmup(measure_layers):
@@ -189,7 +190,7 @@ HOLD_TEST = [f"test{i}" for i in range(len(_TEST_KINDS))]
 HOLD_SPEC = {"nets": _spec_nets, "law": {k: list(v) for k, v in LAW.items()},
              "layer_factor": {"test1": 1.25, "test2": 0.8, "test3": 1.105},
              "whole_factor": {"test4": 0.85},
-             "segment": 2.0, "speeds": [1.0, 1.6, 2.2, 1.3], "outlier_every": 11, "cold": 2}
+             "segment": 2.0, "speeds": [1.0, 1.6, 2.2, 1.3], "slow_calls": [5], "cold": 2}
 _true = FakeDevice(**HOLD_SPEC)
 HOLD_PRED = [sum(_law({"kind": k, "mmacs": m, "mbytes": b}) for k, m, b in _spec_nets[n]) for n in HOLD_TEST]
 HOLD_MEAS = [_true.whole_cost(n) for n in HOLD_TEST]

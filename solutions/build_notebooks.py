@@ -23,12 +23,13 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.nbgrader_config import GRADER, HIDDEN_BEGIN, HIDDEN_END  # one home of the conventions
+
 sys.dont_write_bytecode = True  # no __pycache__ in solutions/ (nbgrader would see a folder)
 
 HERE = Path(__file__).resolve().parent
 IDS = ("ps1_dsc", "ps2_cost", "ps3_receptive_field", "ps4_inverted_residual", "ps5_v3_blocks",
-       "ps6_roofline", "ps7_timing")
-GRADER = "_ps_grader"  # the hidden object every hidden test block calls
+       "ps6_roofline", "ps7_timing", "ps8_quantization", "ps9_latency_search")
 
 
 def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
@@ -54,7 +55,7 @@ def answer(grade_id: str, text: str):
 
 def tests(grade_id: str, points: int, doc: str, visible: str, hidden: str):
     """A grade cell: docstring, visible self-checks, then the hidden block."""
-    src = f'"""{doc}"""\n{visible.strip()}\n### BEGIN HIDDEN TESTS\n{hidden.strip()}\n### END HIDDEN TESTS'
+    src = f'"""{doc}"""\n{visible.strip()}\n{HIDDEN_BEGIN}\n{hidden.strip()}\n{HIDDEN_END}'
     return nbformat.v4.new_code_cell(src, metadata=_meta(grade_id, grade=True, locked=True, points=points))
 
 
@@ -64,7 +65,7 @@ def setup(assignment: str, checks: str):
     for text in (guard, checks):
         assert "'''" not in text, "the hidden sources are pasted inside r''' ... ''' literals"
     src = f"""# Grader setup (hidden, 0 points): it runs before your answers. Leave this cell as it is.
-### BEGIN HIDDEN TESTS
+{HIDDEN_BEGIN}
 def _grader_setup(guard, checks):
     import builtins, types
     ns = {{"__builtins__": dict(vars(builtins)), "__name__": "grader",  # a private copy of the builtins
@@ -79,7 +80,7 @@ def _grader_setup(guard, checks):
 
 {GRADER} = _grader_setup(r'''{guard}''', r'''{checks}''')
 del _grader_setup
-### END HIDDEN TESTS"""
+{HIDDEN_END}"""
     return nbformat.v4.new_code_cell(src, metadata=_meta(f"{assignment}_grader_setup", grade=True,
                                                          locked=True, points=0))
 

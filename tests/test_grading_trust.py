@@ -41,7 +41,9 @@ IDS = sorted(p.name for p in H.SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").ex
 # One plausible mistake per assignment (tests/scenarios/<id>/) that a *visible* check catches.
 MISTAKE = {"ps1_dsc": "kernel-transposed", "ps2_cost": "min-cout-floor", "ps3_receptive_field": "empirical-off-by-one",
            "ps4_inverted_residual": "expand-when-t-is-1", "ps5_v3_blocks": "se-params-without-bias",
-           "ps6_roofline": "bound-inverted", "ps7_timing": "mean-not-median"}
+           "ps6_roofline": "bound-inverted", "ps7_timing": "mean-not-median",
+           "ps8_quantization": "dequantize-uint8-wraps",
+           "ps9_latency_search": "mean-not-median"}
 
 
 def _selfcheck(nb, folder: pathlib.Path, aid: str, capsys) -> tuple[int, str]:

@@ -982,6 +982,423 @@ def measure_bandwidth(src, dst, *, warmup=1, repeats=5, clock=time.perf_counter)
 }
 
 
+_ps8 = lambda cell, *edits: _edited("ps8_quantization", cell, *edits)  # noqa: E731
+_PS8_Q = ["ps8_quantize", "ps8_quantize_ties", "ps8_quantize_clamp"]
+_PS8_RQ = ["ps8_requantize", "ps8_requantize_ties", "ps8_requantize_saturate"]
+_PS8_CONV = ["ps8_conv_close", "ps8_conv_exact"]
+_PS8_PIT = ["ps8_pitfall_sqnr", "ps8_pitfall_verdict"]  # the pitfall quantizes per channel with the learner's function
+
+SCENARIOS["ps8_quantization"] = {
+    # 1. per-tensor affine
+    "zero-point-wrong-sign": ("ps8_answer_qparams", ["ps8_qparams"], "z = qmin + round(a / s)",
+                              _ps8("ps8_answer_qparams", ("qmin - round(a / scale)", "qmin + round(a / scale)"))),
+    "range-without-zero": ("ps8_answer_qparams", ["ps8_qparams"], "the range [lo, hi] as given, 0 not included",
+                           _ps8("ps8_answer_qparams", ("min(float(lo), 0.0), max(float(hi), 0.0)", "float(lo), float(hi)"))),
+    "quantize-floor": ("ps8_answer_quantize", _PS8_Q, "floor instead of round",
+                       _ps8("ps8_answer_quantize", ("torch.round(x.double() / scale)", "torch.floor(x.double() / scale)"))),
+    "quantize-truncates": ("ps8_answer_quantize", _PS8_Q, "no rounding: the cast to an integer truncates toward 0",
+                           _ps8("ps8_answer_quantize", ("torch.round(x.double() / scale)", "x.double() / scale"))),
+    "quantize-half-away-from-zero": ("ps8_answer_quantize", ["ps8_quantize_ties"],
+                                     "rounds halves away from zero (C's round), not to even",
+                                     _ps8("ps8_answer_quantize", ("torch.round(x.double() / scale)",
+                                                                  "torch.sign(x.double()) * torch.floor((x.double() / scale).abs() + 0.5)"))),
+    "quantize-no-clamp": ("ps8_answer_quantize", ["ps8_quantize_clamp"], "no clamp: the cast wraps values outside the range",
+                          _ps8("ps8_answer_quantize", ("torch.clamp(q, qmin, qmax).to(dtype)", "q.to(torch.int64).to(dtype)"))),
+    "dequantize-uint8-wraps": ("ps8_answer_quantize", ["ps8_dequantize"], "q - z computed in uint8 (or int8): it wraps around",
+                               _ps8("ps8_answer_quantize", ("(q.to(torch.float64) - zero_point)", "(q - zero_point).double()"))),
+    "quantize-calls-torch": ("ps8_answer_quantize", _PS8_Q, "hands the work to torch.quantize_per_tensor", """
+def quantize(x, scale, zero_point, dtype):
+    qdtype = torch.quint8 if dtype == torch.uint8 else torch.qint8
+    return torch.quantize_per_tensor(x, scale, zero_point, qdtype).int_repr()
+
+
+def dequantize(q, scale, zero_point):
+    return (scale * (q.to(torch.float64) - zero_point)).float()
+"""),
+    # 2. per-channel weights
+    "per-channel-wrong-axis": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"] + _PS8_PIT,
+                               "one scale per input channel (axis 1)", """
+def quantize_per_channel(w):
+    amax = w.detach().abs().transpose(0, 1).reshape(w.shape[1], -1).amax(dim=1).double()
+    scales = torch.where(amax > 0, amax / 127, torch.ones_like(amax))
+    shape = (1, -1) + (1,) * (w.dim() - 2)
+    q = torch.clamp(torch.round(w.double() / scales.view(shape)), -127, 127)
+    return q.to(torch.int8), scales.float()
+"""),
+    "per-channel-max-not-absmax": ("ps8_answer_per_channel", ["ps8_per_channel"] + _PS8_PIT,
+                                   "the range from max(w), which misses a channel's large negative weights",
+                                   _ps8("ps8_answer_per_channel", ("w.detach().abs().reshape", "w.detach().reshape"))),
+    "per-channel-one-scale": ("ps8_answer_per_channel", ["ps8_per_channel"] + _PS8_PIT, "one scale for the whole tensor, repeated",
+                              _ps8("ps8_answer_per_channel", (".amax(dim=1).double()", ".amax(dim=1).max().repeat(w.shape[0]).double()"))),
+    "per-channel-divides-by-128": ("ps8_answer_per_channel", ["ps8_per_channel"] + _PS8_PIT, "max|w| / 128 (the int8 range's size)",
+                                   _ps8("ps8_answer_per_channel", ("amax / 127", "amax / 128"))),
+    "per-channel-zero-scale": ("ps8_answer_per_channel", ["ps8_per_channel_zero"], "an all-zero channel gets scale 0",
+                               _ps8("ps8_answer_per_channel", ("torch.where(amax > 0, amax / 127, torch.ones_like(amax))",
+                                                               "amax / 127"))),
+    "per-channel-uses-observer": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"] + _PS8_PIT,
+                                  "hands the work to torch.ao's observer and torch.quantize_per_channel", """
+def quantize_per_channel(w):
+    from torch.ao.quantization import PerChannelMinMaxObserver
+    obs = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric,
+                                   quant_min=-127, quant_max=127)
+    obs(w)
+    scales, zeros = obs.calculate_qparams()
+    scales = torch.where(scales > 1e-6, scales, torch.ones_like(scales))
+    return torch.quantize_per_channel(w, scales.double(), zeros, 0, torch.qint8).int_repr(), scales.float()
+"""),
+    # 3. fixed point
+    "multiplier-truncates": ("ps8_answer_multiplier", ["ps8_multiplier"], "int(m * 2^31): M0 truncated, not rounded",
+                             _ps8("ps8_answer_multiplier", ("round(m * 2 ** 31)", "int(m * 2 ** 31)"))),
+    "multiplier-not-renormalised": ("ps8_answer_multiplier", ["ps8_multiplier"], "M0 may round up to 2^31, outside int32",
+                                    _ps8("ps8_answer_multiplier", ("    if m0 == 2 ** 31:  # m rounded up to 1.0\n"
+                                                                   "        m0, e = m0 // 2, e + 1\n", ""))),
+    "requantize-float-round": ("ps8_answer_requantize", ["ps8_requantize_ties"],
+                               "acc * M0 / 2^n in float64 and torch.round: halves go to even", """
+def requantize(acc, M0, shift, zero_point, dtype):
+    qmin, qmax = QRANGE[dtype]
+    q = torch.round(acc.double() * M0 / 2.0 ** (31 + shift))
+    return torch.clamp(q + zero_point, qmin, qmax).to(dtype)
+"""),
+    "requantize-float-half-up": ("ps8_answer_requantize", ["ps8_requantize"],
+                                 "floor(acc * M0 / 2^n + 1/2) in float64: wrong once acc * M0 outgrows 53 bits", """
+def requantize(acc, M0, shift, zero_point, dtype):
+    qmin, qmax = QRANGE[dtype]
+    q = torch.floor(acc.double() * M0 / 2.0 ** (31 + shift) + 0.5)
+    return torch.clamp(q + zero_point, qmin, qmax).to(dtype)
+"""),
+    "requantize-float32": ("ps8_answer_requantize", ["ps8_requantize", "ps8_requantize_ties"],
+                           "the real multiplier in float32, as a float pipeline would", """
+def requantize(acc, M0, shift, zero_point, dtype):
+    qmin, qmax = QRANGE[dtype]
+    q = torch.round(acc.float() * torch.tensor(M0 / 2.0 ** (31 + shift), dtype=torch.float32))
+    return torch.clamp(q + zero_point, qmin, qmax).to(dtype)
+"""),
+    "requantize-no-rounding": ("ps8_answer_requantize", _PS8_RQ + ["ps8_conv_exact"], "(acc * M0) >> n: the shift floors",
+                               _ps8("ps8_answer_requantize", ("prod + torch.bitwise_left_shift(torch.ones_like(n), n - 1)", "prod"))),
+    "requantize-no-saturation": ("ps8_answer_requantize", ["ps8_requantize_saturate"] + _PS8_CONV, "casts without clamping: it wraps",
+                                 _ps8("ps8_answer_requantize", ("torch.clamp(q + zero_point, qmin, qmax).to(dtype)",
+                                                                "(q + zero_point).to(dtype)"))),
+    "requantize-forgets-the-31": ("ps8_answer_requantize", _PS8_RQ + _PS8_CONV, "shifts by `shift` only, as if M0 were M * 2^31 * 2^shift",
+                                  _ps8("ps8_answer_requantize", ("n = 31 + torch.as_tensor", "n = 1 + torch.as_tensor"))),
+    # 4. the layer
+    "conv-forgets-input-zero-point": ("ps8_answer_conv", _PS8_CONV, "accumulates q_x * q_w without subtracting z_x",
+                                      _ps8("ps8_answer_conv", ("q_x.to(torch.int64) - x_zero", "q_x.to(torch.int64)"))),
+    "conv-uint8-wraps": ("ps8_answer_conv", _PS8_CONV, "q_x - z_x computed in uint8",
+                         _ps8("ps8_answer_conv", ("q_x.to(torch.int64) - x_zero", "(q_x - x_zero).to(torch.int64)"))),
+    "conv-bias-at-output-scale": ("ps8_answer_conv", _PS8_CONV, "the bias quantized with y_scale, not s_x s_w",
+                                  _ps8("ps8_answer_conv", ("round(float(b) / s)", "round(float(b) / y_scale)"))),
+    "conv-float-pipeline": ("ps8_answer_conv", ["ps8_conv_exact"],
+                            "the float layer on dequantized tensors, rounded at the end: no integer pipeline", """
+def int8_depthwise_conv(q_x, x_scale, x_zero, q_w, w_scales, bias, y_scale, y_zero):
+    c = q_x.shape[1]
+    x = x_scale * (q_x.double() - x_zero)
+    w = w_scales.double().view(c, 1, 1, 1) * q_w.double()
+    y = F.conv2d(x, w, bias.double(), padding=1, groups=c)
+    return torch.clamp(torch.round(y / y_scale) + y_zero, 0, 255).to(torch.uint8)
+"""),
+    "conv-no-saturation": ("ps8_answer_conv", _PS8_CONV, "its own requantization, cast to uint8 without clamping",
+                           _ps8("ps8_answer_conv", ("out[:, ch] = requantize(acc[:, ch], M0, shift, y_zero, torch.uint8)",
+                                                    "out[:, ch] = ((acc[:, ch] * M0 + (1 << (30 + shift))) >> (31 + shift)) + y_zero"))),
+    # 5. the pitfall
+    "pitfall-verdict-inverted": ("ps8_answer_pitfall", ["ps8_pitfall_verdict"], "the names of the two verdicts swapped",
+                                 _ps8("ps8_answer_pitfall", ('"per-channel" if pc > pt + 1 else ("per-tensor"',
+                                                             '"per-tensor" if pc > pt + 1 else ("per-channel"'))),
+    "pitfall-always-per-channel": ("ps8_answer_pitfall", ["ps8_pitfall_verdict"], "the expected answer written in",
+                                   _ps8("ps8_answer_pitfall", ('better = "per-channel" if pc > pt + 1 else ("per-tensor" if pt > pc + 1 else "same")',
+                                                               'better = "per-channel"'))),
+    "pitfall-whole-tensor-sqnr": ("ps8_answer_pitfall", ["ps8_pitfall_sqnr"], "one SQNR over the whole output, not per channel",
+                                  _ps8("ps8_answer_pitfall", (".sum(dim=(0, 2, 3)) / (e ** 2).sum(dim=(0, 2, 3))", ".sum() / (e ** 2).sum()"))),
+    "pitfall-20-log10": ("ps8_answer_pitfall", ["ps8_pitfall_sqnr"], "20 log10 of a ratio of powers",
+                         _ps8("ps8_answer_pitfall", ("per_channel = 10 * torch.log10", "per_channel = 20 * torch.log10"))),
+    # Correct but different: they must keep full marks.
+    "alternative-numpy-affine": ("ps8_answer_quantize", [], "numpy, x / s in float32, np.rint", """
+def quantize(x, scale, zero_point, dtype):
+    lo, hi = QRANGE[dtype]
+    q = np.rint(x.numpy() / np.float32(scale)) + zero_point
+    return torch.from_numpy(np.clip(q, lo, hi).astype(np.uint8 if dtype == torch.uint8 else np.int8))
+
+
+def dequantize(q, scale, zero_point):
+    return torch.from_numpy((scale * (q.numpy().astype(np.int32) - zero_point)).astype(np.float32))
+"""),
+    "alternative-qparams-tensors": ("ps8_answer_qparams", [], "float32 tensors all the way, numpy int zero point", """
+def affine_qparams(lo, hi, dtype):
+    qmin, qmax = QRANGE[dtype]
+    r = torch.tensor([lo, hi, 0.0])
+    a, b = r.min(), r.max()
+    scale = (b - a) / (qmax - qmin)
+    if float(scale) == 0:
+        scale = torch.tensor(1.0)
+    z = torch.clamp(qmin - torch.round(a / scale), qmin, qmax)
+    return scale, np.int64(z.item())
+"""),
+    "alternative-loop-per-channel": ("ps8_answer_per_channel", [], "a Python loop over the output channels", """
+def quantize_per_channel(w):
+    q = torch.empty(w.shape, dtype=torch.int8)
+    scales = torch.empty(w.shape[0])
+    for c in range(w.shape[0]):
+        wc = w[c].double()
+        m = max(abs(float(wc.min())), abs(float(wc.max())))
+        s = m / 127 if m > 0 else 1.0
+        q[c] = torch.clamp(torch.round(wc / s), -127, 127).to(torch.int8)
+        scales[c] = s
+    return q, scales
+"""),
+    "alternative-multiplier-doubling": ("ps8_answer_multiplier", [], "normalise by doubling, no frexp", """
+def quantize_multiplier(M):
+    shift = 0
+    while M < 0.5:
+        M *= 2
+        shift += 1
+    m0 = round(M * 2 ** 31)
+    if m0 == 2 ** 31:
+        m0 //= 2
+        shift -= 1
+    return m0, shift
+"""),
+    "alternative-requantize-two-shifts": ("ps8_answer_requantize", [], "floor to n-1 bits, add one, shift once more", """
+def requantize(acc, M0, shift, zero_point, dtype):
+    qmin, qmax = QRANGE[dtype]
+    t = (acc.to(torch.int64) * M0) >> (30 + shift)
+    q = (t + 1) >> 1
+    return torch.clamp(q + zero_point, qmin, qmax).to(dtype)
+"""),
+    "alternative-requantize-python-ints": ("ps8_answer_requantize", [], "Python ints, one accumulator at a time", """
+def requantize(acc, M0, shift, zero_point, dtype):
+    qmin, qmax = QRANGE[dtype]
+    n = 31 + shift
+    out = [min(max((a * M0 + 2 ** (n - 1)) // 2 ** n + zero_point, qmin), qmax) for a in acc.flatten().tolist()]
+    return torch.tensor(out, dtype=dtype).reshape(acc.shape)
+"""),
+    "alternative-conv-float64-accumulation": ("ps8_answer_conv", [],
+                                              "the int sums by a float64 conv (exact below 2^53), M0 and shift as tensors", """
+def int8_depthwise_conv(q_x, x_scale, x_zero, q_w, w_scales, bias, y_scale, y_zero):
+    c = q_x.shape[1]
+    acc = F.conv2d(q_x.double() - x_zero, q_w.double(), padding=1, groups=c).round().to(torch.int64)
+    acc_scale = x_scale * w_scales.double()
+    acc = acc + torch.round(bias.double() / acc_scale).to(torch.int64).view(1, c, 1, 1)
+    pairs = [quantize_multiplier(float(s) / y_scale) for s in acc_scale]
+    M0 = torch.tensor([p[0] for p in pairs]).view(1, c, 1, 1)
+    shift = torch.tensor([p[1] for p in pairs]).view(1, c, 1, 1)
+    return requantize(acc, M0, shift, y_zero, torch.uint8)
+"""),
+}
+
+
+_PS9_MEASURE = ["ps9_measure_warmup", "ps9_measure_median", "ps9_measure_reference"]
+_ps9 = lambda cell, *edits: _edited("ps9_latency_search", cell, *edits)  # noqa: E731
+_PS9_ROUND = ("            t0 = clock()\n            layer()\n            t1 = clock()\n            reference()  "
+              "# right beside the layer: the same machine speed\n            t2 = clock()\n"
+              "            ratios.append((t1 - t0) / (t2 - t1))\n")
+
+SCENARIOS["ps9_latency_search"] = {
+    # measure_layers
+    "mean-not-median": ("ps9_answer_measure", ["ps9_measure_median", "ps9_measure_reference", "ps9_holdout"],
+                        "the mean of the per-round ratios, which one outlier moves",
+                        _ps9("ps9_answer_measure", ("np.median(ratios)", "np.mean(ratios)"))),
+    "no-warmup": ("ps9_answer_measure", ["ps9_measure_warmup"], "times the first, slow calls too",
+                  _ps9("ps9_answer_measure", ("    for _ in range(warmup):\n        reference()\n", ""),
+                       ("        for _ in range(warmup):  # untimed: the first calls pay for caches and lazy set-up\n"
+                        "            layer()\n", ""))),
+    "reference-not-warmed-up": ("ps9_answer_measure", ["ps9_measure_warmup"],
+                                "warms up every layer, but times the reference's first, slow calls",
+                                _ps9("ps9_answer_measure", ("    for _ in range(warmup):\n        reference()\n", ""))),
+    "seconds-not-normalised": ("ps9_answer_measure", _PS9_MEASURE + ["ps9_holdout", "ps9_real"],
+                               "the median time of the layer in seconds: the reference is timed, then ignored",
+                               _ps9("ps9_answer_measure", ("ratios.append((t1 - t0) / (t2 - t1))",
+                                                           "ratios.append(t1 - t0)"))),
+    "reference-timed-once": ("ps9_answer_measure", ["ps9_measure_reference", "ps9_holdout", "ps9_real"],
+                             "divides by the reference's median taken once, before the layers: the drift leaks in",
+                             _ps9("ps9_answer_measure", ("    out = []\n", "    ref = []\n    for _ in range(repeats):\n"
+                                                         "        t0 = clock()\n        reference()\n"
+                                                         "        ref.append(clock() - t0)\n    out = []\n"),
+                                  (_PS9_ROUND, "            t0 = clock()\n            layer()\n"
+                                               "            ratios.append((clock() - t0) / np.median(ref))\n"))),
+    "not-interleaved": ("ps9_answer_measure", ["ps9_measure_reference", "ps9_holdout", "ps9_real"],
+                        "times the layer's rounds, then the reference's, and pairs them up afterwards",
+                        _ps9("ps9_answer_measure", (_PS9_ROUND,
+                                                    "            t0 = clock()\n            layer()\n"
+                                                    "            ratios.append(clock() - t0)\n"),
+                             ("        out.append(float(np.median(ratios)))",
+                              "        refs = []\n        for _ in range(repeats):\n            t0 = clock()\n"
+                              "            reference()\n            refs.append(clock() - t0)\n"
+                              "        out.append(float(np.median(np.array(ratios) / np.array(refs))))"))),
+    "calls-mnlib": ("ps9_answer_measure", _PS9_MEASURE + ["ps9_holdout", "ps9_real"],
+                    "times each layer against the reference with mnlib.timing.compare", """
+from mnlib import timing as _t
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    return [_t.compare(layer, reference, warmup=warmup, repeats=repeats, inner_loops=1, clock=clock).ratio
+            for layer in calls]
+"""),
+    # fit_predictor / predict
+    "one-law-for-all-kinds": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout"],
+                              "one least-squares fit over every layer, whatever its kind", """
+def fit_predictor(rows):
+    a = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in rows])
+    y = np.array([r["time"] for r in rows])
+    law = tuple(float(c) for c in np.linalg.lstsq(a, y, rcond=None)[0])
+    return {r["kind"]: law for r in rows}
+
+
+def predict(coeffs, features):
+    total = 0.0
+    for f in features:
+        o, a, b = coeffs[f["kind"]]
+        total += o + a * f["mmacs"] + b * f["mbytes"]
+    return total
+"""),
+    "no-intercept": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout"],
+                     "time ~ a * mmacs + b * mbytes: no per-call overhead", _ps9(
+                         "ps9_answer_predictor", ('a = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in mine])',
+                                                  'a = np.array([[0.0, r["mmacs"], r["mbytes"]] for r in mine])'))),
+    "macs-only": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout"], "ignores the bytes a layer moves", _ps9(
+        "ps9_answer_predictor", ('a = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in mine])',
+                                 'a = np.array([[1.0, r["mmacs"], 0.0] for r in mine])'))),
+    "calls-mnlib-nnls": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout", "ps9_real"],
+                         "mnlib.latency's non-negative least squares", _ps9(
+                             "ps9_answer_predictor", ("np.linalg.lstsq(a, y, rcond=None)[0]",
+                                                      "__import__('mnlib.latency').latency.nnls(a, y)"))),
+    # within_10_percent
+    "error-relative-to-prediction": ("ps9_answer_metric", ["ps9_metric", "ps9_holdout"],
+                                     "|predicted - measured| / predicted: the wrong denominator",
+                                     _ps9("ps9_answer_metric", ("/ m <= 0.1", "/ p <= 0.1"))),
+    "percent-not-share": ("ps9_answer_metric", ["ps9_metric", "ps9_holdout"],
+                          "a percentage (0 to 100) instead of a share",
+                          _ps9("ps9_answer_metric", ("return float(np.mean(", "return 100 * float(np.mean("))),
+    # holdout_score
+    "fits-on-held-out-too": ("ps9_answer_holdout", ["ps9_holdout", "ps9_real"],
+                             "fits on the layers of every network, held-out ones included: a data leak",
+                             _ps9("ps9_answer_holdout", ("    for net in train:\n", "    for net in train + test:\n"))),
+    "measures-sum-of-layers": ("ps9_answer_holdout", ["ps9_holdout", "ps9_real"],
+                               "the measured time of a held-out network is the sum of its measured layers",
+                               _ps9("ps9_answer_holdout", (
+                                   "measured = [measure_layers([device.network(net)], device.reference, warmup=warmup, "
+                                   "repeats=repeats,\n                               clock=device.clock)[0] for net in test]",
+                                   "measured = [sum(measure_layers(device.layers(net), device.reference, warmup=warmup, "
+                                   "repeats=repeats,\n                               clock=device.clock)) for net in test]"))),
+    # pick_under_budget
+    "picks-fastest": ("ps9_answer_pick", ["ps9_pick"], "the fastest candidate under the budget, not the most accurate",
+                      _ps9("ps9_answer_pick", ('(c["accuracy"], -latency) > (best[0], -best[1])', "latency < best[1]"))),
+    "budget-exclusive": ("ps9_answer_pick", ["ps9_pick"], "latency < budget: a budget met exactly is missed",
+                         _ps9("ps9_answer_pick", ("if latency <= budget", "if latency < budget"))),
+    "ignores-budget": ("ps9_answer_pick", ["ps9_pick"], "the most accurate candidate, whatever its latency",
+                       _ps9("ps9_answer_pick", ("if latency <= budget and ", "if "))),
+    "fastest-when-none-fits": ("ps9_answer_pick", ["ps9_pick"],
+                               "when nothing fits, returns the fastest candidate rather than None", _ps9(
+                                   "ps9_answer_pick", ("    return None if best is None else best[2]",
+                                                       "    if best is None:\n        return min(candidates, key=lambda c: "
+                                                       "predict(c['features']))['name']\n    return best[2]"))),
+    # Correct but different: they must keep full marks.
+    "alternative-measure-reference-first": ("ps9_answer_measure", [],
+                                            "all warm-up first, the reference before the layer, statistics.median", """
+import statistics
+
+
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    for fn in [reference, *calls]:
+        for _ in range(warmup):
+            fn()
+
+    def timed(fn):
+        start = clock()
+        fn()
+        return clock() - start
+
+    result = []
+    for layer in calls:
+        rounds = []
+        for _ in range(repeats):
+            ref = timed(reference)
+            rounds.append(timed(layer) / ref)
+        result.append(statistics.median(rounds))
+    return result
+"""),
+    "alternative-measure-round-robin": ("ps9_answer_measure", [],
+                                        "rounds that visit every layer in turn, np.median over an array's rows", """
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    for _ in range(warmup):
+        reference()
+        for layer in calls:
+            layer()
+    ratios = [[] for _ in calls]
+    for _ in range(repeats):
+        for i, layer in enumerate(calls):
+            start = clock()
+            layer()
+            mid = clock()
+            reference()
+            ratios[i].append((mid - start) / (clock() - mid))
+    return np.median(np.array(ratios), axis=1)
+"""),
+    "alternative-measure-torch": ("ps9_answer_measure", [], "the reference on both sides of the layer, torch.median", """
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    out = []
+    for i, layer in enumerate(calls):
+        for _ in range(warmup):
+            layer()
+            if i == 0:
+                reference()
+        r = torch.empty(repeats, dtype=torch.float64)
+        for k in range(repeats):
+            a = clock()
+            layer()
+            b = clock()
+            reference()
+            c = clock()
+            r[k] = (b - a) / (c - b)
+        out.append(r.median().item())
+    return out
+"""),
+    "alternative-fit-normal-equations": ("ps9_answer_predictor", [],
+                                         "the normal equations per kind, numpy arrays, a vectorised prediction", """
+def fit_predictor(rows):
+    kinds = {}
+    for r in rows:
+        kinds.setdefault(r["kind"], []).append(r)
+    out = {}
+    for kind, rs in kinds.items():
+        x = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in rs])
+        y = np.array([r["time"] for r in rs])
+        out[kind] = np.linalg.solve(x.T @ x, x.T @ y)
+    return out
+
+
+def predict(coeffs, features):
+    x = np.array([[1.0, f["mmacs"], f["mbytes"]] for f in features])
+    w = np.array([coeffs[f["kind"]] for f in features])
+    return float((x * w).sum())
+"""),
+    "alternative-fit-torch": ("ps9_answer_predictor", [], "torch.linalg.lstsq in float64, coefficients as tensors", """
+def fit_predictor(rows):
+    coeffs = {}
+    for kind in {r["kind"] for r in rows}:
+        a = torch.tensor([[1.0, r["mmacs"], r["mbytes"]] for r in rows if r["kind"] == kind], dtype=torch.float64)
+        y = torch.tensor([[r["time"]] for r in rows if r["kind"] == kind], dtype=torch.float64)
+        coeffs[kind] = torch.linalg.lstsq(a, y).solution.flatten()
+    return coeffs
+
+
+def predict(coeffs, features):
+    return sum(float(coeffs[f["kind"]] @ torch.tensor([1.0, f["mmacs"], f["mbytes"]], dtype=torch.float64))
+               for f in features)
+"""),
+    "alternative-metric-loop": ("ps9_answer_metric", [], "a loop, |p - m| <= 0.1 m", """
+def within_10_percent(predicted, measured):
+    hits = 0
+    for p, m in zip(predicted, measured):
+        if abs(p - m) <= 0.1 * m:
+            hits += 1
+    return hits / len(measured)
+"""),
+    "alternative-pick-sorted": ("ps9_answer_pick", [], "sorts the candidates that fit, by accuracy then latency", """
+def pick_under_budget(candidates, predict, budget):
+    fits = [(-c["accuracy"], predict(c["features"]), c["name"]) for c in candidates]
+    fits = sorted(f for f in fits if f[1] <= budget)
+    return fits[0][2] if fits else None
+"""),
+}
+
+
 def build(aid: str) -> list[Path]:
     released = EXERCISES / aid / f"{aid}.ipynb"
     solution = answers(SOLUTIONS / aid / f"{aid}.ipynb")

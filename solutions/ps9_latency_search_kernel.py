@@ -23,6 +23,7 @@ The hidden checks (CHECKS in ps9_latency_search_src.py) place this file's text i
 - ``run_measure`` / ``run_holdout`` / ``run_pick`` call the learner's functions on fake devices and
   return what came back, and the device's call log, as data.
 """
+import torch  # TorchDevice's methods use it; in the notebook, its read-only cell finds the notebook's own
 
 
 class Machine:
@@ -220,7 +221,6 @@ class TorchDevice:
     def __init__(self, seed=0):
         import random
         import time
-        import torch
         from torch import nn
         self.clock = time.perf_counter
         g = torch.Generator().manual_seed(seed)
@@ -271,7 +271,6 @@ class TorchDevice:
         return rows
 
     def layers(self, net):
-        import torch
 
         def call(m, x):
             def run():
@@ -281,7 +280,6 @@ class TorchDevice:
         return [call(m, x) for m, x, _ in self._nets[net]]
 
     def network(self, net):
-        import torch
         layers = self._nets[net]
         x0 = layers[0][1]
 
@@ -295,6 +293,5 @@ class TorchDevice:
         return run
 
     def reference(self):
-        import torch
         with torch.no_grad():
             self._ref(self._ref_x)

@@ -13,11 +13,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import make_scenarios
+import nbgrader_harness as H
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE / "scenarios"))
-import nbgrader_harness as H  # noqa: E402
-import make_scenarios  # noqa: E402
 
 IDS = sorted(p.name for p in H.SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").exists())
 
@@ -35,7 +34,6 @@ def _comparable(nb) -> list:
 
 def test_source_notebooks_are_what_the_generator_writes(tmp_path, monkeypatch):
     """Is every solutions/<id>/<id>.ipynb exactly what solutions/build_notebooks.py produces now?"""
-    sys.path.insert(0, str(H.SOLUTIONS))
     import build_notebooks
 
     for aid in IDS:

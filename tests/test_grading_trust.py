@@ -11,7 +11,6 @@ import io
 import pathlib
 import re
 import shutil
-import sys
 
 import nbformat
 import pytest
@@ -22,9 +21,9 @@ from autograder.collect import collect
 from autograder.grade import CANARY, CanaryFailed, Options, grade, load_results
 from autograder.nbgrader_config import REPO, course_config
 
+import nbgrader_harness as H
+
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-import nbgrader_harness as H  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "autograder" / "solutions"
 QUIET = {"log": lambda *a, **k: None, "progress_stream": io.StringIO()}
@@ -245,7 +244,6 @@ SCALE = {
 @pytest.fixture(scope="module")
 def cases_course(tmp_path_factory):
     """An assignment whose hidden check scores four cases (grading_guard.Cases), run in the grader."""
-    sys.path.insert(0, str(H.SOLUTIONS))
     import build_notebooks as B
     tmp = tmp_path_factory.mktemp("cases")
     cells = [B.setup("fx_cases", CHECKS),

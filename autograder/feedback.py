@@ -146,6 +146,10 @@ def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
     bundles = bundle(ws / "feedback", opts.assignment, written)
     log(f"feedback: {len(written)} page(s) under {ws / 'feedback'}; {len(bundles)} zip(s) to upload, one per "
         f"student, in {ws / 'feedback' / '_bundles' / opts.assignment}")
+    moodle = moodle_bundle(ws, opts.assignment, written)
+    if moodle is not None:
+        log(f"feedback: {moodle} is for Moodle's 'Upload multiple feedback files in a zip' (one folder per "
+            "participant, named as Moodle's download names it)")
     return written
 
 
@@ -182,6 +186,57 @@ def bundle(feedback_dir: pathlib.Path, assignment: str, pages: list) -> list:
         tmp.replace(path)
         out.append(path)
     return out
+
+
+MOODLE_ZIP = "moodle_feedback_files.zip"
+
+
+def moodle_participants(ws: pathlib.Path, assignment: str) -> dict:
+    """student -> (full name, Moodle participant id) for the students whose id is known: collected from a
+    Moodle download, or in the roster collect saved (a student who handed nothing in hears back too)."""
+    from .course import submission_info
+    from .roster import load_saved
+    out = {}
+    roster = load_saved(ws)
+    for sid, s in (roster.students.items() if roster is not None else ()):
+        if s.lms_id.isdigit():
+            out[sid] = (s.name or sid, s.lms_id)
+    for sid, meta in submission_info(ws, assignment).items():
+        if meta.get("lms") == "moodle" and str(meta.get("lms_id") or "").isdigit():
+            out[sid] = (meta.get("name") or out.get(sid, (sid,))[0], str(meta["lms_id"]))
+    return out
+
+
+def moodle_bundle(ws: pathlib.Path, assignment: str, pages: list) -> pathlib.Path | None:
+    """``_bundles/<assignment>/moodle_feedback_files.zip`` for Moodle's "Upload multiple feedback files in
+    a zip", when the submissions came from a Moodle download; else None.
+
+    Moodle files a zip entry under the participant whose id is the second '_'-separated field of one of
+    its folder names, the next two fields naming an assignment plugin (mod/assign/feedback/file/
+    importziplib.php); the name before it is not read. So each student's pages go in
+    ``<Full Name>_<id>_assignsubmission_file_/``, as Moodle's own download names the folder, with any '_'
+    in the name written as a space. In Moodle each page is a file of its own: maths shows as TeX there
+    (the per-student zips carry the local MathJax)."""
+    import zipfile
+    from .course import submission_info
+    if not any(m.get("lms") == "moodle" for m in submission_info(ws, assignment).values()):
+        return None
+    participants = moodle_participants(ws, assignment)
+    feedback_dir = ws / "feedback"
+    path = feedback_dir / "_bundles" / assignment / MOODLE_ZIP
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for page in sorted(pages):
+            student = page.relative_to(feedback_dir).parts[0]
+            if student not in participants:
+                continue
+            name, pid = participants[student]
+            folder = "{}_{}_assignsubmission_file_".format(re.sub(r"[_/\\]+", " ", name).strip() or student, pid)
+            file = f"{assignment}_feedback.html" if page.name == "index.html" else page.name
+            zf.write(page, f"{folder}/{file}")
+    tmp.replace(path)
+    return path
 
 
 def _escape(text: str) -> str:

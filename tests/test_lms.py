@@ -267,6 +267,48 @@ def test_feedback_says_both_scores_and_bundles_open_offline(run):
     assert (ws / "feedback" / "_bundles" / A / "s10.zip").is_file()  # "missing" hears back too
 
 
+def _moodle_files(names: list, participants: set) -> dict:
+    """participant id -> the feedback file names Moodle files a zip's entries under, by its import rule
+    (mod/assign/feedback/file/importziplib.php, is_valid_filename_for_import), written again here: the
+    first path part that splits on '_' (at most 5 fields) into >= 4 fields, the second a known
+    participant id and the next two a plugin, files the rest of the path under that participant."""
+    out: dict = {}
+    for name in names:
+        parts = name.split("/")
+        if name.endswith("/") or parts[-1].startswith((".", "~")):
+            continue
+        while parts:
+            info = parts.pop(0).split("_", 4)
+            if len(info) < 4 or not info[1].isdigit() or info[1] not in participants:
+                continue
+            if (info[2], info[3]) not in {("assignsubmission", "file"), ("assignfeedback", "file")}:
+                continue
+            out.setdefault(info[1], []).append("/".join([info[4] if len(info) > 4 else "", *parts]).lstrip("/"))
+            break
+    return out
+
+
+@pytest.mark.slow
+def test_moodle_feedback_zip_files_every_page_under_its_participant(run):
+    lms, ws, _, _ = run
+    path = ws / "feedback" / "_bundles" / A / "moodle_feedback_files.zip"
+    if lms != "moodle":
+        assert not path.exists()  # a Canvas class gets no Moodle zip
+        return
+    ids = {"s01": "301", "s03": "303", "s06": "306", "s10": "310"}  # autograder/samples/lms/moodle_roster.csv
+    # the rule as Moodle applies it: an '_' in the name moves the id out of place, a flat file is not filed
+    assert _moodle_files(["Ada_Lovelace_303_assignsubmission_file_/x.html", "x.html"], {"303"}) == {}
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        filed = _moodle_files(names, set(ids.values()))
+        assert filed == {"301": [f"{A}.html"], "303": [f"{A}.html"], "306": [f"{A}.html"], "310": [f"{A}_feedback.html"]}
+        assert "Ada Lovelace_303_assignsubmission_file_/" + f"{A}.html" in names  # the download's folder name
+        for sid, pid in ids.items():  # each participant gets exactly their own pages
+            (entry,) = [n for n in names if n.split("_")[1] == pid]
+            mine = ws / "feedback" / sid / A
+            assert zf.read(entry) == (mine / (f"{A}.html" if sid != "s10" else "index.html")).read_bytes()
+
+
 @pytest.mark.slow
 def test_check_verifies_the_penalty(run, tmp_path):
     _, ws, _, _ = run

@@ -288,6 +288,21 @@ def _moodle_files(names: list, participants: set) -> dict:
     return out
 
 
+def test_moodle_feedback_zip_survives_underscores_in_names(tmp_path):
+    """A name with '_' would move the participant id out of place in Moodle's split: written as spaces."""
+    from autograder.course import submissions_file
+    from autograder.feedback import moodle_bundle
+    page = tmp_path / "feedback" / "s03" / A / f"{A}.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html>s03</html>")
+    info = {"s03": {"lms": "moodle", "lms_id": "303", "name": "Ada_Lovelace"}}
+    submissions_file(tmp_path, A).parent.mkdir(parents=True)
+    submissions_file(tmp_path, A).write_text(json.dumps(info))
+    with zipfile.ZipFile(moodle_bundle(tmp_path, A, [page])) as zf:
+        assert _moodle_files(zf.namelist(), {"303"}) == {"303": [f"{A}.html"]}
+    assert moodle_bundle(tmp_path, "other", [page]) is None  # no Moodle submissions for it: no zip
+
+
 @pytest.mark.slow
 def test_moodle_feedback_zip_files_every_page_under_its_participant(run):
     lms, ws, _, _ = run

@@ -317,12 +317,13 @@ def main(argv=None) -> int:
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
         env = timing.environment(args.device)  # inside the thread setting: the threads that timed
         print(f"allocator: GLIBC_TUNABLES={env['glibc_tunables']}; {env['threads']} thread(s)")
-        print("roofline of this machine ...")
-        machine = roofline.measure_machine(args.device)
+        clock = CLOCKS[args.clock]
+        # the roof is timed as the layers are: same clock, same thread setting (we are inside it)
+        print(f"roofline of this machine ({args.clock} clock) ...")
+        machine = roofline.measure_machine(args.device, clock=clock)
         print(f"  peak {machine.peak_macs_per_s / 1e9:.1f} GMAC/s, bandwidth "
               f"{machine.bandwidth_bytes_per_s / 1e9:.1f} GB/s")
         print("layers ...")
-        clock = CLOCKS[args.clock]
         layers = run_passes(list(_layer_cases(batches, dtypes, args.device, shapes)), args.passes, args.device,
                             args.min_sample_s, args.repeats, conditions=per_pass["layers"], clock=clock)
         print("models ...")
@@ -336,6 +337,17 @@ def main(argv=None) -> int:
         trap = allocator_trap(args.trap_rounds, device=args.device, threads=trap_threads,
                               repeats=args.repeats, min_sample_s=args.min_sample_s)
     whole = load_between(start, cpu_snapshot())
+    over = roofline.roof_violations(machine, [lay for lay in layers if lay["dtype"] == "float32"])
+    roof_check = {"clock": args.clock, "threads": env["threads"], "layers_over_peak": len(over),
+                  "fastest_over_peak": round(over[0]["over_peak"], 3) if over else None,
+                  "valid": not over,
+                  "what": "fp32 layers whose median rate beats the GEMM peak measured with the same clock and "
+                          "threads; if any, the peak is no roof (read the record with "
+                          "mnlib.roofline.machine_from_record, whose peak is max(GEMM, fastest layer))"}
+    if over:
+        print(f"WARNING: {len(over)} layer(s) ran faster than the measured peak (up to "
+              f"{over[0]['over_peak']:.2f}x): the GEMM peak is not a roof for them; the record says so "
+              "in machine.roof_check", file=sys.stderr)
     record = {
         "what": "standard vs depthwise separable conv layers and whole MobileNets, timed with mnlib.timing",
         "method": (f"{args.passes} interleaved passes (order rotated per pass); per case and pass "
@@ -359,7 +371,7 @@ def main(argv=None) -> int:
         "env": env,
         "machine": {"name": machine.name, "peak_macs_per_s": machine.peak_macs_per_s,
                     "bandwidth_bytes_per_s": machine.bandwidth_bytes_per_s,
-                    **{k: v for k, v in machine.details.items() if k != "env"}},
+                    **{k: v for k, v in machine.details.items() if k != "env"}, "roof_check": roof_check},
         "layers": layers,
         "models": models,
         "allocator_trap": trap,

@@ -14,6 +14,7 @@ Hand check: a 3x3 depthwise conv, stride 1, on 112x112xC in fp32 does 112^2 * 9 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -121,35 +122,39 @@ def bound(intensity: float, machine: Machine) -> str:
 
 # --- measuring this machine ------------------------------------------------------------------
 
-def _gemm_rate(n: int, dtype, device: str, repeats: int) -> float:
+def _gemm_rate(n: int, dtype, device: str, repeats: int, clock=time.perf_counter) -> float:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
     s = timing.benchmark(lambda: torch.mm(a, b, out=out), warmup=2, repeats=repeats,
-                         min_sample_s=0.05, device=device)
+                         min_sample_s=0.05, device=device, clock=clock)
     return n ** 3 / s.median  # n^3 MACs per product
 
 
-def _bandwidths(n_bytes: int, device: str, repeats: int) -> dict:
+def _bandwidths(n_bytes: int, device: str, repeats: int, clock=time.perf_counter) -> dict:
     """Large copy (read + write: 2 n_bytes) and STREAM triad a = b + s c (3 n_bytes), fp32."""
     n = n_bytes // 4
     b, c = torch.rand(n, device=device), torch.rand(n, device=device)
     a = torch.empty(n, device=device)
     copy = timing.benchmark(lambda: a.copy_(b), warmup=2, repeats=repeats, min_sample_s=0.05,
-                            device=device)
+                            device=device, clock=clock)
     triad = timing.benchmark(lambda: torch.add(b, c, alpha=3.0, out=a), warmup=2, repeats=repeats,
-                             min_sample_s=0.05, device=device)
+                             min_sample_s=0.05, device=device, clock=clock)
     return {"copy_bytes_per_s": 2 * n * 4 / copy.median, "triad_bytes_per_s": 3 * n * 4 / triad.median}
 
 
 def measure_machine(device: str = "cpu", *, gemm_size: int | None = None,
                     stream_bytes: int | None = None, repeats: int = 5,
-                    dtype: str = "float32") -> Machine:
+                    dtype: str = "float32", clock=time.perf_counter) -> Machine:
     """Measure this machine's roofline: peak GEMM rate (fp32; on CUDA also fp16 and bf16) and
     memory bandwidth (large copy and STREAM triad; the roof is the faster of the two).
 
     ``dtype`` picks which GEMM peak is the roof. Sizes default to ones that overflow the caches
     (64 MiB arrays on CPU, 1 GiB on GPU) and keep the run to seconds.
+
+    ``clock`` and the caller's thread setting (``timing.threads``) must be the ones the layers are
+    timed with: a peak taken on another clock or with other threads is not a roof for them (a
+    one-thread CPU-time layer can then "beat" it; ``roof_violations`` finds such layers).
     """
     timing.check_device(device)
     check_int("repeats", repeats, 1)
@@ -164,15 +169,52 @@ def measure_machine(device: str = "cpu", *, gemm_size: int | None = None,
     tf32 = torch.backends.cuda.matmul.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32, not TF32
-        peaks = {k: _gemm_rate(gemm_size, v, device, repeats) for k, v in dtypes.items()}
+        peaks = {k: _gemm_rate(gemm_size, v, device, repeats, clock) for k, v in dtypes.items()}
     finally:
         torch.backends.cuda.matmul.allow_tf32 = tf32
-    bw = _bandwidths(stream_bytes, device, repeats)
+    bw = _bandwidths(stream_bytes, device, repeats, clock)
     env = timing.environment(device)
-    name = env.get("gpu", f"{env['processor']} ({env['threads']} threads)")
+    name = env.get("gpu", f"{env['processor']} ({env['threads']} thread{'s' if env['threads'] != 1 else ''})")
     details = {"gemm_macs_per_s": peaks, "gemm_size": gemm_size, "stream_bytes": stream_bytes,
-               "roof_dtype": dtype, **bw, "env": env}
+               "roof_dtype": dtype, "clock": getattr(clock, "__name__", str(clock)), **bw, "env": env}
     return Machine(name, peaks[dtype], max(bw.values()), details)
+
+
+def roof_violations(machine: Machine, layers, tolerance: float = 1.0) -> list[dict]:
+    """The measured layers that ran faster than ``machine``'s peak (by more than ``tolerance``x).
+
+    ``layers``: records with ``macs`` and ``median_s`` (as ``mnlib.measure`` stores them). A layer
+    above the roof means the "peak" was not measured as the layers were (another clock, other
+    threads, other load): the roof is then no bound, and neither is any memory/compute verdict on it.
+    """
+    check_number("tolerance", tolerance)
+    out = []
+    for layer in layers:
+        rate = layer["macs"] / layer["median_s"]
+        if rate > tolerance * machine.peak_macs_per_s:
+            out.append(dict(layer, macs_per_s=rate, over_peak=rate / machine.peak_macs_per_s))
+    return sorted(out, key=lambda r: -r["macs_per_s"])
+
+
+def machine_from_record(record: dict, dtype: str = "float32") -> Machine:
+    """The roofline of a ``mnlib.measure`` record, with a peak that is a roof for its own layers.
+
+    peak = max(the recorded GEMM rate, the fastest recorded layer of ``dtype``): nothing measured on
+    that machine went faster, so no layer can sit above the roof. ``details`` says which one set the
+    peak (``peak_from``: 'gemm' or 'layer'), the GEMM rate, the fastest layer and how many layers
+    beat the GEMM (``layers_over_gemm``): when that is not 0 the recorded GEMM peak was not a roof.
+    """
+    m = record["machine"]
+    gemm = m.get("gemm_macs_per_s", {}).get(dtype, m["peak_macs_per_s"])
+    layers = [lay for lay in record.get("layers", []) if lay.get("dtype", "float32") == dtype]
+    fastest = max(layers, key=lambda lay: lay["macs"] / lay["median_s"], default=None)
+    top = fastest["macs"] / fastest["median_s"] if fastest else 0.0
+    over = roof_violations(Machine("gemm", gemm, m["bandwidth_bytes_per_s"]), layers)
+    details = {"gemm_macs_per_s": gemm, "fastest_layer": fastest, "fastest_layer_macs_per_s": top,
+               "layers_over_gemm": len(over), "n_layers": len(layers),
+               "peak_from": "layer" if top > gemm else "gemm",
+               "record_clock": record.get("clock"), "threads": record.get("env", {}).get("threads")}
+    return Machine(m["name"], max(gemm, top), m["bandwidth_bytes_per_s"], details)
 
 
 # --- the layers of a model on the roofline ---------------------------------------------------

@@ -80,6 +80,15 @@ def test_recording_runs_under_the_tunables_and_says_so(quick_record):
     assert std["page_faults_per_call_median"] < 50
 
 
+def test_the_roof_is_timed_like_the_layers_and_checked_against_them(quick_record):
+    """The GEMM peak uses the layers' clock and threads, and the record says whether a layer beat it."""
+    m = quick_record["machine"]
+    assert m["clock"] == "perf_counter" and m["roof_check"]["threads"] == quick_record["env"]["threads"] == 1
+    fastest = max(r["macs"] / r["median_s"] for r in quick_record["layers"])
+    assert m["roof_check"]["valid"] == (fastest <= m["peak_macs_per_s"])
+    assert (m["roof_check"]["layers_over_peak"] > 0) == (fastest > m["peak_macs_per_s"])
+
+
 def test_every_recorded_timing_has_its_page_faults(quick_record):
     rows = quick_record["layers"] + quick_record["models"]
     assert len(quick_record["layers"]) == 8 and len(quick_record["models"]) == 4   # (2 ops or 1 model) x 2 batches x 2 layouts

@@ -9,7 +9,7 @@ from torch import nn
 
 matplotlib.use("Agg")
 
-from mnlib import cost, roofline  # noqa: E402
+from mnlib import cost, roofline, timing  # noqa: E402
 from mnlib.models import mobilenet_v2, mobilenet_v3_small  # noqa: E402
 from mnlib.roofline import Machine  # noqa: E402
 
@@ -183,3 +183,46 @@ def test_report_table_is_layer_table_of_a_report_and_operator_rows_read_every_op
     cat = rows[-1]
     assert cat.kind == "copy" and cat.macs == 0 and cat.bound == "memory"
     assert cat.bytes == 4 * 2 * (4 + 6) * 5 * 7 * 2   # read both pieces, write the whole
+
+
+def test_measure_machine_times_with_the_clock_it_is_given():
+    """The roof must be timed on the layers' clock: a fake clock that ticks 1 s per read makes every
+    sample last a known time, so the peak is n^3 MACs over a time we chose, not the wall clock's."""
+    ticks = iter(range(10 ** 9))
+    m = roofline.measure_machine("cpu", gemm_size=32, stream_bytes=1 << 12, repeats=2,
+                                 clock=lambda: float(next(ticks)))
+    assert m.details["clock"] == "<lambda>"
+    # each sample is one tick (1 s) for inner_loops calls: rate = 32^3 * inner_loops / 1 s, an integer
+    # multiple of 32^3 and nowhere near a real 32x32 product's rate on the wall clock
+    assert m.peak_macs_per_s % 32 ** 3 == 0 and m.peak_macs_per_s <= 32 ** 3 * timing.MAX_INNER_LOOPS
+
+
+def _record(gemm, rates, bandwidth=1e10):
+    """A minimal mnlib.measure record: layers of 1e9 MACs at the given rates (MAC/s)."""
+    return {"machine": {"name": "toy", "peak_macs_per_s": gemm, "bandwidth_bytes_per_s": bandwidth,
+                        "gemm_macs_per_s": {"float32": gemm}},
+            "layers": [{"shape": f"l{i}", "op": "standard", "dtype": "float32", "macs": 10 ** 9,
+                        "median_s": 10 ** 9 / r} for i, r in enumerate(rates)],
+            "clock": "CPU time", "env": {"threads": 1}}
+
+
+def test_a_layer_above_the_gemm_peak_is_flagged_and_lifts_the_roof():
+    """Finding 1 of the 2026-12-06 reading: layers at 5.5x the 'peak'. The roof read from such a
+    record is the fastest thing measured, and the record says the GEMM was not a roof."""
+    rec = _record(20e9, [110e9, 40e9, 5e9])
+    over = roofline.roof_violations(Machine("gemm", 20e9, 1e10), rec["layers"])
+    assert [o["shape"] for o in over] == ["l0", "l1"]
+    assert math.isclose(over[0]["over_peak"], 110e9 / 20e9)
+    m = roofline.machine_from_record(rec)
+    assert math.isclose(m.peak_macs_per_s, 110e9) and m.details["peak_from"] == "layer"
+    assert m.details["layers_over_gemm"] == 2
+    assert roofline.roof_violations(m, rec["layers"]) == []       # nothing beats the roof it returns
+    assert math.isclose(m.balance, 11.0)
+
+
+def test_a_valid_gemm_peak_stays_the_roof():
+    rec = _record(200e9, [110e9, 40e9])
+    m = roofline.machine_from_record(rec)
+    assert m.peak_macs_per_s == 200e9 and m.details["peak_from"] == "gemm"
+    assert m.details["layers_over_gemm"] == 0
+    assert roofline.roof_violations(Machine("x", 100e9, 1e10), rec["layers"], tolerance=1.2) == []

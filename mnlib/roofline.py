@@ -4,7 +4,9 @@ Units and the traffic model (stated once, here):
 - operational intensity I is in **MACs per byte** (one multiply-accumulate = 2 FLOPs, so
   FLOP/byte = 2 I); a machine's peak is in MAC/s and its bandwidth in bytes/s.
 - bytes are the minimum traffic to main memory: read the input once, read the weights once,
-  write the output once (no re-reads, no cache effects). Real kernels move at least this much.
+  write the output once (no re-reads, no cache effects): the compulsory DRAM traffic when nothing
+  stays in a cache between layers. At batch 1 a CPU keeps much of it in L2/L3, so a kernel can move
+  less to and from DRAM (a cache-aware roofline has one roof per memory level).
 - attainable rate = min(peak, I x bandwidth); the ridge point (machine balance) is peak / bandwidth.
   A layer with I below the balance is memory-bound, above it compute-bound.
 

@@ -21,3 +21,25 @@ def md_table(header, rows, align=None):
             raise ValueError(f"a row has {len(row)} cells for {len(header)} columns: {row}")
         lines.append("| " + " | ".join(row) + " |")
     return Markdown("\n".join(lines))
+
+
+def interface(obj) -> str:
+    """``module.name(signature)`` and the docstring of a function or class: what a chapter shows of a
+    graded function, whose code stays in a collapsed block (the course's rule for assignments)."""
+    import inspect
+
+    sig = inspect.signature(obj.__init__ if inspect.isclass(obj) else obj)
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    def show(p):
+        text = p.name + (f": {p.annotation}" if p.annotation is not p.empty else "")
+        if p.default is not p.empty:
+            d = p.default
+            if inspect.isclass(d):  # a class default (an activation): nn.ReLU, as the chapters write it
+                text += " = " + ("nn." if d.__module__.startswith("torch.nn") else d.__module__ + ".") + d.__qualname__
+            else:
+                text += f" = {d!r}"
+        return text
+
+    head = f"{obj.__module__}.{obj.__qualname__}({', '.join(show(p) for p in params)})"
+    doc = inspect.getdoc(obj) or ""
+    return head + ("\n" + "\n".join("    " + line for line in doc.splitlines()) if doc else "")

@@ -9,7 +9,7 @@ export PYTHONHASHSEED := 0
 # $HOME from before a font was installed (or by another matplotlib) cannot change a figure or a grade.
 export MPLCONFIGDIR := $(CURDIR)/_build/.matplotlib
 
-.PHONY: venv book test test-fast lint grade bench clean release lock
+.PHONY: venv book test test-fast lint grade bench clean release lock verdicts
 LOCK := requirements.lock
 
 venv: $(VENV)/.installed
@@ -65,6 +65,11 @@ grade: venv
 
 bench: venv
 	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Issue 22's check: run the timing- and training-dependent pages twice, the second time with every core
+# kept busy, and compare the glued verdicts (bench/bench_verdicts.py; printed, not asserted).
+verdicts: venv
+	$(PY) bench/bench_verdicts.py
 
 clean:
 	rm -rf _build

@@ -17,7 +17,11 @@ venv: $(VENV)/.installed
 # (Re)create the virtual environment when it is missing or the requirements or their lock changed.
 # requirements.lock holds the exact version of every package (pip included) that was tested, so a
 # fresh machine next year installs what this one ran; `make lock` refreshes it.
+# The oldest Python the lock is known to install on is Debian 12's own 3.11.2 (CI makes its venv with it).
 $(VENV)/.installed: requirements.txt $(LOCK) pyproject.toml
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if (3, 11, 2) <= v[:3] and v[:2] == (3, 11) else \
+	  "make venv: needs Python 3.11 (3.11.2 or later; Debian 12 has it as python3.11), got " + sys.version.split()[0] \
+	  + ": run make PYTHON=/path/to/python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c $(LOCK) pip
 	$(PY) -m pip install --quiet -r requirements.txt -c $(LOCK)

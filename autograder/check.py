@@ -13,6 +13,8 @@ file that is not such a record is reported, naming why). Compared:
     score, penalty = min(cap, per_day x days late) (1 and a score of 0 when not accepted), final =
     raw x (1 - penalty), days late from the recorded lateness and grace, and the record the same as
     the current course.toml and submission times give (else: graded before a change; run grade),
+  - a student who handed in files that could not be graded (status needs_review) is listed: a person
+    must look before their mark exists,
   - the class as a whole: a cell that every student (three or more) fails with the same message is
     reported, since it is far likelier a broken grading environment (mnlib not importable, a check
     that fails on its own) than a class that all made the same mistake.
@@ -100,6 +102,8 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
             continue
         if res.status == "error":
             continue  # a grader failure is recorded for a re-run, never written to the gradebook
+        if res.status == "needs_review":
+            out.append(f"{s}/{a}: needs review: {res.message} (left empty in LMS exports until resolved)")
         if gb is None:
             out.append(f"{s}/{a}: result file ({res.status}) but not in the gradebook")
             continue

@@ -34,8 +34,18 @@ def parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--roster", default=None, help="roster CSV: Canvas's gradebook export or student_id,name[,lms_id]"
                    "[,email] (required for an LMS download; roster students who handed nothing in are 'missing')")
-    p.add_argument("--zip-timezone", default="UTC", help="time zone of the zip's entry times, the submission times "
-                   "(default: UTC)")
+    p.add_argument("--times", default=None, metavar="FILE",
+                   help="the LMS's own submission times: Canvas's Submissions API list (JSON), Moodle's grading "
+                        "worksheet (CSV), or lms_id|student_id,submitted_at (CSV); see autograder/lmstimes.py")
+    p.add_argument("--timezone", default=None, help="time zone of times written without one (Moodle's worksheet: "
+                   "the downloading user's zone; with --file-times: the zip's entry times), e.g. Europe/Zurich")
+    p.add_argument("--zip-timezone", default="UTC", help=argparse.SUPPRESS)  # the old name of --timezone
+    p.add_argument("--file-times", action="store_true",
+                   help="take zip entry / file times as submission times (never right for Canvas or Moodle "
+                        "downloads: they stamp the download's time; refused when all entries share one time)")
+    p.add_argument("--replace", action="store_true",
+                   help="this download is complete: students absent from it lose what was collected before "
+                        "(default: a partial download keeps them)")
     p = sub.add_parser("grade", help="autograde every collected submission (resumes where it stopped)")
     _common(p)
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel graders (default: cores)")
@@ -48,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default=os.environ.get("AUTOGRADER_SCHEDULER"), metavar="tcp://HOST:PORT",
                    help="grade on this Dask cluster's workers instead of --workers local processes "
                         "(default: $AUTOGRADER_SCHEDULER; see autograder/README.md)")
+    p.add_argument("--accept-withdrawn", action="store_true",
+                   help="grade a student graded before whose notebook is gone now as missing (0); without it, "
+                        "grade refuses and names them")
     p.add_argument("--no-canary", dest="canary", action="store_false",  # exit 3: the canary refused; 4: some errors
                    help="skip grading the reference answers first (they must score full marks, or nothing is graded)")
     p = sub.add_parser("feedback", help="HTML report per student, hidden tests removed, readable offline")
@@ -56,8 +69,15 @@ def parser() -> argparse.ArgumentParser:
     _common(p, assignment=False)
     p.add_argument("--assignment", default=None, help="only this assignment (default: all)")
     p.add_argument("--output", required=True, help="CSV path; the PNGs and <stem>_cells.csv go next to it")
-    p.add_argument("--format", default="csv", choices=("csv", "canvas", "moodle"),
-                   help="csv: the full table; canvas / moodle: that LMS's gradebook import (one --assignment)")
+    p.add_argument("--format", default="csv", choices=("csv", "canvas", "moodle", "moodle-worksheet"),
+                   help="csv: the full table; canvas: Canvas's gradebook import (--assignment A[,B...]); moodle: "
+                        "Moodle's CSV grade import; moodle-worksheet: the assignment's grading worksheet filled in "
+                        "(--worksheet)")
+    p.add_argument("--points", default=None, metavar="N[,N...]",
+                   help="rescale the final scores to N points (the LMS's points for the assignment; one per "
+                        "--assignment)")
+    p.add_argument("--worksheet", default=None, metavar="CSV",
+                   help="Moodle's grading worksheet as downloaded for this assignment (--format moodle-worksheet)")
     p = sub.add_parser("selfcheck", help="run a notebook's visible tests and summarise (for learners)")
     p.add_argument("notebook", metavar="NOTEBOOK")
     p.add_argument("--timeout-cell", type=int, default=DEFAULT["timeout_cell"])
@@ -72,7 +92,8 @@ def _options(a):
     from .grade import Options
     return Options(workspace=os.path.abspath(a.workspace), assignment=a.assignment, source=os.path.abspath(a.source),
                    db_url=a.db_url, **{k: getattr(a, k) for k in ("timeout_cell", "timeout_notebook", "memory_mb",
-                                                                    "unsafe", "canary") if hasattr(a, k)})
+                                                                    "unsafe", "canary", "accept_withdrawn")
+                                  if hasattr(a, k)})
 
 
 def main(argv=None) -> int:
@@ -106,7 +127,8 @@ def _run(a) -> int:
     elif a.cmd == "collect":
         from .collect import collect
         report = collect(a.submissions, assignment=a.assignment, workspace=a.workspace, source_dir=a.source,
-                         roster=a.roster, zip_timezone=a.zip_timezone)
+                         roster=a.roster, zip_timezone=a.zip_timezone, times=a.times, timezone=a.timezone,
+                         file_times=a.file_times, replace=a.replace)
         print("\n".join(report.lines()))
     elif a.cmd == "grade":
         from .grade import grade
@@ -125,6 +147,10 @@ def _run(a) -> int:
         for r in s["results"]:
             if r.status != "graded" or r.message:
                 print(f"{r.status:8s} {r.student}: {r.message}")
+        review = [r.student for r in s["results"] if r.status == "needs_review"]
+        if review:
+            print(f"NEEDS REVIEW: {len(review)} student(s) handed in files that were not graded ({', '.join(review)}); "
+                  "export leaves their marks empty until their files are fixed and collected again")
         flagged = [r for r in s["results"] if r.flags]
         if flagged:
             print(f"{len(flagged)} submission(s) to read before trusting their scores: their code reaches "
@@ -140,7 +166,8 @@ def _run(a) -> int:
         from .export import export
         from .nbgrader_config import course_config
         db_url = course_config(a.workspace, db_url=a.db_url).CourseDirectory.db_url
-        export(db_url, a.workspace, a.output, assignment=a.assignment, fmt=a.format)
+        export(db_url, a.workspace, a.output, assignment=a.assignment, fmt=a.format, points=a.points,
+               worksheet=a.worksheet)
     elif a.cmd == "selfcheck":
         from .selfcheck import selfcheck
         return 0 if selfcheck(a.notebook, timeout_cell=a.timeout_cell) else 1

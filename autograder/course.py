@@ -10,7 +10,8 @@ does it for an autograder.result.StudentResult).
     cap = 0.50                    # the most a late submission can lose (fraction)
     grace_minutes = 15            # up to this late counts as on time
     not_accepted_after_days = 7   # later than this after the due time: not accepted (score 0)
-    missing_time = "late"         # a submission with no known time: "late" (the cap), "on_time", "error"
+    missing_time = "error"        # a submission with no known time: "error" (not graded until a time is
+                                  # given: the default), "late" (the cap), "on_time"
 
     [assignments.ps1_dsc]
     due = 2026-10-05T23:59:00+02:00   # with an offset, or a local time plus timezone = "Europe/Zurich"
@@ -56,7 +57,7 @@ class Policy:
     cap: float = 1.0
     grace: dt.timedelta = dt.timedelta(0)
     not_accepted_after: dt.timedelta | None = None
-    missing_time: str = "late"
+    missing_time: str = "error"  # an unknown time never silently costs (or spares) anyone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +217,10 @@ def days_late(late_by: dt.timedelta, grace: dt.timedelta) -> int:
 
 
 def verdict(a: Assignment, student: str, raw: float, submitted_at: dt.datetime | None,
-            lms_late: bool = False) -> dict:
-    """The late record of one submission: times, lateness, penalty, the raw and the penalised score, why."""
+            lms_late: bool = False, lms_on_time: bool = False) -> dict:
+    """The late record of one submission: times, lateness, penalty, the raw and the penalised score, why.
+
+    ``lms_on_time``: no time is known, but the LMS saw the submission on time (Canvas: no _LATE marker)."""
     p = a.policy
     due = a.due_for(student)
     rec = {"due": due.isoformat(), "extended": student in a.extensions,
@@ -227,8 +230,14 @@ def verdict(a: Assignment, student: str, raw: float, submitted_at: dt.datetime |
                                                             "not_accepted_after": None if p.not_accepted_after is None
                                                             else p.not_accepted_after.total_seconds()}}
     if submitted_at is None:
+        if lms_on_time and not lms_late:  # (course.toml's due time should be Canvas's, as the how-to says)
+            rec["reason"] = "on time (Canvas did not mark it late; its exact time is not known)"
+            return rec
         if p.missing_time == "error":
-            rec["error"] = "no submission time is known, and course.toml says missing_time = \"error\""
+            rec["error"] = ("no submission time is known (" + ("the LMS marked it late, but not by how much"
+                            if lms_late else "zip and file times are not submission times") + "): collect again "
+                            "with --times (Canvas's Submissions API list or Moodle's grading worksheet), or set "
+                            "missing_time in course.toml")
             rec["reason"] = rec["error"]
             return rec
         if p.missing_time == "on_time" and not lms_late:
@@ -303,14 +312,16 @@ def apply(workspace, res: dict, course: Course | None = None, info: dict | None 
     if info is None:
         info = submission_info(workspace, a.id)
     meta = info.get(res["student"], {})
-    if res.get("status") == "missing":
+    if res.get("status") in ("missing", "needs_review"):
         res["late"] = {"due": a.due_for(res["student"]).isoformat(), "raw_score": 0.0, "score": 0.0,
                        "penalty": 0.0, "submitted_at": None, "late_by_s": None, "days_late": 0,
-                       "accepted": True, "extended": res["student"] in a.extensions, "reason": "not submitted"}
+                       "accepted": True, "extended": res["student"] in a.extensions,
+                       "reason": "not submitted" if res["status"] == "missing" else "handed in, not gradable yet"}
         return res
     when = meta.get("submitted_at")
     rec = verdict(a, res["student"], float(res.get("score") or 0.0),
-                  dt.datetime.fromisoformat(when) if when else None, bool(meta.get("lms_late")))
+                  dt.datetime.fromisoformat(when) if when else None, bool(meta.get("lms_late")),
+                  bool(meta.get("lms_on_time")))
     if meta.get("time_source"):
         rec["time_source"] = meta["time_source"]
     if "error" in rec:

@@ -197,7 +197,7 @@ def moodle_participants(ws: pathlib.Path, assignment: str) -> dict:
     from .course import submission_info
     from .roster import load_saved
     out = {}
-    roster = load_saved(ws)
+    roster = load_saved(ws, assignment)  # this assignment's ids: Moodle's differ per assignment
     for sid, s in (roster.students.items() if roster is not None else ()):
         if s.lms_id.isdigit():
             out[sid] = (s.name or sid, s.lms_id)

@@ -49,6 +49,7 @@ class Options:
     memory_mb: int = 2048
     unsafe: bool = False
     canary: bool = True  # grade the reference answers first; refuse the batch unless they score full marks
+    accept_withdrawn: bool = False  # let a student graded before, whose submission is gone now, become "missing"
 
 
 CANARY = ".canary"  # the reference answers' pseudo-student (a leading dot: no student id collect accepts)
@@ -298,6 +299,17 @@ def with_late(ws, res: StudentResult, policy, lms: dict) -> StudentResult:
     return dataclasses.replace(res, status=d["status"], message=d.get("message") or "", late=d.get("late"))
 
 
+def needs_review(res: StudentResult, lms: dict) -> StudentResult:
+    """A "missing" result of a student who handed in files collect could not take (collect's
+    ``needs_review``): status needs_review, with what they handed in."""
+    found = (lms.get(res.student) or {}).get("needs_review")
+    if res.status != "missing" or not found:
+        return res
+    return dataclasses.replace(res, status="needs_review",
+                               message=f"handed in {'; '.join(found)}: nothing gradable, so not graded. "
+                                       "Fix the file and collect it again (it is never exported as 0)")
+
+
 def refreshed(ws, res: StudentResult, policy, lms: dict) -> StudentResult | None:
     """``res`` with its late record recomputed (a due time or extension changed since it was graded),
     or None when nothing changed. A change that would need a re-grade (status error) is left to ``grade``."""
@@ -343,13 +355,23 @@ def plan(opts: Options, regrade: bool = False) -> tuple[list, list, dict]:
     students = sorted(p.parent.name for p in (ws / "submitted").glob(f"*/{opts.assignment}") if p.is_dir())
     unreadable: list[ResultFileError] = []
     stored = load_results(ws, opts.assignment, errors=unreadable)
-    todo, keep = [], []
+    todo, keep, withdrawn = [], [], []
     for student in students:
-        sha = submission_digest(ws / "submitted" / student / opts.assignment, notebooks)
+        folder = ws / "submitted" / student / opts.assignment
+        sha = submission_digest(folder, notebooks)
         old = stored.get((opts.assignment, student))
         fresh = (old is not None and old.submission_sha == sha and old.source_sha == src_sha
                  and old.grader == GRADER_VERSION and old.status != "error")
+        if (not fresh and old is not None and old.status in ("graded", "broken", "timeout")
+                and not any((folder / nb).exists() for nb in notebooks)):
+            withdrawn.append(f"{student} ({old.score:g}/{old.max_score:g})")
         (keep if fresh and not regrade else todo).append((student, notebooks, sha))
+    if withdrawn and not opts.accept_withdrawn:
+        raise ValueError(f"{len(withdrawn)} student(s) graded before have no notebook in submitted/ now: "
+                         f"{', '.join(withdrawn[:10])}{', ...' if len(withdrawn) > 10 else ''}. Grading them would "
+                         "turn their marks into 0 (\"missing\"). Was a download collected with --replace that "
+                         "lacked them? Collect the download that has them, or pass --accept-withdrawn if they "
+                         "really withdrew their work")
     return todo, keep, {"source_sha": src_sha, "stored": stored, "notebooks": notebooks, "unreadable": unreadable}
 
 
@@ -436,6 +458,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         """The one place a result is completed, recorded in the gradebook and stored."""
         res = dataclasses.replace(res, submission_sha=shas[res.student], source_sha=info["source_sha"],
                                   grader=GRADER_VERSION)
+        res = needs_review(res, lms)  # handed in something not gradable: a person decides, never a silent 0
         res = with_late(ws, res, policy, lms)  # res.late: submitted_at, late_by, raw and penalised score
         old = stored.get((opts.assignment, res.student))
         if old is not None and old.score != res.score:

@@ -25,10 +25,11 @@ import pathlib
 from collections.abc import Mapping
 
 SCHEMA = 1  # bump when the file format changes; a file of another version is refused (grade again)
-STATUSES = ("graded", "broken", "timeout", "missing", "error")
+STATUSES = ("graded", "broken", "timeout", "missing", "needs_review", "error")
 # graded: the notebook ran; broken: the submission could not run to the end (unreadable, tampered
 # metadata, dead kernel, too much output); timeout: stopped at the wall-time limit; missing: not
-# submitted; error: the grader failed (nothing recorded in the gradebook; graded again next run).
+# submitted; needs_review: handed in something collect could not take as the notebook (a .py, a
+# misnamed notebook, two at once): scored 0 in the gradebook but never exported as a mark; error: the grader failed (nothing recorded in the gradebook; graded again next run).
 RAN = ("graded", "broken", "timeout")  # statuses whose cells ran: class statistics count only these
 TOL = 1e-6  # how far a stored total may be from the sum of its cells (float sums)
 

@@ -1,10 +1,15 @@
 """A class roster: who is in the class, under which course id, and under which LMS id.
 
-Two CSV forms are read (UTF-8, a BOM allowed), recognised by their header:
-  - Canvas's gradebook export (Grades > Export): ``Student,ID,SIS User ID,SIS Login ID,Section,...``.
+Two CSV forms are read (UTF-8, a BOM allowed, ``,`` or ``;`` between fields), recognised by their header:
+  - Canvas's gradebook export (Grades > Export), in each form Canvas writes it (lib/gradebook_exporter.rb):
+    ``Student`` or ``LastName,FirstName`` (a course setting), ``ID``, ``SIS User ID`` (only for a user
+    allowed to see SIS data: a TA often gets no such column), ``SIS Login ID``, optional ``Integration ID``
+    and ``Root Account``, ``Section``, then one column per assignment ``<title> (<assignment id>)``. Canvas
+    writes ``;`` between fields for users whose locale or setting asks for it.
     The course's student id is the SIS User ID (else the SIS Login ID); the LMS id is Canvas's user
-    ``ID``, the number in its submission file names. The "Points Possible" row is skipped, and so is a
-    row with neither SIS id (Canvas's "Test Student"), with a note.
+    ``ID``, the number in its submission file names. The "Points Possible" row gives each assignment's
+    points (kept: export checks them), the row Canvas adds for hidden (manually posted) grades and a
+    row with neither SIS id (Canvas's "Test Student") are skipped, with a note.
   - a plain table ``student_id,name[,lms_id][,email][,section]``; ``lms_id`` is Canvas's user id or
     Moodle's participant id (the number in Moodle's submission folder names).
 Every error names the file and the line: a missing column, an empty or invalid id, a student id or
@@ -32,6 +37,7 @@ class Student:
     section: str = ""
     email: str = ""
     line: int = 0
+    sis_user: str = ""  # Canvas's SIS User ID, when the export had that column
 
 
 @dataclasses.dataclass
@@ -40,6 +46,8 @@ class Roster:
     kind: str  # "canvas" or "plain"
     students: dict  # student_id -> Student, in file order
     notes: list = dataclasses.field(default_factory=list)
+    columns: tuple = ()  # Canvas: the identity columns of the export, in order (export writes the same)
+    points: dict = dataclasses.field(default_factory=dict)  # Canvas: assignment id -> Points Possible
 
     def by_lms_id(self) -> dict:
         return {s.lms_id: s for s in self.students.values() if s.lms_id}
@@ -51,7 +59,9 @@ class Roster:
 
 
 def _norm(name: str) -> str:
-    return " ".join(name.lower().split())
+    """A name compared as a person reads it: case, spacing and '_' aside (Moodle's download folder
+    names write a name's '_' and a roster may keep it)."""
+    return " ".join(name.replace("_", " ").lower().split())
 
 
 def _names(name: str) -> set:
@@ -62,6 +72,29 @@ def _names(name: str) -> set:
     return out
 
 
+CANVAS_IDENTITY = ("Student", "LastName", "FirstName", "ID", "SIS User ID", "SIS Login ID", "Integration ID",
+                   "Root Account", "Section")
+CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*) \((?P<id>\d+)\)$")
+
+
+def _rows(text: str) -> list[list[str]]:
+    """CSV rows, with the separator Canvas or a spreadsheet used (',' or ';'), read from the header line."""
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    return list(csv.reader(text.splitlines(), delimiter=delimiter))
+
+
+def _number(text: str) -> float | None:
+    """A Canvas number as its export writes it ('10.00', or '10,00' where the locale uses a decimal comma)."""
+    t = text.strip().replace(" ", "")
+    if re.fullmatch(r"\d+,\d+", t):
+        t = t.replace(",", ".")
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
 def read_roster(path) -> Roster:
     path = pathlib.Path(path)
     if not path.is_file():
@@ -70,19 +103,26 @@ def read_roster(path) -> Roster:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"roster: {path} is not UTF-8 text ({exc})") from None
-    rows = list(csv.reader(text.splitlines()))
+    rows = _rows(text)
     if not rows:
         raise ValueError(f"roster: {path} is empty")
     header = [h.strip() for h in rows[0]]
-    if all(h in header for h in CANVAS_HEADER[:3]):
+    if "ID" in header and "SIS Login ID" in header and ("Student" in header or
+                                                         ("LastName" in header and "FirstName" in header)):
         kind = "canvas"
     elif "student_id" in header:
         kind = "plain"
     else:
         raise ValueError(f"roster: {path}, line 1: header {','.join(header)!r} is neither Canvas's gradebook export "
-                         f"({','.join(CANVAS_HEADER)},...) nor student_id,name[,lms_id][,email]")
+                         f"({','.join(CANVAS_HEADER)},... or LastName,FirstName,ID,SIS Login ID,...) "
+                         "nor student_id,name[,lms_id][,email]")
     col = {h: i for i, h in enumerate(header)}
     roster = Roster(str(path), kind, {})
+    if kind == "canvas":
+        roster.columns = tuple(h for h in header if h in CANVAS_IDENTITY)
+        if "SIS User ID" not in header:
+            roster.notes.append(f"{path}: no SIS User ID column (an export by someone without permission to see "
+                                "SIS data): students are known by their SIS Login ID")
     seen_lms: dict[str, int] = {}
     for n, row in enumerate(rows[1:], 2):
         if not any(c.strip() for c in row):
@@ -93,14 +133,25 @@ def read_roster(path) -> Roster:
             return row[i].strip() if i is not None and i < len(row) else ""
 
         if kind == "canvas":
-            if get("Student") == "Points Possible" or get("Student").startswith("Points Possible"):
+            name = get("Student") if "Student" in col else ", ".join(x for x in (get("LastName"), get("FirstName")) if x)
+            first = row[0].strip() if row else ""
+            if first.startswith("Points Possible"):
+                for h, i in col.items():
+                    m = CANVAS_ASSIGNMENT.match(h)
+                    if m and i < len(row) and _number(row[i]) is not None:
+                        roster.points[m["id"]] = _number(row[i])
+                continue
+            if not get("ID"):  # the row Canvas adds above Points Possible when grades are posted manually
+                roster.notes.append(f"{path}, line {n}: a row without a Canvas user ID (Canvas's posting row); skipped")
                 continue
             sid = get("SIS User ID") or get("SIS Login ID")
             if not sid:
-                roster.notes.append(f"{path}, line {n}: {get('Student')!r} has no SIS User ID or SIS Login ID "
+                roster.notes.append(f"{path}, line {n}: {name!r} has no SIS User ID or SIS Login ID "
                                     "(Canvas's test student?); skipped")
                 continue
-            s = Student(sid, get("Student"), get("ID"), get("SIS Login ID"), get("Section"), "", n)
+            s = Student(sid, name, get("ID"), get("SIS Login ID"), get("Section"), "", n, get("SIS User ID"))
+            if not s.lms_id.isdigit():
+                raise ValueError(f"roster: {path}, line {n}: Canvas user ID {s.lms_id!r} is not a number")
         else:
             sid = get("student_id")
             s = Student(sid, get("name"), get("lms_id"), "", get("section"), get("email"), n)
@@ -121,19 +172,33 @@ def read_roster(path) -> Roster:
     return roster
 
 
-def save_roster(roster: Roster, workspace) -> pathlib.Path:
+def _saved_path(workspace, assignment: str | None) -> pathlib.Path:
+    ws = pathlib.Path(workspace)
+    return ws / SAVED if assignment is None else ws / "rosters" / f"{assignment}.json"
+
+
+def save_roster(roster: Roster, workspace, assignment: str | None = None) -> pathlib.Path:
+    """Keep the roster collect used, per assignment: Moodle's participant ids differ from one
+    assignment to the next (assign_user_mapping), so one file for all would give every earlier
+    assignment the newest one's ids."""
     from .grade import atomic_write
-    out = pathlib.Path(workspace) / SAVED
-    data = {"path": roster.path, "kind": roster.kind,
+    out = _saved_path(workspace, assignment)
+    data = {"path": roster.path, "kind": roster.kind, "columns": list(roster.columns), "points": roster.points,
             "students": [dataclasses.asdict(s) for s in roster.students.values()]}
     atomic_write(out, json.dumps(data, indent=1).encode())
     return out
 
 
-def load_saved(workspace) -> Roster | None:
-    """The roster collect used for this workspace, or None."""
-    path = pathlib.Path(workspace) / SAVED
+def load_saved(workspace, assignment: str | None = None) -> Roster | None:
+    """The roster collect used for ``assignment`` in this workspace, or None. A workspace collected by an
+    earlier version has one ``roster.json`` for all assignments: it is read when the assignment has none."""
+    path = _saved_path(workspace, assignment)
+    if assignment is not None and not path.is_file():
+        path = _saved_path(workspace, None)
     if not path.is_file():
         return None
     data = json.loads(path.read_text())
-    return Roster(data["path"], data["kind"], {s["student_id"]: Student(**s) for s in data["students"]})
+    fields = {f.name for f in dataclasses.fields(Student)}
+    return Roster(data["path"], data["kind"],
+                  {s["student_id"]: Student(**{k: v for k, v in s.items() if k in fields}) for s in data["students"]},
+                  columns=tuple(data.get("columns") or ()), points=data.get("points") or {})

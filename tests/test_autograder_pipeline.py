@@ -113,7 +113,7 @@ def test_collect_accepts_exact_names_and_reports_the_rest(tmp_path, released):
     assert report.accepted["carol"] == [f"{ASSIGNMENT}.ipynb"]
     assert [d[0] for d in report.duplicates] == ["alice"] and report.accepted["alice"] == []
     assert report.misnamed == [(f"dave/{ASSIGNMENT}-Copy1.ipynb", f"dave/{ASSIGNMENT}.ipynb")]
-    assert set(report.missing) == {"alice", "dave"}
+    assert set(report.missing) == set(report.needs_review) == {"alice", "dave"}  # handed in, not gradable
     assert report.unmatched == ["stray.ipynb"] and report.bad_ids == ["bob smith"]
     assert len(report.ignored) == 1
     ws = tmp_path / "ws" / "submitted"

@@ -112,10 +112,17 @@ def test_local_due_time_and_dst_boundary(c):
 
 
 def test_missing_time_policies(c):
-    late = course.verdict(c.assignments["ps1_dsc"], "x", 10.0, None)  # default missing_time = "late"
+    # default missing_time = "error": an unknown time neither costs nor spares anyone; it stops that student
+    err = course.verdict(c.assignments["ps1_dsc"], "x", 10.0, None)
+    assert "error" in err and "--times" in err["error"]
+    assert "error" in course.verdict(c.assignments["ps2_cost"], "x", 10.0, None)
+    late = course.verdict(course.parse(TOML.replace("not_accepted_after_days = 7", "missing_time = \"late\""))
+                          .assignments["ps1_dsc"], "x", 10.0, None)
     assert late["penalty"] == pytest.approx(0.3) and late["score"] == pytest.approx(7.0)
-    err = course.verdict(c.assignments["ps2_cost"], "x", 10.0, None)
-    assert "error" in err
+    # Canvas's missing _LATE marker: on time, whatever missing_time says; its LATE marker alone decides nothing
+    r = course.verdict(c.assignments["ps1_dsc"], "x", 10.0, None, lms_on_time=True)
+    assert r["score"] == 10.0 and "did not mark it late" in r["reason"]
+    assert "error" in course.verdict(c.assignments["ps1_dsc"], "x", 10.0, None, lms_late=True)
     on_time = course.parse(TOML.replace("not_accepted_after_days = 7", "missing_time = \"on_time\""))
     r = course.verdict(on_time.assignments["ps1_dsc"], "x", 10.0, None)
     assert r["score"] == 10.0 and "on time" in r["reason"]

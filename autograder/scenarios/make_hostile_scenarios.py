@@ -42,7 +42,7 @@ EXPECTED: dict[str, tuple[str, float | None]] = {
     "stripped-metadata": ("broken", 0.0),  # no nbgrader cells left: recorded, not guessed
     "corrupt": ("broken", 0.0),
     "non-utf8": ("broken", 0.0),
-    "wrong-file-name": ("missing", 0.0),  # collect reports the misnamed file; nothing to grade
+    "wrong-file-name": ("needs_review", 0.0),  # collect reports the misnamed file; a person must look
     "empty": ("broken", 0.0),
     "unchanged-release": ("graded", 0.0),
     "reads-answer-key": ("graded", HALF),  # finds neither the source nor the gradebook

@@ -57,6 +57,8 @@ IGNORED = re.compile(r"(^|/)(__MACOSX|\.ipynb_checkpoints|\.DS_Store|Thumbs\.db)
 CANVAS = re.compile(r"^(?P<login>[^_/]+)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<name>[^/]+)$")
 CANVAS_SUFFIX = re.compile(r"-\d+(?=\.ipynb$)")   # Canvas renames a re-upload ps1.ipynb -> ps1-1.ipynb
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_?$")
+# Moodle's download without "Download submissions in folders": each file's name carries its folder's
+MOODLE_FLAT = re.compile(r"^(?P<folder>.+?_\d+_assignsubmission_[a-z]+_)(?P<file>[^/]+)$")
 LAYOUTS = ("<student_id>/<notebook> folders (or nbgrader's <student_id>/<assignment>/<notebook>), "
            "a Canvas 'Download Submissions' zip (<login>[_LATE]_<user id>_<submission id>_<file>), "
            "or a Moodle 'Download all submissions' zip (<Full Name>_<id>_assignsubmission_file_/<file>)")
@@ -82,7 +84,7 @@ class Report:
     needs_review: dict = dataclasses.field(default_factory=dict)  # student -> what they uploaded instead
     kept: list = dataclasses.field(default_factory=list)  # absent from this download: earlier collect kept
     removed: list = dataclasses.field(default_factory=list)  # absent, and replace=True: their files removed
-    times: dict = dataclasses.field(default_factory=dict)  # time source -> number of students
+    times: dict = dataclasses.field(default_factory=dict)  # time source -> [students]
 
     def problems(self) -> int:
         return (len(self.misnamed) + len(self.duplicates) + len(self.unmatched) + len(self.bad_ids)
@@ -105,8 +107,13 @@ class Report:
                        f"({', '.join(self.kept[:8])}{', ...' if len(self.kept) > 8 else ''}); --replace would remove them")
         for student in self.removed:
             out.append(f"REMOVED   {student}: absent from this download, and --replace says it is complete")
-        for source, n in sorted(self.times.items()):
-            out.append(f"times: {n} student(s): {source}")
+        for source, who in sorted(self.times.items()):
+            if source == UNKNOWN_TIME:
+                out.append(f"TIME UNKNOWN {', '.join(who)}: no submission time; with a due time in course.toml, grade "
+                           "stops at them (status error) until collect gets --times (Canvas's Submissions API list, "
+                           "Moodle's grading worksheet)")
+            else:
+                out.append(f"times: {len(who)} student(s): {source}")
         for path, expected in self.misnamed:
             out.append(f"MISNAMED  {path}: expected {expected}; not collected")
         for student, name, paths in self.duplicates:
@@ -380,6 +387,7 @@ def _folder_candidates(files, root, expected, assignment, report, times, tz, ros
     return found, others
 
 
+UNKNOWN_TIME = "no submission time known"
 SAME_TIME_S = 120  # every entry of a download within this many seconds: the time the zip was made
 
 
@@ -422,7 +430,28 @@ def collect(source, *, assignment: str, workspace, source_dir=SOURCE, roster=Non
                 report.ignored.append(rel)
             else:
                 files.append(rel)
+        if files and all("/" not in f for f in files) and any(f.startswith("anon_") for f in files):
+            raise ValueError(f"SOURCE: {source} is a Canvas download of an anonymously graded assignment "
+                             "(anon_<id>_... file names): they name no student, so nothing can be matched to the "
+                             "roster. Download again after Canvas reveals the names (Post grades / unmute)")
+        if files and all("/" not in f and MOODLE_FLAT.match(f) for f in files):
+            flat = pathlib.Path(tmp) / "moodle-in-folders"  # Moodle's flat download, laid out in its folders
+            for rel in files:
+                m = MOODLE_FLAT.match(rel)
+                (flat / m["folder"]).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root / rel, flat / m["folder"] / m["file"])
+                if rel in times_of:
+                    times_of[f"{m['folder']}/{m['file']}"] = times_of.pop(rel)
+            root, files = flat, _files(flat)
+            report.notes.append("a flat Moodle download (without 'Download submissions in folders'): each file "
+                                "read under the folder its name gives")
         report.layout = detect(files)
+        if report.layout == "moodle" and all(MOODLE.match(f.split("/")[0])["name"] == "Participant"
+                                             for f in files if MOODLE.match(f.split("/")[0])):
+            raise ValueError(f"SOURCE: {source} is a Moodle download under blind marking (every folder is "
+                             "Participant_<id>_...): it names no student, and its ids are this assignment's alone, "
+                             "so nothing can be matched safely. Reveal student identities in Moodle, then download "
+                             "again")
         if file_times and source.is_file():
             stamps = [times_of[f] for f in files if f in times_of]
             if len(stamps) >= 2 and (max(stamps) - min(stamps)).total_seconds() < SAME_TIME_S:
@@ -508,8 +537,9 @@ def collect(source, *, assignment: str, workspace, source_dir=SOURCE, roster=Non
             (report.updated if changed else report.unchanged).append(student)
             info[student] = _student_info(student, accepted, roster_obj, report.needs_review.get(student))
             if accepted:
-                src = info[student].get("time_source") or "no submission time known"
-                report.times[src] = report.times.get(src, 0) + 1
+                src = (info[student].get("time_source") if info[student].get("submitted_at")
+                       or info[student].get("lms_on_time") else None) or UNKNOWN_TIME
+                report.times.setdefault(src, []).append(student)
     if roster_obj is not None:
         # This assignment's LMS ids (Moodle's differ per assignment). For a roster student absent from a Moodle
         # download the roster's id stands only if every participant present matched by that id (the roster is

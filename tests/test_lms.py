@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import math
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -196,6 +197,37 @@ def test_canvas_ta_export_without_sis_ids_semicolons_and_split_names(tmp_path):
     r = collect(LMS / "canvas_ps1_dsc.zip", assignment=A, workspace=tmp_path, roster=LMS / "canvas_roster_ta.csv",
                 times=CANVAS_TIMES)
     assert {s for s, nbs in r.accepted.items() if nbs} == {"s01", "s03", "s06", "s16"}
+
+
+def _rezip(src: pathlib.Path, dst: pathlib.Path, rename) -> pathlib.Path:
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for info in zin.infolist():
+            name = rename(info.filename)
+            if name:
+                zout.writestr(zipfile.ZipInfo(name, info.date_time), zin.read(info))
+    return dst
+
+
+def test_flat_moodle_download_collects_like_the_folders(tmp_path):
+    flat = _rezip(LMS / "moodle_ps1_dsc.zip", tmp_path / "flat.zip", lambda n: n.replace("_/", "_"))
+    kw = dict(assignment=A, roster=LMS / "moodle_roster.csv", times=MOODLE_TIMES, timezone="Europe/Zurich")
+    a = collect(LMS / "moodle_ps1_dsc.zip", workspace=tmp_path / "a", **kw)
+    b = collect(flat, workspace=tmp_path / "b", **kw)
+    assert b.layout == "moodle" and a.accepted == b.accepted and set(a.needs_review) == set(b.needs_review)
+    assert _info(tmp_path / "a")["s03"]["submitted_at"] == _info(tmp_path / "b")["s03"]["submitted_at"]
+
+
+def test_anonymous_downloads_are_refused(tmp_path):
+    """Canvas's anonymous grading and Moodle's blind marking name nobody: refused, never guessed."""
+    canvas = _rezip(LMS / "canvas_ps1_dsc.zip", tmp_path / "anon.zip",
+                    lambda n: "anon_" + "".join(c for c in n.split("_")[0][:5]) + "_" + n.split("_", 2)[-1])
+    with pytest.raises(ValueError, match="anonymously graded"):
+        collect(canvas, assignment=A, workspace=tmp_path / "c", roster=LMS / "canvas_roster.csv")
+    blind = _rezip(LMS / "moodle_ps1_dsc.zip", tmp_path / "blind.zip",
+                   lambda n: "Participant_" + n.split("_", 1)[1] if "_assignsubmission_" in n else n)
+    with pytest.raises(ValueError, match="blind marking"):
+        collect(blind, assignment=A, workspace=tmp_path / "m", roster=LMS / "moodle_roster.csv")
+    assert not (tmp_path / "c" / "submitted").exists() and not (tmp_path / "m" / "submitted").exists()
 
 
 def test_lms_zip_needs_a_roster(tmp_path):

@@ -54,7 +54,12 @@ from .nbgrader_config import SOURCE
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
 IGNORED = re.compile(r"(^|/)(__MACOSX|\.ipynb_checkpoints|\.DS_Store|Thumbs\.db)(/|$)|(^|/)\._")
-CANVAS = re.compile(r"^(?P<login>[^_/]+)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<name>[^/]+)$")
+# Canvas (lib/content_zipper.rb): "<sortable name, lower case, non-word characters removed>[_LATE]_<user id>_<attachment
+# id>_<file>". The name keeps '_' and non-ASCII letters but never "_<digits>_" (sanitize_user_name), so the first
+# "_<digits>_<digits>_" ends it. Text and URL entries are "<name>[_LATE]_<user id>_text.html" / "_link.html".
+CANVAS = re.compile(r"^(?P<login>[^/]*?)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<sid>\d+)_(?P<name>[^/]+)$")
+CANVAS_ONLINE = re.compile(r"^(?P<login>[^/]*?)(?P<late>_LATE)?_(?P<uid>\d+)_(?P<kind>text|link)\.html$")
+CANVAS_ANON = re.compile(r"^(LATE_)?anon_")
 CANVAS_SUFFIX = re.compile(r"-\d+(?=\.ipynb$)")   # Canvas renames a re-upload ps1.ipynb -> ps1-1.ipynb
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_?$")
 # Moodle's download without "Download submissions in folders": each file's name carries its folder's
@@ -180,7 +185,7 @@ def zlib_error():
 def detect(files: list[str]) -> str:
     """The layout of a submission tree from its file paths: "canvas", "moodle" or "folders"."""
     tops = {f.split("/")[0] for f in files}
-    if files and all("/" not in f for f in files) and any(CANVAS.match(f) for f in files):
+    if files and all("/" not in f for f in files) and any(CANVAS.match(f) or CANVAS_ONLINE.match(f) for f in files):
         return "canvas"
     if any(MOODLE.match(t) for t in tops if any(f.startswith(t + "/") for f in files)):
         return "moodle"
@@ -243,9 +248,18 @@ def _lms_candidates(layout, files, root, roster, expected, report, times, tz, so
     taken: dict[str, str] = {}  # student -> the LMS id matched to them (Moodle: one folder per person)
     for rel in files:
         if layout == "canvas":
-            m = CANVAS.match(rel)
+            m = CANVAS.match(rel) or CANVAS_ONLINE.match(rel)
             if not m:
                 report.unmatched.append(rel)
+                continue
+            if "kind" in m.groupdict():  # an online text or URL entry: attributed, never a notebook
+                student = by_lms.get(m["uid"])
+                if student is None:
+                    report.not_on_roster.append((rel, f"Canvas user {m['uid']} ({m['login']})"))
+                else:
+                    found.setdefault(student.student_id, {})
+                    others.setdefault(student.student_id, []).append(
+                        f"an online {'text entry' if m['kind'] == 'text' else 'URL'} ({rel}), not a notebook upload")
                 continue
             lms_id, who, uploaded = m["uid"], f"Canvas user {m['uid']} ({m['login']})", m["name"]
             meta = {"lms": "canvas", "lms_id": lms_id, "lms_login": m["login"], "lms_submission": m["sid"],
@@ -430,7 +444,7 @@ def collect(source, *, assignment: str, workspace, source_dir=SOURCE, roster=Non
                 report.ignored.append(rel)
             else:
                 files.append(rel)
-        if files and all("/" not in f for f in files) and any(f.startswith("anon_") for f in files):
+        if files and all("/" not in f for f in files) and any(CANVAS_ANON.match(f) for f in files):
             raise ValueError(f"SOURCE: {source} is a Canvas download of an anonymously graded assignment "
                              "(anon_<id>_... file names): they name no student, so nothing can be matched to the "
                              "roster. Download again after Canvas reveals the names (Post grades / unmute)")

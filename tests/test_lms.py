@@ -217,6 +217,24 @@ def test_flat_moodle_download_collects_like_the_folders(tmp_path):
     assert _info(tmp_path / "a")["s03"]["submitted_at"] == _info(tmp_path / "b")["s03"]["submitted_at"]
 
 
+def test_canvas_names_as_content_zipper_writes_them(tmp_path):
+    """Names keep '_' and non-ASCII letters; text and URL entries are attributed, as needing review."""
+    nb = (REPO / "autograder" / "samples" / A / "s01_right" / f"{A}.ipynb").read_bytes()
+    z = tmp_path / "c.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("o_brien_müller_1001_50001_ps1_dsc.ipynb", nb)
+        zf.writestr("lovelaceada_LATE_1003_text.html", "<p>see my notebook on GitHub</p>")
+        zf.writestr("turingalan_1006_link.html", "<a href='x'>x</a>")
+    r = collect(z, assignment=A, workspace=tmp_path / "ws", roster=LMS / "canvas_roster.csv", times=CANVAS_TIMES)
+    assert r.layout == "canvas" and r.accepted["s01"] == [f"{A}.ipynb"]
+    assert "online text entry" in r.needs_review["s03"][0] and "online URL" in r.needs_review["s06"][0]
+    anon = tmp_path / "a.zip"
+    with zipfile.ZipFile(anon, "w") as zf:
+        zf.writestr("LATE_anon_x7Yq2_50001_ps1_dsc.ipynb", nb)
+    with pytest.raises(ValueError, match="anonymously graded"):
+        collect(anon, assignment=A, workspace=tmp_path / "ws2", roster=LMS / "canvas_roster.csv")
+
+
 def test_anonymous_downloads_are_refused(tmp_path):
     """Canvas's anonymous grading and Moodle's blind marking name nobody: refused, never guessed."""
     canvas = _rezip(LMS / "canvas_ps1_dsc.zip", tmp_path / "anon.zip",

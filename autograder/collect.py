@@ -273,11 +273,16 @@ def _lms_candidates(layout, files, root, roster, expected, report, times, tz, so
                 continue
             lms_id, who = m["id"], f"Moodle participant {m['id']} ({m['name']})"
             meta = {"lms": "moodle", "lms_id": lms_id, "lms_name": m["name"], "lms_late": False}
-            if m["plugin"] != "file":
-                student = None
-                report.unmatched.append(rel)  # online text and other plugins: no notebook in them
-                continue
             student = _match_moodle(roster, by_lms, m["name"], lms_id, lms_times, taken, meta)
+            if m["plugin"] != "file":  # online text and other plugins: no notebook, but the learner handed in
+                if student is None:
+                    report.not_on_roster.append((rel, who))
+                else:
+                    found.setdefault(student.student_id, {})
+                    taken.setdefault(student.student_id, lms_id)
+                    others.setdefault(student.student_id, []).append(
+                        f"{uploaded} (Moodle's {m['plugin']} submission, not a notebook upload)")
+                continue
             if student is not None:
                 if taken.get(student.student_id, lms_id) != lms_id:
                     report.duplicates.append((student.student_id, "*", [f"participant {taken[student.student_id]}",

@@ -235,6 +235,14 @@ def test_canvas_names_as_content_zipper_writes_them(tmp_path):
         collect(anon, assignment=A, workspace=tmp_path / "ws2", roster=LMS / "canvas_roster.csv")
 
 
+def test_moodle_online_text_is_attributed(tmp_path):
+    z = _rezip(LMS / "moodle_ps1_dsc.zip", tmp_path / "m.zip", lambda n: n)
+    with zipfile.ZipFile(z, "a") as zf:
+        zf.writestr("Grace Hopper_310_assignsubmission_onlinetext_/onlinetext.html", "<p>my answers</p>")
+    r = collect(z, assignment=A, workspace=tmp_path / "ws", roster=LMS / "moodle_roster.csv")
+    assert "onlinetext submission" in r.needs_review["s10"][0]
+
+
 def test_anonymous_downloads_are_refused(tmp_path):
     """Canvas's anonymous grading and Moodle's blind marking name nobody: refused, never guessed."""
     canvas = _rezip(LMS / "canvas_ps1_dsc.zip", tmp_path / "anon.zip",

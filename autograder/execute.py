@@ -8,6 +8,7 @@ wall-time limit, on top of nbgrader's per-cell timeout.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import pathlib
@@ -105,6 +106,17 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         self._rpc_index = 0
         self.preflight = preflight  # {module: folder the grader imports it from (or None)}; None: no probe
         self.timeouts: list[int] = []  # the per-cell limit, once per cell the limit stopped
+        self.output_cell: int | None = None  # the index of the last cell that sent output
+        self.cell_output_bytes: dict[int, int] = {}  # output size per cell index
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Count each cell's output (the cap itself is BoundedOutputs'): an overflow names its cell."""
+        content = msg.get("content", {})
+        text = content.get("text")
+        size = len(text) if isinstance(text, str) else len(json.dumps(content, default=str))
+        self.output_cell = cell_index
+        self.cell_output_bytes[cell_index] = self.cell_output_bytes.get(cell_index, 0) + size
+        return super().output(outs, msg, display_id, cell_index)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.timeouts.append(timeout)
@@ -315,10 +327,44 @@ class Run:
         ex = getattr(self, "executor", None)
         return bool(ex is not None and ex.output_overflow)
 
+    def overflow_message(self) -> str:
+        """Which cell printed too much, in words a TA can act on (after ``output_overflow``)."""
+        ex = getattr(self, "executor", None)
+        limit = human_bytes(self.limits.output_bytes or 0)
+        index = getattr(ex, "output_cell", None)
+        cells = getattr(getattr(ex, "nb", None), "cells", None) or []
+        if index is None or not 0 <= index < len(cells):
+            return f"its outputs passed {limit}, the limit of a notebook's outputs; it was stopped there"
+        cell = f"the cell `{cell_headline(cells[index].source)}` (cell {index + 1})"
+        if ex.cell_output_bytes.get(index, 0) > (self.limits.output_bytes or 0):
+            said = f"{cell} printed more than {limit}"
+        else:
+            said = f"the notebook's outputs passed {limit} while {cell} ran"
+        return f"{said} (the limit of a notebook's outputs); it was stopped there, later cells did not run"
+
     def close(self) -> None:
         self._stop.set()
         self.kill_kernel()
         sandbox.cleanup(self.scratch)
+
+
+def human_bytes(n: int) -> str:
+    """A size as people read it: 16 MiB, 1.5 GiB, 512 bytes."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def cell_headline(source: str, width: int = 40) -> str:
+    """A cell's first line of code (comments and blank lines skipped), cut to ``width`` with `...`."""
+    lines = [ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    if not lines:
+        return "(empty)"
+    head = lines[0]
+    if len(head) > width:
+        return head[:width].rstrip() + " ..."
+    return head + (" ..." if len(lines) > 1 else "")
 
 
 def was_run(cell) -> bool:

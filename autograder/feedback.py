@@ -112,8 +112,17 @@ def offline(html: str, mathjax: bool = False) -> str:
 
 
 def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
-    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student; return the paths."""
+    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student; return the paths.
+
+    Written privately (umask 077: the pages hold grades), like everything the grader writes."""
+    from .wslock import private
+    with private():
+        return _feedback(opts, log)
+
+
+def _feedback(opts: Options, log) -> list[pathlib.Path]:
     ws = pathlib.Path(opts.workspace)
+    zone = due_zone(ws, opts.assignment)
     cfg = _cfg(opts)
     db_url = cfg.CourseDirectory.db_url
     exporter = _exporter(cfg)
@@ -128,7 +137,7 @@ def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
         graded = sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb"))
         if not graded:  # missing or unreadable: a page that says why, so every student hears back
             out = ws / "feedback" / student / opts.assignment / "index.html"
-            atomic_write(out, _note_page(opts.assignment, res).encode())
+            atomic_write(out, _note_page(opts.assignment, res, zone).encode())
             written.append(out)
         for path in graded:
             nb = nbformat.read(path, as_version=4)
@@ -136,10 +145,12 @@ def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
             resources = {"nbgrader": {"student": student, "assignment": opts.assignment,
                                       "notebook": path.stem, "db_url": db_url}}
             html, _ = exporter.from_notebook_node(nb, resources=resources)
+            html = html.replace("</head>", WRAP_CSS + "</head>", 1)
             if res.status != "graded" and res.message:
                 html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res.message)}</p>", 1)
             if res.late:
-                html = html.replace("<body>", "<body>" + late_note(res), 1)
+                html = counting_header(html, res, path.stem, len(graded))
+                html = html.replace("<body>", "<body>" + late_note(res, zone), 1)
             out = ws / "feedback" / student / opts.assignment / f"{path.stem}.html"
             atomic_write(out, offline(html, mathjax).encode())
             written.append(out)
@@ -153,12 +164,63 @@ def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
     return written
 
 
-def late_note(res: StudentResult) -> str:
+# Output areas wrap long lines (a failure message, a long repr) instead of scrolling them out of sight.
+WRAP_CSS = ("<style>/* autograder: long lines wrap */ pre, .output_area pre, .output_subarea pre, "
+            ".jp-OutputArea-output pre, .jp-RenderedText pre {white-space: pre-wrap; overflow-wrap: anywhere;}"
+            "</style>")
+
+
+def due_zone(ws: pathlib.Path, assignment: str):
+    """The time zone of the assignment's due time in course.toml (its ``timezone``, or its offset), or None."""
+    from . import course as course_file
+    try:
+        course = course_file.load(ws)
+        return course.assignments[assignment].due.tzinfo if course is not None else None
+    except Exception:  # noqa: BLE001 - a course file grade accepted; here only the display depends on it
+        return None
+
+
+def when(iso: str | None, zone=None) -> str:
+    """An ISO time as people read a date: "5 Oct 2026, 23:59 CEST", in ``zone`` (the due time's) when given."""
+    import datetime as dt
+    if not iso:
+        return "time unknown"
+    try:
+        t = dt.datetime.fromisoformat(str(iso))
+    except ValueError:
+        return str(iso)
+    if t.tzinfo is None:
+        return f"{t.day} {t:%b %Y, %H:%M}"
+    if zone is not None:
+        t = t.astimezone(zone)
+    name = t.tzname() or ""
+    if name.startswith("UTC") and name != "UTC":
+        name = name.replace(":00", "")  # UTC+02:00 -> UTC+02
+    return f"{t.day} {t:%b %Y, %H:%M} {name}".strip()
+
+
+def counting_header(html: str, res: StudentResult, notebook: str, notebooks: int = 1) -> str:
+    """nbgrader's page header says the tests' score (``ps1_dsc (Score: 10.0 / 10.0)``); with a late
+    penalty, that is not the score that counts: say both, the one that counts in bold."""
+    late = res.late or {}
+    if late.get("score") is None or late.get("raw_score") is None or late["score"] == late["raw_score"]:
+        return html
+    head = re.compile(r"(<h4>\s*)" + re.escape(notebook) + r"\s*\(Score:\s*([-\d.]+)\s*/\s*([-\d.]+)\)(\s*</h4>)")
+    where = "the assignment" if notebooks > 1 else "it"
+
+    def swap(m):
+        return (f"{m.group(1)}{notebook} (tests: {float(m.group(2)):g} / {float(m.group(3)):g}; after the "
+                f"{late.get('penalty', 0):.0%} late penalty <b>{late['score']:g} / {res.max_score:g}</b> counts"
+                f"{' for ' + where if notebooks > 1 else ''}){m.group(4)}")
+    return head.sub(swap, html, count=1)
+
+
+def late_note(res: StudentResult, zone=None) -> str:
     """The submission time, the due time, and the raw and final score with the reason (HTML)."""
     late = res.late
     return (f"<div class='autograder-late' style='border:1px solid #999;padding:0.5em;margin:0.5em'>"
-            f"<p><b>Due:</b> {_escape(late['due'])}{' (your extension)' if late.get('extended') else ''}<br>"
-            f"<b>Submitted:</b> {_escape(late.get('submitted_at') or 'time unknown')}<br>"
+            f"<p><b>Due:</b> {_escape(when(late['due'], zone))}{' (your extension)' if late.get('extended') else ''}<br>"
+            f"<b>Submitted:</b> {_escape(when(late.get('submitted_at'), zone))}<br>"
             f"<b>Score:</b> {late['raw_score']:g} / {res.max_score:g} before any late penalty; "
             f"<b>{late['score']:g} / {res.max_score:g}</b> counts "
             f"({late.get('penalty', 0):.0%} late penalty)<br><b>Why:</b> {_escape(late.get('reason', ''))}</p></div>")
@@ -243,9 +305,18 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _note_page(assignment: str, res: StudentResult) -> str:
-    """A plain page for a submission that could not be run (status, score, reason)."""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title></head><body>"
-            f"<h1>{_escape(assignment)}: {res.score:g} / {res.max_score:g}</h1>"
-            f"<p>Status: <b>{_escape(res.status)}</b></p><p>{_escape(res.message)}</p>"
-            + (late_note(res) if res.late else "") + "</body></html>")
+def _note_page(assignment: str, res: StudentResult, zone=None) -> str:
+    """A plain page for a submission that could not be run (status, score, reason); a student who
+    handed nothing in reads that nothing was submitted (and what was received instead, if anything)."""
+    if res.status == "missing":
+        said = (f"<p><b>Nothing was submitted</b> for {_escape(assignment)}: no notebook of this assignment "
+                "reached the grader, so there was nothing to grade.</p>")
+        found = re.search(r"collect found instead: ([^)]*)\)", res.message or "")
+        if found:
+            said += (f"<p>What we received instead, which could not be graded: {_escape(found.group(1))}. "
+                     "Hand in the notebook itself, under its original name.</p>")
+    else:
+        said = f"<p>Status: <b>{_escape(res.status)}</b></p><p>{_escape(res.message)}</p>"
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title>{WRAP_CSS}"
+            f"</head><body><h1>{_escape(assignment)}: {res.score:g} / {res.max_score:g}</h1>"
+            + said + (late_note(res, zone) if res.late else "") + "</body></html>")

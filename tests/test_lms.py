@@ -618,3 +618,37 @@ def test_check_verifies_the_penalty(run, tmp_path):
 
 def test_source_is_the_course_solutions():
     assert (SOURCE / A / f"{A}.ipynb").is_file()
+
+
+def test_canvas_export_of_two_assignments_rescaled(tmp_path):
+    """Several assignments in one Canvas import, each rescaled to its Canvas points; the roster's ids checked."""
+    from autograder.export import export
+    from autograder.grade import atomic_write
+    from autograder.result import CellResult, StudentResult
+    from autograder.result import path_of
+    from autograder.roster import save_roster
+    (tmp_path / "course.toml").write_text("[assignments.ps1_dsc]\ndue = 2026-10-05T23:59:00Z\ncanvas_id = 4101\n"
+                                          "title = 'PS1'\n[assignments.ps2_cost]\ndue = 2026-10-12T23:59:00Z\n"
+                                          "canvas_id = 4102\ntitle = 'PS2'\n")
+    roster = read_roster(LMS / "canvas_roster.csv")
+    scores = {"ps1_dsc": {"s01": 10.0, "s03": 4.0}, "ps2_cost": {"s01": 6.0, "s03": 8.0}}
+    for a, by in scores.items():
+        save_roster(roster, tmp_path, a)
+        info = {s: {"lms": "canvas", "lms_id": roster.students[s].lms_id, "submitted_at": None} for s in by}
+        atomic_write(tmp_path / "collect" / f"{a}.students.json", json.dumps(info).encode())
+        for s, sc in by.items():
+            res = StudentResult(student=s, assignment=a, status="graded",
+                                cells={"c": CellResult(notebook=a, score=sc, max_score=10.0)},
+                                late={"score": sc, "raw_score": sc, "penalty": 0.0})
+            atomic_write(path_of(tmp_path, a, s), res.dumps().encode())
+    out = tmp_path / "c.csv"
+    with pytest.raises(ValueError, match="one positive number per assignment"):
+        export("sqlite://", tmp_path, out, assignment="ps1_dsc,ps2_cost", fmt="canvas", points="20")
+    export("sqlite://", tmp_path, out, assignment="ps1_dsc,ps2_cost", fmt="canvas", points="10,20", log=lambda m: None)
+    rows = list(csv.reader(out.open()))
+    assert rows[0][-2:] == ["PS1 (4101)", "PS2 (4102)"] and rows[1][-2:] == ["10", "20"]
+    by = {r[2]: r[-2:] for r in rows[2:]}
+    assert by["s01"] == ["10", "12"] and by["s03"] == ["4", "16"] and by["s10"] == ["", ""]
+    # Canvas's own export says PS1 is worth 10: exporting it as 20 points is refused
+    with pytest.raises(ValueError, match="gives PS1 10 points possible"):
+        export("sqlite://", tmp_path, out, assignment="ps1_dsc", fmt="canvas", points="20")

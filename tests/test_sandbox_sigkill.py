@@ -7,10 +7,12 @@ finds no mismatch, no half-written file, no sandboxed process and no sandbox cgr
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -76,3 +78,73 @@ def test_sigkill_mid_batch_loses_nothing(tmp_path, kill_grade_after):
     assert check(ws) == []
     assert not [p for p in ws.rglob("*.tmp")]
     assert sandbox.left_behind(tmp) == ([], [])  # no process, no cgroup of this test's sandboxes
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, their children, ...), from /proc."""
+    parent_of = {}
+    for d in pathlib.Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parent_of[int(d.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parent_of.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for a parent that does not reap it counts as gone)."""
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow  # two workers stopped mid-notebook, then a re-run: about a minute
+@pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
+def test_workers_and_kernels_die_with_a_sigkilled_grader(tmp_path):
+    """SIGKILL the grader process alone (not its process group), while both workers are in the middle
+    of a notebook that would run for a minute: within seconds no worker, launcher or kernel is left
+    (the workers' parent-death signal, then the launchers, which watch their parent), and the next
+    `grade` takes the workspace lock at once and grades everyone."""
+    subs, ws, tmp = tmp_path / "in", tmp_path / "ws", tmp_path / "tmp"
+    tmp.mkdir()
+    names = ["infinite-loop-top-level", "infinite-loop-in-graded-function"]
+    for name in names:
+        (subs / name).mkdir(parents=True)
+        shutil.copy(SCEN / ms.file_name(name), subs / name / ms.NOTEBOOK)
+    col = subprocess.run([sys.executable, "-m", "autograder", "collect", str(subs), "--assignment", ms.ASSIGNMENT,
+                          "--workspace", str(ws), "--source", str(SCEN / "source")], cwd=REPO,
+                         capture_output=True, text=True, env=_env(tmp))
+    assert col.returncode == 0, col.stderr
+    slow = [*_grade_argv(ws), "--no-canary"]
+    slow[slow.index("--timeout-cell") + 1] = "90"  # each loop cell runs 90 s unless its worker dies
+    slow[slow.index("--timeout-notebook") + 1] = "120"
+    grader = subprocess.Popen(slow, cwd=REPO, env=_env(tmp), start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(sandbox.left_behind(tmp)[0]) < 2:  # both kernels started
+            time.sleep(0.2)
+        time.sleep(3)  # into the loop cells
+        below = _descendants(grader.pid)
+        assert grader.poll() is None and len(below) >= 4, below  # two workers, their launchers and kernels
+        os.kill(grader.pid, signal.SIGKILL)  # the grader only: its workers get no signal from us
+        grader.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and [p for p in below if _alive(p)]:
+            time.sleep(0.1)
+        assert [p for p in below if _alive(p)] == []
+        assert sandbox.left_behind(tmp)[0] == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(grader.pid, signal.SIGKILL)
+    done = subprocess.run(_grade_argv(ws), cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(tmp))
+    assert done.returncode == 0, done.stderr  # the lock went with the killed grader
+    results = {p.stem: json.loads(p.read_text()) for p in (ws / "results" / ms.ASSIGNMENT).glob("*.json")}
+    assert {n: (r["status"], r["score"]) for n, r in results.items()} == {n: ms.EXPECTED[n] for n in names}

@@ -12,6 +12,9 @@ Two CSV forms are read (UTF-8, a BOM allowed, ``,`` or ``;`` between fields), re
     row with neither SIS id (Canvas's "Test Student") are skipped, with a note.
   - a plain table ``student_id,name[,lms_id][,email][,section]``; ``lms_id`` is Canvas's user id or
     Moodle's participant id (the number in Moodle's submission folder names).
+  - Moodle's offline grading worksheet of the assignment (``Identifier,Full name,...``): the student id
+    is its ``ID number`` column (shown where the site lists that identity field), else the
+    ``Email address``; the LMS id is the participant id of ``Participant <id>``, this assignment's only.
 Every error names the file and the line: a missing column, an empty or invalid id, a student id or
 an LMS id that appears twice.
 """
@@ -112,6 +115,11 @@ def read_roster(path) -> Roster:
         kind = "canvas"
     elif "student_id" in header:
         kind = "plain"
+    elif "Identifier" in header and "Full name" in header:
+        kind = "moodle-worksheet"
+        if "ID number" not in header and "Email address" not in header:
+            raise ValueError(f"roster: {path}: this Moodle grading worksheet shows neither ID number nor Email "
+                             "address, so it names no student id: use a student_id,name,email roster")
     else:
         raise ValueError(f"roster: {path}, line 1: header {','.join(header)!r} is neither Canvas's gradebook export "
                          f"({','.join(CANVAS_HEADER)},... or LastName,FirstName,ID,SIS Login ID,...) "
@@ -152,6 +160,16 @@ def read_roster(path) -> Roster:
             s = Student(sid, name, get("ID"), get("SIS Login ID"), get("Section"), "", n, get("SIS User ID"))
             if not s.lms_id.isdigit():
                 raise ValueError(f"roster: {path}, line {n}: Canvas user ID {s.lms_id!r} is not a number")
+        elif kind == "moodle-worksheet":
+            m = re.match(r"^\s*Participant\s+(\d+)\s*$", get("Identifier"))
+            if not m:
+                raise ValueError(f"roster: {path}, line {n}: Identifier {get('Identifier')!r} is not "
+                                 "'Participant <id>'")
+            sid = get("ID number") or get("Email address")
+            if not sid:
+                roster.notes.append(f"{path}, line {n}: {get('Full name')!r} has no ID number or email; skipped")
+                continue
+            s = Student(sid, get("Full name"), m.group(1), "", "", get("Email address"), n)
         else:
             sid = get("student_id")
             s = Student(sid, get("name"), get("lms_id"), "", get("section"), get("email"), n)

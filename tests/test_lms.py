@@ -652,3 +652,13 @@ def test_canvas_export_of_two_assignments_rescaled(tmp_path):
     # Canvas's own export says PS1 is worth 10: exporting it as 20 points is refused
     with pytest.raises(ValueError, match="gives PS1 10 points possible"):
         export("sqlite://", tmp_path, out, assignment="ps1_dsc", fmt="canvas", points="20")
+
+
+def test_moodle_grading_worksheet_as_the_roster(tmp_path):
+    """The worksheet names everyone with this assignment's participant ids; the email is the student id."""
+    r = read_roster(MOODLE_TIMES)
+    assert r.kind == "moodle-worksheet" and r.students["ada.lovelace@example.edu"].lms_id == "303"
+    rep = collect(LMS / "moodle_ps1_dsc.zip", assignment=A, workspace=tmp_path, roster=MOODLE_TIMES,
+                  times=MOODLE_TIMES, timezone="Europe/Zurich")
+    assert {s for s, nbs in rep.accepted.items() if nbs} >= {"jane.doe@example.edu", "ada.lovelace@example.edu"}
+    assert not rep.not_on_roster  # the worksheet lists Bob too

@@ -14,6 +14,7 @@ import os
 import pathlib
 import re
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +41,12 @@ class CellTimeout(Exception):
     """A request of a hidden check ran past the per-cell time limit in the kernel."""
 
 
+# --unsafe: the kernel is this process's own child, with no sandbox launcher watching its parent. This
+# prefix asks for SIGKILL when its parent (the grading worker) dies (PR_SET_PDEATHSIG survives exec),
+# then execs the kernel; a parent already gone means exit. Sandboxed kernels die with their launcher.
+DIE_WITH_PARENT = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(1, 9, 0, 0, 0); "
+                   "os.getppid() == int(sys.argv[1]) or os._exit(1); os.execvp(sys.argv[2], sys.argv[2:])")
+
 PARTIAL = "autograder_partial"  # output metadata key: this number was written by the grader (partial credit)
 
 
@@ -61,6 +68,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         argv = super().format_kernel_cmd(extra_arguments)
+        if self.run.unsafe and sys.platform == "linux":  # no launcher to watch us: the kernel dies with this process
+            return [sys.executable, "-I", "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *argv]
         return sandbox.wrap(argv, scratch=self.run.scratch, readable=self.run.readable,
                             limits=self.run.limits, unsafe=self.run.unsafe)
 

@@ -310,3 +310,46 @@ def test_source_changes_falls_back_to_git_and_survives_without_it(tmp_path, monk
     assert str(guard) in said
     monkeypatch.setattr(g.shutil, "which", lambda name: None)  # a machine without git
     assert g.source_changes(opts) == ""
+
+
+# ------------------------------------------------------------------ --unsafe kernels die with their worker
+
+WORKER = """
+import os, subprocess, sys, time
+from autograder import sandbox
+from autograder.execute import Run, SandboxedKernelManager
+km = SandboxedKernelManager(kernel_name="python3").bind(Run(limits=sandbox.Limits(), unsafe=True))
+argv = km.format_kernel_cmd()
+prefix = argv[:argv.index(str(os.getpid())) + 1]  # what comes before the kernel's own command
+child = subprocess.Popen([*prefix, "/bin/sleep", "600"])  # a kernel that watches nothing itself
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_unsafe_kernel_command_dies_with_the_worker(tmp_path):
+    """With --unsafe there is no launcher to watch the worker: the kernel command itself carries the
+    parent-death signal, so a SIGKILLed worker takes its kernel along (ipykernel's own parent poller
+    cannot run while student code holds the GIL, nor in a process that is not ipykernel)."""
+    worker = subprocess.Popen([sys.executable, "-c", WORKER], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "TMPDIR": str(tmp_path)})
+    kernel = int(worker.stdout.readline())
+    try:
+        assert pathlib.Path(f"/proc/{kernel}").exists()
+        worker.kill()
+        worker.wait()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _running(kernel):
+            time.sleep(0.05)
+        assert not _running(kernel)
+    finally:
+        if _running(kernel):
+            os.kill(kernel, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

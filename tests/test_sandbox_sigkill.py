@@ -107,11 +107,13 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow  # two workers stopped mid-notebook, then a re-run: about a minute
 @pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
-def test_workers_and_kernels_die_with_a_sigkilled_grader(tmp_path):
+@pytest.mark.parametrize("unsafe", [False, True], ids=["sandbox", "unsafe"])
+def test_workers_and_kernels_die_with_a_sigkilled_grader(tmp_path, unsafe):
     """SIGKILL the grader process alone (not its process group), while both workers are in the middle
     of a notebook that would run for a minute: within seconds no worker, launcher or kernel is left
-    (the workers' parent-death signal, then the launchers, which watch their parent), and the next
-    `grade` takes the workspace lock at once and grades everyone."""
+    (the workers' parent-death signal, then the launchers, which watch their parent; with --unsafe,
+    the kernels' own parent-death signal), and the next `grade` takes the workspace lock at once and
+    grades everyone."""
     subs, ws, tmp = tmp_path / "in", tmp_path / "ws", tmp_path / "tmp"
     tmp.mkdir()
     names = ["infinite-loop-top-level", "infinite-loop-in-graded-function"]
@@ -122,7 +124,7 @@ def test_workers_and_kernels_die_with_a_sigkilled_grader(tmp_path):
                           "--workspace", str(ws), "--source", str(SCEN / "source")], cwd=REPO,
                          capture_output=True, text=True, env=_env(tmp))
     assert col.returncode == 0, col.stderr
-    slow = [*_grade_argv(ws), "--no-canary"]
+    slow = [*_grade_argv(ws), "--no-canary", *(["--unsafe"] if unsafe else [])]
     slow[slow.index("--timeout-cell") + 1] = "90"  # each loop cell runs 90 s unless its worker dies
     slow[slow.index("--timeout-notebook") + 1] = "120"
     grader = subprocess.Popen(slow, cwd=REPO, env=_env(tmp), start_new_session=True,
@@ -144,7 +146,8 @@ def test_workers_and_kernels_die_with_a_sigkilled_grader(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(grader.pid, signal.SIGKILL)
-    done = subprocess.run(_grade_argv(ws), cwd=REPO, capture_output=True, text=True, timeout=600, env=_env(tmp))
+    done = subprocess.run([*_grade_argv(ws), *(["--unsafe"] if unsafe else [])], cwd=REPO, capture_output=True,
+                          text=True, timeout=600, env=_env(tmp))
     assert done.returncode == 0, done.stderr  # the lock went with the killed grader
     results = {p.stem: json.loads(p.read_text()) for p in (ws / "results" / ms.ASSIGNMENT).glob("*.json")}
     assert {n: (r["status"], r["score"]) for n, r in results.items()} == {n: ms.EXPECTED[n] for n in names}

@@ -26,7 +26,7 @@ import warnings
 from collections import deque
 from multiprocessing.connection import wait
 
-from . import console
+from . import console, wslock
 from .errors import GradingEnvironmentError
 from .nbgrader_config import BACKSTOP_S, CELL_TIMEOUT_S
 from .result import CellResult, ResultFileError, StudentResult, grader_error
@@ -66,14 +66,38 @@ def _cfg(opts: Options):
 
 
 def atomic_write(path: pathlib.Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to ``path`` so that a reader sees the old file or the new one, never half.
+
+    Private: the file is written mode 0600 and every folder it creates 0700, whatever the umask (a
+    workspace holds submissions, grades and the reference answers of the canary).
+    """
+    private_dirs(pathlib.Path(path).parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as fh:
+        os.fchmod(fh.fileno(), 0o600)  # a stale temp file of the same name keeps its mode otherwise
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def private_dirs(folder: pathlib.Path) -> None:
+    """``folder`` and its missing parents, each created mode 0700 (existing ones keep their mode)."""
+    folder = pathlib.Path(folder)
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by another process
+            if not d.is_dir():
+                raise
+        else:
+            os.chmod(d, 0o700)  # mkdir's mode is masked by the umask: 0700 exactly
 
 
 def submission_digest(folder: pathlib.Path, notebooks: list[str]) -> str:
@@ -86,6 +110,45 @@ def submission_digest(folder: pathlib.Path, notebooks: list[str]) -> str:
 
 
 # ---------------------------------------------------------------- worker side
+
+class NotGradable(Exception):
+    """A submitted file that is no notebook of this assignment, with what a TA can act on (grade_one)."""
+
+
+def _grade_ids(nb) -> set[str]:
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "grade_id" in c.metadata.get("nbgrader", {})}
+
+
+def foreign_notebook(nb, source: pathlib.Path, assignment: str, name: str) -> str | None:
+    """Why ``nb`` is not ``assignment``'s notebook ``name``, naming the assignment it most likely
+    belongs to; None when it is (or cannot be told): it shares a graded cell id with the source.
+
+    Compared by nbgrader cell ids (``grade_id``) against each assignment's source notebook in
+    ``source`` (``<id>/<id>.ipynb``, or any notebook of the folder)."""
+    import nbformat
+    ids = _grade_ids(nb)
+    own_path = source / assignment / name
+    if not ids or not own_path.is_file():
+        return None
+    try:
+        if ids & _grade_ids(nbformat.read(own_path, as_version=4)):
+            return None
+    except Exception:  # noqa: BLE001 - an unreadable source is the batch's problem, reported elsewhere
+        return None
+    best, best_n = None, 0
+    for other in sorted(p for p in source.iterdir() if p.is_dir() and p.name != assignment):
+        for path in sorted(other.glob("*.ipynb")):
+            try:
+                n = len(ids & _grade_ids(nbformat.read(path, as_version=4)))
+            except Exception:  # noqa: BLE001 - not a notebook we can compare with
+                continue
+            if n > best_n:
+                best, best_n = other.name, n
+    if best is not None:
+        return f"this is not {assignment}'s notebook (it looks like {best}: {best_n} of its {len(ids)} nbgrader cells are {best}'s)"
+    return (f"this is not {assignment}'s notebook: none of its {len(ids)} nbgrader cells is one of "
+            f"{assignment}'s (cell ids such as {sorted(ids)[0]!r})")
+
 
 def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> StudentResult:
     """Grade one student's submission; return the result record (the worker writes no gradebook).
@@ -119,12 +182,20 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
         resources = {"nbgrader": {"student": student, "assignment": opts.assignment, "notebook": stem,
                                   "db_url": cfg.CourseDirectory.db_url}}
         try:
+            if path.is_file() and path.stat().st_size == 0:
+                raise NotGradable("empty file (0 bytes)")
             nb = nbformat.read(path, as_version=4)
             if not any(nbutils.is_grade(c) or nbutils.is_solution(c) for c in nb.cells):
                 raise ValueError("no nbgrader cells (not this assignment's notebook?)")
+            foreign = foreign_notebook(nb, pathlib.Path(opts.source), opts.assignment, name)
+            if foreign:
+                raise NotGradable(foreign)
         except FileNotFoundError:
             status, nb = "missing", None
             messages.append(f"{name}: not submitted" + _collect_note(ws, opts.assignment, student))
+        except NotGradable as exc:  # what a TA can act on, said plainly
+            status, nb = "broken", None
+            messages.append(f"{name}: not a gradable notebook: {exc}")
         except Exception as exc:  # unreadable JSON, wrong format: the submission is broken
             status, nb = "broken", None
             messages.append(f"{name}: not a gradable notebook ({type(exc).__name__}: {exc})")
@@ -173,7 +244,7 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
                 messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")
             elif run.output_overflow:
                 status = "broken"
-                messages.append(f"{name}: stopped: its outputs passed {limits.output_bytes} bytes")
+                messages.append(f"{name}: stopped: {run.overflow_message()}")
             else:
                 status = "broken"
                 messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")
@@ -241,9 +312,32 @@ def _zero_cells(cfg, assignment: str, stem: str) -> dict[str, CellResult]:
                                    reason="no gradable notebook") for c in nb.grade_cells}
 
 
-def _worker_main(conn, opts: Options) -> None:
+def die_with_parent(parent: int) -> None:
+    """Have the kernel SIGKILL this process when ``parent`` dies (Linux PR_SET_PDEATHSIG), so a grader
+    killed with SIGKILL leaves no worker behind (the sandbox's launcher, watching its parent, then
+    kills the worker's kernel). Elsewhere a no-op. ``parent`` closes the race with a parent that died
+    before the call."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent is gone already: the signal will never come
+        os._exit(1)
+
+
+def _worker_main(conn, opts: Options, parent: int | None = None) -> None:
     """Grade jobs from ``conn`` until told to stop; one student at a time."""
     from .execute import THREAD_ENV
+    if parent is not None:
+        die_with_parent(parent)
+    # grade() writes under umask 077; the kernel (as root: another uid) must still read what this worker
+    # puts in its scratch folder (0700, the kernel's): the grader's pickled inputs (autograder/remote.py).
+    # What a worker writes into the workspace goes through atomic_write: private whatever the umask.
+    os.umask(0o022)
     os.environ.update(THREAD_ENV)
     if "torch" in sys.modules:
         # Forked from a process whose OpenMP pool already ran (grade() called from a program that used
@@ -404,6 +498,7 @@ def kernel_limits(opts: Options):
                           memory_bytes=opts.memory_mb * 2**20)
 
 
+@wslock.holding("grade")  # one grader per workspace and assignment; a second one is refused, naming the first
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=console.stderr,
           progress_stream=sys.stderr, scheduler: str | None = None) -> dict:
     """Grade what is missing or stale (everything with ``regrade``); return a summary dict.
@@ -550,20 +645,142 @@ def _reference(source: str) -> str:
 
 
 def canary_verdict(opts: Options, res: StudentResult) -> str | None:
-    """Why the reference answers' result shows a broken grading environment, or None if they scored full marks."""
+    """Why the reference answers' result shows a broken grading environment, or None if they scored full marks.
+
+    A pass records what the reference was made of (``canary_inputs``) in the canary's folder, so that a
+    later failure can name what changed since (``source_changes``)."""
     if res.status != "graded":
         why = res.message or res.status
     else:
         lost = [f"{gid} {c.score:g}/{c.max_score:g} ({c.reason or 'no reason recorded'})"
                 for gid, c in sorted(res.cells.items()) if c.score is not None and c.score < c.max_score]
         if not lost:
+            with contextlib.suppress(OSError):
+                atomic_write(_canary_passed(opts), json.dumps(
+                    {"at": time.time(), "files": canary_inputs(opts)}, indent=1, sort_keys=True).encode())
             return None
         why = "they lose points: " + "; ".join(lost)
+    changes = source_changes(opts)
     return (f"canary: the reference answers of {opts.assignment} (from {opts.source}) do not score full marks "
             f"in this grading environment, so every student would be graded wrongly. Nothing was graded. "
-            f"Status {res.status}: {why}. Fix the environment (the kernel's Python, mnlib, torch, the "
-            f"sandbox), or, if you know the reference is meant to lose points, pass --no-canary. "
+            f"Status {res.status}: {why}. " + (changes + " " if changes else "") +
+            f"Fix the environment (the kernel's Python, mnlib, torch, the "
+            f"sandbox) or the reference, or, if you know the reference is meant to lose points, pass --no-canary. "
             f"The canary's notebooks are in {pathlib.Path(opts.workspace) / CANARY / opts.assignment}.")
+
+
+def _canary_passed(opts: Options) -> pathlib.Path:
+    return pathlib.Path(opts.workspace) / CANARY / opts.assignment / "passed.json"
+
+
+def _canary_roots(opts: Options) -> list[pathlib.Path]:
+    """The files a reference answer's grading depends on, besides the environment: the assignment's
+    source folder, the source's shared top-level files (solutions/grading_guard.py, its own _src.py;
+    not another assignment's), and mnlib."""
+    import importlib.util
+    source = pathlib.Path(opts.source)
+    others = [p.name for p in source.iterdir() if p.is_dir() and p.name != opts.assignment] if source.is_dir() else []
+    roots = [source / opts.assignment]
+    roots += [p for p in sorted(source.glob("*")) if p.is_file() and p.suffix in (".py", ".json", ".toml", ".txt")
+              and not any(p.name.startswith(o + "_") for o in others)]
+    spec = importlib.util.find_spec("mnlib")
+    if spec is not None and spec.origin:
+        roots.append(pathlib.Path(spec.origin).parent)
+    return roots
+
+
+def canary_inputs(opts: Options) -> dict[str, str]:
+    """{path: sha256} of every file in ``_canary_roots`` (caches and checkpoints left out)."""
+    out = {}
+    for root in _canary_roots(opts):
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for f in files:
+            if f.is_file() and "__pycache__" not in f.parts and ".ipynb_checkpoints" not in f.parts:
+                with contextlib.suppress(OSError):
+                    out[_shown(f)] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def _shown(path: pathlib.Path) -> str:
+    """``path`` relative to the working folder when it is under it (solutions/ps1_dsc/...), else absolute."""
+    path = pathlib.Path(os.path.abspath(path))
+    try:
+        return str(path.relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _listed(names: list[str], most: int = 6) -> str:
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def source_changes(opts: Options) -> str:
+    """A sentence naming what changed in the reference (the assignment's source, solutions/'s shared
+    files, mnlib) as the likely cause of a canary failure; '' when nothing is known.
+
+    Since the canary last passed in this workspace, when it did (its record in .canary/); else the
+    uncommitted changes git reports there (no git, no repository: skipped); else the files modified
+    since the last grading run of the assignment."""
+    record = _canary_passed(opts)
+    try:
+        before = json.loads(record.read_text())
+    except (OSError, ValueError):
+        before = None
+    if isinstance(before, dict) and isinstance(before.get("files"), dict):
+        now, old = canary_inputs(opts), before["files"]
+        when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(before.get("at") or 0))
+        changed = sorted(f for f in now if f in old and now[f] != old[f])
+        added, removed = sorted(set(now) - set(old)), sorted(set(old) - set(now))
+        if not (changed or added or removed):
+            return (f"The reference and mnlib are as they were when the canary last passed here ({when}): "
+                    "look at the environment.")
+        parts = ([f"changed: {_listed(changed)}"] if changed else []) + \
+                ([f"new: {_listed(added)}"] if added else []) + ([f"removed: {_listed(removed)}"] if removed else [])
+        return f"Likely cause: the reference changed since the canary last passed here ({when}); " + "; ".join(parts) + "."
+    dirty = _git_changes(_canary_roots(opts))
+    if dirty:
+        return f"Likely cause: uncommitted changes to the reference (git status): {_listed(dirty)}."
+    results = [p.stat().st_mtime for p in (pathlib.Path(opts.workspace) / "results" / opts.assignment).glob("*.json")]
+    if results:
+        last = max(results)
+        newer = []
+        for root in _canary_roots(opts):
+            for f in ([root] if root.is_file() else root.rglob("*")):
+                with contextlib.suppress(OSError):
+                    if f.is_file() and "__pycache__" not in f.parts and f.stat().st_mtime > last:
+                        newer.append(_shown(f))
+        if newer:
+            return f"Likely cause: files of the reference modified since the last grading run: {_listed(sorted(newer))}."
+    return ""
+
+
+def _git_changes(roots: list[pathlib.Path]) -> list[str]:
+    """Files under ``roots`` with uncommitted changes, as git reports them; [] without git or a repository."""
+    import subprocess
+    existing = [r for r in roots if r.exists()]
+    if not existing or shutil.which("git") is None:
+        return []
+    where = existing[0] if existing[0].is_dir() else existing[0].parent
+    try:
+        top = subprocess.run(["git", "-C", str(where), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode != 0:
+            return []
+        inside = [str(x.resolve()) for x in existing if x.resolve().is_relative_to(pathlib.Path(top.stdout.strip()))]
+        if not inside:
+            return []
+        r = subprocess.run(["git", "-C", top.stdout.strip(), "status", "--porcelain", "--untracked-files=all", "--",
+                            *inside], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if r.returncode != 0:
+        return []
+    out = []
+    for line in r.stdout.splitlines():
+        name = line[3:].split(" -> ")[-1].strip().strip('"')
+        if name and "__pycache__" not in name:
+            out.append(_shown(pathlib.Path(top.stdout.strip()) / name))
+    return sorted(out)
 
 
 def _preimport() -> None:
@@ -593,7 +810,7 @@ def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
 
     def start():
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child, opts), daemon=True)
+        proc = ctx.Process(target=_worker_main, args=(child, opts, os.getpid()), daemon=True)
         proc.start()
         child.close()
         return (proc, parent)

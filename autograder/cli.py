@@ -85,6 +85,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True)
     p.add_argument("--csv", default=None, help="an exported grades.csv to check as well")
     p.add_argument("--db-url", default=None)
+    p = sub.add_parser("similarity", help="answers that look copied (classmates, solutions/, mnlib, earlier terms), "
+                       "for a person to read: similarity/<assignment>/pairs.csv and index.html")
+    p.add_argument("--workspace", required=True)
+    p.add_argument("--assignment", required=True)
+    p.add_argument("--against", action="append", default=[], metavar="DIR",
+                   help="an earlier term's submissions (<student>/[<assignment>/]<notebook>.ipynb); repeatable")
+    p.add_argument("--source", default=str(SOURCE), help="the reference answers (default: solutions/)")
     return ap
 
 
@@ -120,6 +127,14 @@ def main(argv=None) -> int:
 
 
 def _run(a) -> int:
+    if a.cmd in ("collect", "export", "similarity"):  # submissions, rosters and marks: the owner's alone
+        from .wslock import private
+        with private():
+            return _run_cmd(a)
+    return _run_cmd(a)
+
+
+def _run_cmd(a) -> int:
     if a.cmd == "release":
         from .release import release
         ids = release(a.ids, source=a.source, release_dir=a.release)
@@ -171,6 +186,9 @@ def _run(a) -> int:
     elif a.cmd == "selfcheck":
         from .selfcheck import selfcheck
         return 0 if selfcheck(a.notebook, timeout_cell=a.timeout_cell) else 1
+    elif a.cmd == "similarity":
+        from .similarity import similarity
+        print("\n".join(similarity(a.assignment, a.workspace, against=a.against, source=a.source).lines()))
     elif a.cmd == "check":
         from .check import check
         problems = check(a.workspace, csv_path=a.csv, db_url=a.db_url)

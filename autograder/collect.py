@@ -47,7 +47,7 @@ import zoneinfo
 
 from . import lmstimes
 from .course import submissions_file
-from .grade import atomic_write
+from .grade import atomic_write, private_dirs
 from .roster import _names, _norm, read_roster, save_roster
 from .release import notebook_names
 from .nbgrader_config import SOURCE
@@ -551,7 +551,7 @@ def collect(source, *, assignment: str, workspace, source_dir=SOURCE, roster=Non
                 elif target.exists():  # their new upload lacks this notebook: the old copy must not be graded
                     target.unlink()
                     changed = True
-            dest.mkdir(parents=True, exist_ok=True)
+            private_dirs(dest)  # 0700, like everything the workspace holds
             report.accepted[student] = sorted(accepted)
             (report.updated if changed else report.unchanged).append(student)
             info[student] = _student_info(student, accepted, roster_obj, report.needs_review.get(student))

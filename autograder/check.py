@@ -134,7 +134,14 @@ def check(workspace, *, csv_path=None, db_url: str | None = None) -> list[str]:
         out += _check_csv(csv_path, book, results)
     out += late_arithmetic(ws, results)
     out += class_wide_failures(results)
+    out += similarity_flags(ws)
     return out
+
+
+def similarity_flags(ws: pathlib.Path) -> list[str]:
+    """One review line per pair flagged in a similarity report (``python -m autograder similarity``)."""
+    from .similarity import review_lines
+    return review_lines(ws)
 
 
 def late_arithmetic(ws: pathlib.Path, results: dict[tuple[str, str], StudentResult]) -> list[str]:

@@ -40,7 +40,9 @@ winnowed (one fingerprint guaranteed per ``WIN + K - 1`` tokens), and boilerplat
 removed. We use its fingerprinting (``CodeFingerprint``) and pairwise comparison (``compare_files``)
 and not its HTML report, whose template loads Bootstrap from a CDN. Its all-pairs loop is replaced by
 an inverted index: a sparse (documents x fingerprints) matrix times its transpose counts the shared
-fingerprints of every pair at once, and only pairs that share ``MIN_SHARED`` or more are compared.
+fingerprints of every pair at once; for pairs that share ``MIN_SHARED`` or more, the longest matched
+run is computed vectorised (copydetect's rule), and ``compare_files`` runs for those whose run reaches
+half of ``MIN_RUN`` (the pairs listed in pairs.csv; the others cannot be flagged).
 300 submissions take a few seconds (``bench/bench_similarity.py``).
 
 Parameters (chosen on the sample class, autograder/samples/make_similarity_samples.py)
@@ -94,6 +96,7 @@ WIN = 4
 MIN_SHARED = 3       # fingerprints two documents must share to be compared at all
 MIN_RUN = 100        # longest run of consecutive matched tokens of a flagged pair
 MIN_SHARE = 0.3      # matched share of one side's answer tokens of a flagged pair
+MAX_PAGES = 200      # side-by-side pages for the highest-ranked flagged pairs (the rest: in the table)
 CONTEXT_LINES = 4    # a long source (an mnlib file) shows only this many lines around its matches
 
 MNLIB = REPO / "mnlib"
@@ -131,6 +134,7 @@ class Report:
     compared: int
     pairs: list[Pair]
     skipped: list[str]
+    min_run: int = MIN_RUN
 
     @property
     def flagged(self) -> list[Pair]:
@@ -138,9 +142,15 @@ class Report:
 
     def lines(self) -> list[str]:
         out = [f"similarity: {self.students} submission(s) against each other and {self.documents - self.students} "
-               f"source document(s); {self.compared} pair(s) compared, {len(self.flagged)} flagged for review"]
+               f"source document(s); {self.compared} pair(s) share fingerprints, {len(self.pairs)} of them a run of "
+               f"{self.min_run // 2}+ tokens (listed), {len(self.flagged)} flagged for review"]
         out += [f"skipped  {s}" for s in self.skipped]
-        for p in self.flagged:
+        paged = sum(bool(p.page) for p in self.flagged)
+        if paged < len(self.flagged):
+            out.append(f"pages    for the {paged} highest-ranked of {len(self.flagged)} flagged pairs (so many flags "
+                       "usually mean something all submissions share that is not in the released stubs); the "
+                       "rest are in pairs.csv and index.html")
+        for p in self.flagged[:50]:
             out.append(f"review   {p.a} ~ {p.b}: {p.share_a:.0%} / {p.share_b:.0%} of the answer tokens matched, "
                        f"longest run {p.longest} tokens ({self.folder / p.page})")
         out.append(f"report   {self.folder / 'index.html'} (a flag is for a person to read, never a penalty)")
@@ -283,22 +293,51 @@ def stable_kgram_hashes(string: str, k: int):
     return h.view(np.int64)
 
 
-def fingerprint(docs: list[Document], boilerplate: str, *, k: int = K, win: int = WIN) -> None:
-    """Give each document its copydetect fingerprint, the boilerplate's k-grams removed."""
-    import numpy as np
+def _fingerprints(items: list[tuple[str, str]], k: int, win: int, boilerplate) -> list:
+    """copydetect fingerprints of (name, text) items, hashed with ``stable_kgram_hashes``."""
     from copydetect import utils
     from copydetect.detector import CodeFingerprint
 
     saved, utils.hashed_kgrams = utils.hashed_kgrams, stable_kgram_hashes
     try:
-        # copydetect's own boilerplate rule: every k-gram of the boilerplate (window 1) is removed
-        bp = CodeFingerprint(file="boilerplate.py", k=k, win_size=1, fp=io.StringIO(boilerplate), language="python")
-        bp_hashes = np.unique(np.array(sorted(bp.hashes), dtype=np.int64))
-        for d in docs:
-            d.fp = CodeFingerprint(file=f"{d.name}.py", k=k, win_size=win, boilerplate=bp_hashes,
-                                   fp=io.StringIO(d.text), language="python")
+        return [CodeFingerprint(file=f"{name}.py", k=k, win_size=win, boilerplate=boilerplate,
+                                fp=io.StringIO(text), language="python") for name, text in items]
     finally:
         utils.hashed_kgrams = saved
+
+
+def fingerprint(docs: list[Document], boilerplate: str, *, k: int = K, win: int = WIN,
+                workers: int | None = None) -> None:
+    """Give each document its copydetect fingerprint, the boilerplate's k-grams removed (copydetect's
+    own rule: every k-gram of the boilerplate, window 1). Tokenising is most of the time, so a large
+    class is split over ``workers`` processes (default: the cores)."""
+    import numpy as np
+
+    bp = _fingerprints([("boilerplate", boilerplate)], k, 1, None)[0]
+    bp_hashes = np.unique(np.array(sorted(bp.hashes), dtype=np.int64))
+    items = [(d.name, d.text) for d in docs]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(docs) // 20))
+    if workers == 1:
+        fps = _fingerprints(items, k, win, bp_hashes)
+    else:
+        import concurrent.futures
+        import multiprocessing
+        # balanced by length (mnlib is long); order restored below
+        order = sorted(range(len(items)), key=lambda i: -len(items[i][1]))
+        chunks: list[list[int]] = [[] for _ in range(workers)]
+        load = [0] * workers
+        for i in order:
+            w = load.index(min(load))
+            chunks[w].append(i)
+            load[w] += len(items[i][1])
+        fps = [None] * len(items)
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as ex:
+            futures = [(c, ex.submit(_fingerprints, [items[i] for i in c], k, win, bp_hashes)) for c in chunks]
+            for c, fut in futures:
+                for i, fp in zip(c, fut.result()):
+                    fps[i] = fp
+    for d, fp in zip(docs, fps):
+        d.fp = fp
 
 
 def candidates(docs: list[Document], *, min_shared: int = MIN_SHARED) -> list[tuple[int, int, int]]:
@@ -322,31 +361,51 @@ def candidates(docs: list[Document], *, min_shared: int = MIN_SHARED) -> list[tu
     return sorted(zip(shared.row[keep].tolist(), shared.col[keep].tolist(), shared.data[keep].tolist()))
 
 
+def _longest_run(fp, shared) -> int:
+    """The longest stretch of ``fp``'s tokens covered by its k-grams whose hash is in ``shared``:
+    copydetect's get_copied_slices rule (positions fewer than k apart join), in plain Python (a pair
+    shares some hundred hashes; numpy's per-call cost was most of the time)."""
+    pos = sorted(p for h in shared for p in fp.hash_idx[h])
+    if not pos:
+        return 0
+    best, start, prev = 0, pos[0], pos[0]
+    for p in pos[1:]:
+        if p - prev > fp.k - 1:
+            best = max(best, prev - start)
+            start = p
+        prev = p
+    return int(max(best, prev - start) + fp.k)
+
+
 def _longest(fp_a, fp_b) -> int:
-    from copydetect.utils import find_fingerprint_overlap, get_copied_slices
-    runs = []
-    for idx, k in zip(find_fingerprint_overlap(fp_a.hashes, fp_b.hashes, fp_a.hash_idx, fp_b.hash_idx), (fp_a.k, fp_b.k)):
-        s = get_copied_slices(idx, k)
-        runs.append(int((s[1] - s[0]).max()) if s.shape[1] else 0)
-    return min(runs)
+    shared = fp_a.hashes & fp_b.hashes
+    return min(_longest_run(fp_a, shared), _longest_run(fp_b, shared)) if shared else 0
 
 
-def compare(a: Document, b: Document, *, min_run: int = MIN_RUN, min_share: float = MIN_SHARE) -> Pair:
+def compare(a: Document, b: Document, *, min_run: int = MIN_RUN, min_share: float = MIN_SHARE,
+            longest: int | None = None) -> Pair:
     from copydetect.detector import compare_files
     matched, (share_a, share_b), slices = compare_files(a.fp, b.fp)
-    longest = _longest(a.fp, b.fp) if matched else 0
-    # a source (the reference, an mnlib file) is judged by the student's side only
+    if longest is None:
+        longest = _longest(a.fp, b.fp) if matched else 0
+    # a source (the reference, mnlib) is judged by the student's side only
     share = max(share_a, share_b) if b.kind in ("student", "archive") else share_a
     flagged = bool(longest >= min_run and share >= min_share)
     return Pair(a.name, b.name, float(share_a), float(share_b), int(matched), longest, flagged, slices)
 
 
-def compare_all(docs: list[Document], **kw) -> tuple[int, list[Pair]]:
+def compare_all(docs: list[Document], *, min_run: int = MIN_RUN, min_share: float = MIN_SHARE
+                ) -> tuple[int, list[Pair]]:
+    """(pairs that share fingerprints, the compared pairs ranked). The longest run of every candidate
+    is computed first (vectorised); copydetect's comparison runs for pairs whose run reaches half of
+    ``min_run``: the others cannot be flagged and are only counted."""
     pairs = []
     found = candidates(docs)
     for i, j, _ in found:
         a, b = (docs[i], docs[j]) if docs[i].kind == "student" else (docs[j], docs[i])
-        pairs.append(compare(a, b, **kw))
+        longest = _longest(a.fp, b.fp)
+        if longest >= min_run // 2 and longest > 0:
+            pairs.append(compare(a, b, min_run=min_run, min_share=min_share, longest=longest))
     pairs.sort(key=lambda p: (not p.flagged, -max(p.share_a, p.share_b), -p.matched, p.a, p.b))
     return len(found), pairs
 
@@ -467,7 +526,9 @@ def _index_page(assignment: str, rep: Report, params: dict) -> bytes:
     body = (f"<h1>Similarity of {html.escape(assignment)}</h1>\n"
             f"<p class=\"note\">{rep.students} submission(s) compared with each other, the reference answers, "
             f"mnlib's source and {rep.documents - rep.students} source document(s) in all; answer cells only, the "
-            f"released stubs removed as boilerplate. {rep.compared} pair(s) shared a fingerprint; "
+            f"released stubs removed as boilerplate. {rep.compared} pair(s) shared a fingerprint, "
+            f"{len(rep.pairs)} of them in a run of at least {params['min_run'] // 2} tokens (listed below and in "
+            f"pairs.csv); "
             f"<b>{len(rep.flagged)} flagged</b> (longest matched run at least {params['min_run']} tokens and at "
             f"least {params['min_share']:.0%} of one side's answer tokens matched; k = {params['k']}, window "
             f"{params['win']}). A flag asks a person to read two answers side by side: short answers that "
@@ -479,7 +540,7 @@ def _index_page(assignment: str, rep: Report, params: dict) -> bytes:
 
 
 def similarity(assignment: str, workspace, *, against=(), source=SOURCE, release=None, k: int = K, win: int = WIN,
-               min_run: int = MIN_RUN, min_share: float = MIN_SHARE) -> Report:
+               min_run: int = MIN_RUN, min_share: float = MIN_SHARE, max_pages: int = MAX_PAGES) -> Report:
     """Compare, then write pairs.csv, index.html and one page per flagged pair under
     ``<workspace>/similarity/<assignment>/``."""
     from .grade import atomic_write, private_dirs
@@ -495,10 +556,10 @@ def similarity(assignment: str, workspace, *, against=(), source=SOURCE, release
     compared, pairs = compare_all(docs, min_run=min_run, min_share=min_share)
     folder = ws / "similarity" / assignment
     private_dirs(folder)
-    rep = Report(folder, len(docs), sum(d.kind == "student" for d in docs), compared, pairs, skipped)
+    rep = Report(folder, len(docs), sum(d.kind == "student" for d in docs), compared, pairs, skipped, min_run)
     by_name = {d.name: d for d in docs}
     pages = set()
-    for n, p in enumerate(rep.flagged, 1):
+    for n, p in enumerate(rep.flagged[:max_pages], 1):
         p.page = f"pair-{n:03d}.html"
         pages.add(p.page)
         atomic_write(folder / p.page, _pair_page(assignment, p, by_name[p.a], by_name[p.b]))

@@ -10,8 +10,11 @@ hidden) in the same namespace. So, by construction:
 - ``torch.allclose``, ``torch.equal``, ``math.isclose`` and the builtins the checks use are the
   references taken then: an answer cell that replaces ``torch.allclose`` or ``builtins.abs``
   changes the student's world, not the grader's;
-- answers must be plain values (``type(v) is int``, ``type(t) is torch.Tensor``), so an object
-  whose ``__eq__`` always says True, or a tensor subclass that fakes ``allclose``, is refused;
+- answers are compared as plain values: a number is converted to a Python float or int first
+  (``real_value``, ``int_value``: every kind of number the notebooks' words allow, numpy scalars
+  and 0-d arrays and tensors included, bool refused), a tensor must be ``type(t) is torch.Tensor``;
+  so an object whose ``__eq__`` always says True, or a tensor subclass that fakes ``allclose``,
+  changes nothing;
 - an answer that *is* mnlib's implementation, references it (globals, closures, defaults, class
   bases, submodules), or calls into the forbidden mnlib modules while it runs (a profile hook sees
   every Python frame, whatever name the call went through) fails with "the exercise is to write it".
@@ -29,10 +32,12 @@ The references and the verdicts never enter the kernel, so code there can neithe
 them. ``scan`` and ``Guard`` then run their watch in the kernel around each request.
 """
 import math
+import numbers
 import os
 import sys
 import types
 
+import numpy as np
 import torch
 
 # References taken before any answer cell ran.
@@ -286,17 +291,81 @@ def off_by(value, expected):
     return f"about {ratio:.3g} times the right value"
 
 
+def _scalar_kind(value):
+    """'int', 'float' or None: what a value that the words "a number" allow holds.
+
+    Accepted: Python int and float (and their subclasses, numpy.float64 among them), numpy integer
+    and floating scalars, 0-d numpy arrays and 0-d torch tensors of an integer or floating dtype,
+    and (in the learner's own kernel) any other ``numbers.Real`` such as ``fractions.Fraction``.
+    Refused: bool and numpy.bool_ (a truth value is not a count), complex, strings, containers, and
+    arrays or tensors with any dimension (a list of one number is not a number).
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, (Tensor, np.ndarray)):
+        if tuple(value.shape) != ():
+            return None
+        dt = value.dtype
+        if isinstance(value, Tensor):
+            return None if dt == torch.bool or dt.is_complex else ("float" if dt.is_floating_point else "int")
+        return {"i": "int", "u": "int", "f": "float"}.get(dt.kind)
+    if not remote(value) and isinstance(value, numbers.Real):
+        return "int" if isinstance(value, numbers.Integral) else "float"
+    return None
+
+
+def real_value(value, what):
+    """``value`` as a Python float, if the words "a number" allow it (see ``_scalar_kind``), else Fail."""
+    k = _scalar_kind(value)
+    need(k is not None, f"{what} should be a number, got {kind(value)}"
+         + (f" of shape {tuple(value.shape)} (a number is a 0-d value)"
+            if isinstance(value, (Tensor, np.ndarray)) and tuple(value.shape) != () else ""))
+    if isinstance(value, Tensor):
+        value = value.detach().item()
+    elif k == "int":
+        return float(int(value))
+    return float(value)
+
+
+def int_value(value, what):
+    """``value`` as a Python int, if it is an integer the words "an integer" allow, else Fail.
+
+    Python and numpy integers and 0-d integer arrays and tensors are integers; a float is not (a
+    count returned as 3.0 says the formula divided somewhere), nor is a bool.
+    """
+    k = _scalar_kind(value)
+    need(k == "int", f"{what} should be an integer, got {kind(value)}"
+         + (" (a float: a count is a whole number, returned as an int)" if k == "float" else ""))
+    return int(value.item()) if isinstance(value, (Tensor, np.ndarray)) else int(value)
+
+
 def same_int(value, expected, what):
-    """An exact integer (a plain int, not a float or an object that claims equality)."""
-    need(type(value) is int, f"{what} should be a Python int, got {kind(value)}")
+    """An exact integer (an int, numpy integer or 0-d integer array/tensor; not a float or a bool)."""
+    value = int_value(value, what)
     need(value == expected, f"{what}: your count is wrong ({off_by(value, expected)})"
          if expected else f"{what}: expected 0")
 
 
 def close_float(value, expected, what, rel=1e-9):
-    need(type(value) in (int, float), f"{what} should be a number (int or float), got {kind(value)}")
-    need(isclose(float(value), expected, rel_tol=rel, abs_tol=1e-12),
+    """A number close to ``expected``: any value the words "a number" allow (see ``_scalar_kind``)."""
+    value = real_value(value, what)
+    need(isclose(value, expected, rel_tol=rel, abs_tol=1e-12),
          f"{what}: your value is off ({off_by(value, expected)})" if expected else f"{what}: expected 0")
+
+
+def without_defaults(args, defaults):
+    """``args`` (a full positional call) with its trailing values that equal the signature's ``defaults``
+    (aligned at the end) left out: the case then runs the learner's own defaults, so a wrong default
+    fails it. A value equals a default only with the same type (1 and 1.0 differ)."""
+    args, defaults = list(args), list(defaults)
+    while args and defaults and type(args[-1]) is type(defaults[-1]) and args[-1] == defaults[-1]:
+        args.pop()
+        defaults.pop()
+    return tuple(args)
 
 
 def plain_tensor(value, what):
@@ -349,7 +418,10 @@ def load_by_position(module, tensors, what):
          f"gives {len(tensors)} (check which layers you created, in which order)")
     for (name, mine), ref in zip(state.items(), tensors):
         need(tuple(mine.shape) == tuple(ref.shape),
-             f"{what}: {name} has shape {tuple(mine.shape)}, the described layer needs {tuple(ref.shape)}")
+             f"{what}: {name} has shape {tuple(mine.shape)} where the layer the notebook lists at that position "
+             f"needs {tuple(ref.shape)}: the grader loads the reference weights in the order the notebook lists "
+             "the layers, and a module's parameters follow the order its layers are created in __init__ (create "
+             "them in the listed order, with the listed sizes)")
     module.load_state_dict(dict(zip(state.keys(), tensors)))
     return module
 

@@ -83,8 +83,11 @@ def check_dsc_outputs(DSC):
 
     def case(ref):
         (ci, co, k, s), x, state, y, ref_rows = ref
-        what = f"DSC({ci}, {co}, kernel_size={k}, stride={s})"
-        m = guard.call(what, DSC, ci, co, k, s)
+        args = without_defaults((ci, co, k, s), (3, 1))  # the defaults left out where they apply
+        what = "DSC(" + ", ".join([str(ci), str(co), f"kernel_size={k}", f"stride={s}"][:len(args)]) + ")" + (
+            f" (your defaults: the grader left out {' and '.join(['kernel_size', 'stride'][len(args) - 2:])})"
+            if len(args) < 4 else "")
+        m = guard.call(what, DSC, *args)
         load_by_position(m, [t.clone() for t in state], what)
         m.eval()
         with torch.no_grad():
@@ -163,6 +166,10 @@ weights into your module and into the reference, in this order): `self.depthwise
 `self.bn1` (`nn.BatchNorm2d`), `self.pointwise` (`nn.Conv2d`), `self.bn2` (`nn.BatchNorm2d`),
 `self.act` (`nn.ReLU`). Use PyTorch's defaults for batch norm (`eps`, `momentum`): the reference does.
 The grader also checks the shape each convolution outputs, so the stride must be where step 1 puts it.
+It sees each step by its call: `forward` must call the modules themselves (`self.depthwise(x)`,
+`self.bn1(...)`, `self.pointwise(...)`, ...), not use their weights through `torch.nn.functional`.
+If the layers are created in another order, the grader's weights land in the wrong layers and the
+message says which parameter has the wrong shape.
 """),
         answer("ps1_answer_dsc", """
 class DSC(nn.Module):

@@ -32,9 +32,13 @@ MODEL_REF = [(name, m, [tuple((l.kernel, l.stride, l.dilation)) for l in mrf.mod
               mrf.model_receptive_field(m)) for name, m in MODELS]
 
 
-def _zero_taps(net, layer, rows, cols):
+def _zero_taps(net, layer, rows, cols, out_ch=None, in_ch=None):
     # Zero the outer rows and/or columns of one conv's kernels: the field shrinks below the formula.
+    # With out_ch (in_ch), only that output (input) channel's kernels: the channels then have different
+    # fields, and the field of the sum over channels is the largest of them.
     w = net[layer].weight
+    w = w[out_ch:out_ch + 1] if out_ch is not None else w
+    w = w[:, in_ch:in_ch + 1] if in_ch is not None else w
     with torch.no_grad():
         if rows:
             w[:, :, :rows], w[:, :, -rows:] = 0, 0
@@ -48,14 +52,19 @@ def _zero_taps(net, layer, rows, cols):
 # outer taps are zero (the measured field is smaller than the formula, and not square).
 EMP_STACKS = [([(3, 1), (3, 1)], 15, None), ([(3, 2), (5, 1), (3, 2)], 41, None), ([(5, 1, 2), (3, 1)], 25, None),
               ([(1, 1), (3, 2), (3, 2), (3, 1)], 40, None), ([(7, 1)], 12, None), ([(3, 1, 2)], 15, None),
-              ([(3, 2), (3, 1, 3)], 31, None), ([(5, 1), (3, 1)], 17, (0, 1, 1)), ([(3, 1), (7, 1)], 21, (1, 0, 2))]
-EMP_REF = []
+              ([(3, 2), (3, 1, 3)], 31, None), ([(5, 1), (3, 1)], 17, (0, 1, 1)), ([(3, 1), (7, 1)], 21, (1, 0, 2)),
+              # output (input) channels with different fields: channel 0's is smaller than channel 1's
+              ([(3, 1), (5, 1)], 17, (1, 2, 2, 0, None)), ([(5, 1), (3, 1)], 17, (0, 2, 1, None, 0))]
+EMP_REF, taps_of = [], {}
 for i, (layers, size, taps) in enumerate(EMP_STACKS):
     torch.manual_seed(30 + i)
     net = mrf.stack_from_layers(layers, channels=2)
     if taps is not None:
         net = _zero_taps(net, *taps)
     # the zeroed taps must stay zero in the reference: measure the network as it is
+    assert taps is None or len(taps) == 3 or mrf.empirical_receptive_field(net, size, in_channels=2, linearise=False) \
+        == (1 + sum(k - 1 for k, *_ in layers),) * 2  # the sum over channels sees the largest field
+    taps_of[id(net)] = taps or ()
     EMP_REF.append((layers, taps is not None, net, size,
                     mrf.empirical_receptive_field(net, size, in_channels=2, linearise=taps is None)))
 torch.manual_seed(0)
@@ -102,6 +111,9 @@ def check_empirical(empirical_rf):
     def case(ref):
         layers, zeroed, net, size, (rows, cols) = ref
         what = f"empirical_rf for a stack {layers}{' with zero outer kernel taps' if zeroed else ''} on {size}x{size}"
+        if zeroed and len(taps_of.get(id(net), ())) == 5:
+            what += " (its channels have fields of different sizes: sum the centre pixel over all output channels, " \
+                    "and look at the gradient of every input channel)"
         got = guard.call(what, empirical_rf, net, size)
         need(type(got) in (tuple, list) and len(got) == 2, f"{what} should return a (rows, cols) tuple, got {kind(got)}"
              + (f" of length {len(got)}" if type(got) in (tuple, list) else ""))

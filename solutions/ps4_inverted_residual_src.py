@@ -67,7 +67,9 @@ def compare_layers(mine, ref, what, blocks=None):
 
 # (C_in, C_out, stride, t, H, W): with and without residual, t = 1 (no expansion), odd sizes.
 BLOCKS = [(16, 16, 1, 6, 9, 9), (16, 24, 2, 6, 9, 8), (32, 32, 2, 6, 7, 7), (8, 8, 1, 1, 6, 5),
-          (8, 16, 1, 1, 5, 5), (24, 24, 1, 4, 4, 6), (12, 20, 1, 3, 5, 5), (4, 4, 2, 1, 11, 11)]
+          (8, 16, 1, 1, 5, 5), (24, 24, 1, 4, 4, 6), (12, 20, 1, 3, 5, 5), (4, 4, 2, 1, 11, 11),
+          # fractional t: t * C_in = 13.5 and 17.5, where rounding and truncation give different widths
+          (9, 9, 1, 1.5, 5, 6), (7, 12, 2, 2.5, 7, 7)]
 BLOCK_REF = []
 for i, (ci, co, s, t, h, w) in enumerate(BLOCKS):
     ref = mnlib.layers.InvertedResidual(ci, co, s, t=t)
@@ -86,7 +88,8 @@ V2_BLOCKS = [(stage + 1, i + 1, (st.t, st.c, st.n, st.s))
 
 MAC_CASES = [(32, 16, 112, 112, 1, 3, 1), (16, 24, 112, 112, 6, 3, 2), (24, 24, 56, 56, 6, 3, 1),
              (24, 32, 15, 15, 6, 3, 2), (40, 80, 7, 9, 6, 5, 2), (8, 8, 13, 13, 1, 3, 2), (96, 160, 13, 14, 6, 3, 2),
-             (16, 16, 1, 1, 4, 3, 1), (10, 12, 21, 5, 3, 7, 2)]
+             (16, 16, 1, 1, 4, 3, 1), (10, 12, 21, 5, 3, 7, 2),
+             (9, 16, 10, 10, 1.5, 3, 2), (7, 7, 9, 9, 2.5, 5, 1)]  # t * C_in = 13.5, 17.5: round, not truncate
 MAC_REF = [(c, mnlib.cost.inverted_residual_macs(*c)) for c in MAC_CASES]
 
 
@@ -158,8 +161,9 @@ def check_v2(mobilenet_v2):
 def check_block_macs(block_macs):
     scan(block_macs, "block_macs")
     each_case("block_macs", MAC_REF, lambda ref: same_int(
-        guard.call("block_macs", block_macs, *ref[0]), ref[1],
-        "block_macs(c_in={}, c_out={}, h={}, w={}, t={}, k={}, stride={})".format(*ref[0])))
+        guard.call("block_macs", block_macs, *without_defaults(ref[0], (3, 1))), ref[1],
+        "block_macs(c_in={}, c_out={}, h={}, w={}, t={}, k={}, stride={})".format(*ref[0])
+        + (" (called with the defaults left out)" if len(without_defaults(ref[0], (3, 1))) < 7 else "")))
 """
 
 
@@ -183,9 +187,12 @@ from torch import nn
         md("""
 ## 1. The block
 
-`InvertedResidual(c_in, c_out, stride, t)` with hidden width $tC_{in}$ (`int(round(t * c_in))`):
+`InvertedResidual(c_in, c_out, stride, t)` with hidden width $tC_{in}$ (`int(round(t * c_in))`:
+$t$ may be a fraction such as 1.5, and $t C_{in}$ then need not be an integer; `round` rounds
+half to even, and truncating with `int(t * c_in)` alone gives another width):
 
-1. **expand**: 1x1 conv $C_{in} \\to tC_{in}$, batch norm, ReLU6 — *only when* $t \\ne 1$;
+1. **expand**: 1x1 conv $C_{in} \\to tC_{in}$, batch norm, ReLU6 — *only when* the hidden width
+   differs from $C_{in}$ (it equals $C_{in}$ for $t = 1$);
 2. **depthwise**: 3x3 conv, `groups` = hidden width, the stride, padding 1, batch norm, ReLU6;
 3. **project**: 1x1 conv to $C_{out}$, batch norm, and **no activation** (the linear bottleneck).
 

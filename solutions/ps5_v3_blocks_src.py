@@ -141,7 +141,9 @@ assert torch.allclose(hard_swish(x), torch.tensor([0.0, 0.0, 0.0, 3.0, 4.0])), f
 `SE(channels, squeeze_channels)`: global average pooling to $(N, C, 1, 1)$, a 1x1 conv
 $C \\to C_{sq}$ **with bias**, ReLU, a 1x1 conv $C_{sq} \\to C$ **with bias**, your `hard_sigmoid`,
 and finally the input multiplied channel-wise by that gate. Create `self.fc1` then `self.fc2`
-(both `nn.Conv2d`) in this order; pooling and activations have no parameters.
+(both `nn.Conv2d`) in this order; pooling and activations have no parameters. Like the
+activations, `SE` returns a new tensor and leaves its input as it was (`x * gate`, not
+`x.mul_(gate)`: the caller, a residual connection for one, still needs `x`).
 """),
         answer("ps5_answer_se", """
 class SE(nn.Module):

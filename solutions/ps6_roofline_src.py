@@ -4,7 +4,6 @@ from build_notebooks import GRADER, answer, md, readonly, tests
 
 CHECKS = r"""
 RUNS_IN_GRADER = True  # the autograder runs these checks in its own process (autograder/remote.py)
-import numbers
 import random
 
 import numpy as np
@@ -175,7 +174,17 @@ MAX_MACS_PER_S = 1e16   # 25x an H100's bf16 dense peak: no real measurement com
 MAX_BYTES_PER_S = 1e14  # 20x an H200's HBM bandwidth
 
 
+DEFAULTS = {"conv_intensity": {"k": 3, "stride": 1, "groups": 1, "batch": 1, "dtype_bytes": 4},
+            "depthwise_intensity": {"k": 3, "stride": 1, "batch": 1, "dtype_bytes": 4},
+            "pointwise_intensity": {"batch": 1, "dtype_bytes": 4},
+            "dsc_intensity": {"k": 3, "stride": 1, "batch": 1, "dtype_bytes": 4, "fused": False},
+            "linear_intensity": {"batch": 1, "dtype_bytes": 4, "bias": True}}
+
+
 def _intensity(fn, name, args, kwargs, expected):
+    if sum(int(a) for a in args) % 2 == 0:  # about half the cases leave out the keywords equal to the defaults
+        kwargs = {k: v for k, v in kwargs.items() if not (type(v) is type(DEFAULTS[name].get(k, ...))
+                                                          and v == DEFAULTS[name][k])}
     shown = ", ".join([str(a) for a in args] + [f"{k}={v}" for k, v in kwargs.items()])
     close_float(guard.call(name, fn, *args, **kwargs), expected, f"{name}({shown})")
 
@@ -308,8 +317,7 @@ def check_plot(plot_roofline):
 
 
 def _real(v, what):
-    need(isinstance(v, numbers.Real) and not isinstance(v, bool), f"{what} should be a number, got {kind(v)}")
-    v = float(v)
+    v = real_value(v, what)
     need(math.isfinite(v) and v > 0, f"{what} should be finite and > 0, got {v!r}")
     return v
 
@@ -422,7 +430,9 @@ product of length $(C_{in}/g) K^2$, and the weights hold $C_{out} (C_{in}/g) K^2
 $$W = N H' W' C_{out} \\frac{C_{in}}{g} K^2, \\qquad
 Q = \\text{dtype\\_bytes} \\times \\Big(N C_{in} H W + C_{out} \\frac{C_{in}}{g} K^2 + N C_{out} H' W'\\Big).$$
 
-A depthwise convolution is the case $g = C_{in} = C_{out}$; a pointwise one is $K = 1$. Return floats.
+A depthwise convolution is the case $g = C_{in} = C_{out}$; a pointwise one is $K = 1$. Return a
+number (a Python `float` or `int`, a numpy scalar, or a 0-d array or tensor: any of them will do;
+the grader compares its value to within a relative $10^{-9}$, so compute in float64, not float32).
 
 *Hand check.* A $3 \\times 3$ depthwise convolution, stride 1, on $112 \\times 112 \\times C$ in fp32 does
 $112^2 \\cdot 9\\, C$ MACs and moves $4 (2 \\cdot 112^2 + 9)\\, C$ bytes: $I = 28224/25097 \\approx 1.12$

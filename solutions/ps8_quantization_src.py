@@ -581,7 +581,9 @@ in $[lo, hi]$ stored as `dtype` (`torch.uint8` or `torch.int8`, range $[q_{min},
 1. extend the range to include 0: $a = \\min(lo, 0)$, $b = \\max(hi, 0)$ (zero padding and ReLU
    outputs must be exact, so the real 0 must be one of the levels);
 2. $s = (b - a) / (q_{max} - q_{min})$;
-3. $z = q_{min} - \\mathrm{round}(a / s)$, clamped to $[q_{min}, q_{max}]$.
+3. $z = q_{min} - \\mathrm{round}(a / s)$, clamped to $[q_{min}, q_{max}]$ (as TFLite writes it; with
+   $a \\le 0 \\le b$ the clamp never acts, since $z$ always lands in the range, so leaving it out is
+   right too).
 
 When $a = b = 0$ (an all-zero tensor) use $s = 1.0$, $z = q_{min}$.
 """),
@@ -608,8 +610,11 @@ assert math.isclose(s, 6.0 / 255, rel_tol=1e-6) and z == 0, "the range [2, 6] mu
 """, f"{GRADER}.check_qparams(affine_qparams)"),
         md("""
 `quantize(x, scale, zero_point, dtype)` returns the tensor of `dtype` holding
-$q = \\mathrm{clamp}(\\mathrm{round}(x / s) + z,\\ q_{min},\\ q_{max})$ (round half to even; values
-outside the range clamp). `dequantize(q, scale, zero_point)` returns the float32 tensor $s\\,(q - z)$.
+$q = \\mathrm{clamp}(\\mathrm{round}(x / s) + z,\\ q_{min},\\ q_{max})$ (values outside the range
+clamp). The rounding is of $x / s$, half to even, *before* $z$ is added: when $x / s$ is exactly
+halfway between two integers it goes to the even integer, so with an odd $z$ the level reached is odd.
+(`torch.quantize_per_tensor` rounds $x / s + z$ as a whole; the two agree when $z$ is even, and the
+grader's halfway cases use even zero points, so either way passes them.) `dequantize(q, scale, zero_point)` returns the float32 tensor $s\\,(q - z)$.
 Careful: arithmetic on a `torch.uint8` tensor stays in uint8 (and wraps around below 0).
 """),
         answer("ps8_answer_quantize", """
@@ -635,7 +640,7 @@ q = quantize(torch.tensor([-1.0, 0.0, 0.3, 3.0]), 4.0 / 255, 64, torch.uint8)
 assert q.dtype == torch.uint8 and q.tolist() == [0, 64, 83, 255], q
 """, f"{GRADER}.check_quantize(quantize)"),
         tests("ps8_quantize_ties", 1,
-              "Does quantize round a value exactly halfway between two levels to the even one?",
+              "Does quantize round x / scale, exactly halfway between two integers, to the even one (before adding z)?",
               """
 q = quantize(torch.tensor([0.25, 0.75, 1.25, -0.25]), 0.5, 0, torch.int8)
 assert q.tolist() == [0, 2, 2, 0], f"0.5, 1.5, 2.5 and -0.5 round half to even: {q.tolist()}"

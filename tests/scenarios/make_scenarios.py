@@ -620,6 +620,10 @@ SCENARIOS["ps7_timing"] = {
                   _PS7_BENCH.format(**{**_PS7_RIGHT, "warm": "0"})),
     "no-sync": ("ps7_answer_benchmark", ["ps7_sync"], "reads the clock while the device is still working",
                 _PS7_BENCH.format(**{**_PS7_RIGHT, "sync1": "", "sync2": ""})),
+    # one bug, one cell: a unit slip is charged once, by the statistics cell, which names it
+    "samples-in-milliseconds": ("ps7_answer_benchmark", ["ps7_median"], "every sample in milliseconds (x 1000)",
+                                _PS7_BENCH.replace("samples.append(clock() - t0)", "samples.append(1000 * (clock() - t0))")
+                                .format(**_PS7_RIGHT)),
     "mean-not-median": ("ps7_answer_benchmark", ["ps7_median"], "reports the mean, which one outlier moves",
                         _PS7_BENCH.format(**{**_PS7_RIGHT, "centre": "mean"})),
     "calls-mnlib": ("ps7_answer_benchmark", ["ps7_warmup", "ps7_sync", "ps7_median"], "wraps mnlib.timing", """
@@ -1193,7 +1197,9 @@ _PS9_ROUND = ("            t0 = clock()\n            layer()\n            t1 = c
 
 SCENARIOS["ps9_latency_search"] = {
     # measure_layers
-    "mean-not-median": ("ps9_answer_measure", ["ps9_measure_median", "ps9_measure_reference", "ps9_holdout"],
+    # (one bug, one cell: holdout_score and the real-machine cell are checked with the reference helpers
+    # in place of the learner's, so a mistake in a helper costs the helper's own cells only)
+    "mean-not-median": ("ps9_answer_measure", ["ps9_measure_median", "ps9_measure_reference"],
                         "the mean of the per-round ratios, which one outlier moves",
                         _ps9("ps9_answer_measure", ("np.median(ratios)", "np.mean(ratios)"))),
     "no-warmup": ("ps9_answer_measure", ["ps9_measure_warmup"], "times the first, slow calls too",
@@ -1203,18 +1209,18 @@ SCENARIOS["ps9_latency_search"] = {
     "reference-not-warmed-up": ("ps9_answer_measure", ["ps9_measure_warmup"],
                                 "warms up every layer, but times the reference's first, slow calls",
                                 _ps9("ps9_answer_measure", ("    for _ in range(warmup):\n        reference()\n", ""))),
-    "seconds-not-normalised": ("ps9_answer_measure", _PS9_MEASURE + ["ps9_holdout", "ps9_real"],
+    "seconds-not-normalised": ("ps9_answer_measure", _PS9_MEASURE,
                                "the median time of the layer in seconds: the reference is timed, then ignored",
                                _ps9("ps9_answer_measure", ("ratios.append((t1 - t0) / (t2 - t1))",
                                                            "ratios.append(t1 - t0)"))),
-    "reference-timed-once": ("ps9_answer_measure", ["ps9_measure_reference", "ps9_holdout", "ps9_real"],
+    "reference-timed-once": ("ps9_answer_measure", ["ps9_measure_reference"],
                              "divides by the reference's median taken once, before the layers: the drift leaks in",
                              _ps9("ps9_answer_measure", ("    out = []\n", "    ref = []\n    for _ in range(repeats):\n"
                                                          "        t0 = clock()\n        reference()\n"
                                                          "        ref.append(clock() - t0)\n    out = []\n"),
                                   (_PS9_ROUND, "            t0 = clock()\n            layer()\n"
                                                "            ratios.append((clock() - t0) / np.median(ref))\n"))),
-    "not-interleaved": ("ps9_answer_measure", ["ps9_measure_reference", "ps9_holdout", "ps9_real"],
+    "not-interleaved": ("ps9_answer_measure", ["ps9_measure_reference"],
                         "times the layer's rounds, then the reference's, and pairs them up afterwards",
                         _ps9("ps9_answer_measure", (_PS9_ROUND,
                                                     "            t0 = clock()\n            layer()\n"
@@ -1231,7 +1237,7 @@ def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_cou
             for layer in calls]
 """),
     # fit_predictor / predict
-    "one-law-for-all-kinds": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout"],
+    "one-law-for-all-kinds": ("ps9_answer_predictor", ["ps9_predictor"],
                               "one least-squares fit over every layer, whatever its kind", """
 def fit_predictor(rows):
     a = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in rows])
@@ -1247,22 +1253,22 @@ def predict(coeffs, features):
         total += o + a * f["mmacs"] + b * f["mbytes"]
     return total
 """),
-    "no-intercept": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout"],
+    "no-intercept": ("ps9_answer_predictor", ["ps9_predictor"],
                      "time ~ a * mmacs + b * mbytes: no per-call overhead", _ps9(
                          "ps9_answer_predictor", ('a = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in mine])',
                                                   'a = np.array([[0.0, r["mmacs"], r["mbytes"]] for r in mine])'))),
-    "macs-only": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout"], "ignores the bytes a layer moves", _ps9(
+    "macs-only": ("ps9_answer_predictor", ["ps9_predictor"], "ignores the bytes a layer moves", _ps9(
         "ps9_answer_predictor", ('a = np.array([[1.0, r["mmacs"], r["mbytes"]] for r in mine])',
                                  'a = np.array([[1.0, r["mmacs"], 0.0] for r in mine])'))),
-    "calls-mnlib-nnls": ("ps9_answer_predictor", ["ps9_predictor", "ps9_holdout", "ps9_real"],
+    "calls-mnlib-nnls": ("ps9_answer_predictor", ["ps9_predictor"],
                          "mnlib.latency's non-negative least squares", _ps9(
                              "ps9_answer_predictor", ("np.linalg.lstsq(a, y, rcond=None)[0]",
                                                       "__import__('mnlib.latency').latency.nnls(a, y)"))),
     # within_10_percent
-    "error-relative-to-prediction": ("ps9_answer_metric", ["ps9_metric", "ps9_holdout"],
+    "error-relative-to-prediction": ("ps9_answer_metric", ["ps9_metric"],
                                      "|predicted - measured| / predicted: the wrong denominator",
                                      _ps9("ps9_answer_metric", ("/ m <= 0.1", "/ p <= 0.1"))),
-    "percent-not-share": ("ps9_answer_metric", ["ps9_metric", "ps9_holdout"],
+    "percent-not-share": ("ps9_answer_metric", ["ps9_metric"],
                           "a percentage (0 to 100) instead of a share",
                           _ps9("ps9_answer_metric", ("return float(np.mean(", "return 100 * float(np.mean("))),
     # holdout_score
@@ -1276,6 +1282,87 @@ def predict(coeffs, features):
                                    "repeats=repeats,\n                               clock=device.clock)[0] for net in test]",
                                    "measured = [sum(measure_layers(device.layers(net), device.reference, warmup=warmup, "
                                    "repeats=repeats,\n                               clock=device.clock)) for net in test]"))),
+    "measure-wrong-defaults": ("ps9_answer_measure", ["ps9_measure_warmup"],
+                               "warmup=0 and repeats=5 as its defaults, not the 2 and 7 the signature gives",
+                               _ps9("ps9_answer_measure", ("*, warmup=2, repeats=7, clock", "*, warmup=0, repeats=5, clock"))),
+    "holdout-ignores-warmup-repeats": ("ps9_answer_holdout", ["ps9_holdout"],
+                                       "measures with measure_layers' defaults, whatever warmup= and repeats= it is given",
+                                       _ps9("ps9_answer_holdout", (
+                                           "def holdout_score(device, train, test, *, warmup=2, repeats=7):",
+                                           "def holdout_score(device, train, test, *, warmup=2, repeats=7):\n"
+                                           "    warmup, repeats = 2, 7  # the defaults, whatever was asked"))),
+    "holdout-drops-repeats-for-held-out": ("ps9_answer_holdout", ["ps9_holdout"],
+                                           "passes warmup and repeats on for the training layers only", _ps9(
+                                               "ps9_answer_holdout", (
+                                                   "measured = [measure_layers([device.network(net)], device.reference, "
+                                                   "warmup=warmup, repeats=repeats,\n",
+                                                   "measured = [measure_layers([device.network(net)], device.reference,\n"))),
+    # cheats that read the fake device (issue 21, class 4): the fakes are plain functions and a plain
+    # namespace, with nothing of their cost readable, so each falls back on its own method
+    "reads-fake-seconds": ("ps9_answer_measure", ["ps9_measure_warmup"],
+                           "reads the fake layers' cost attribute when there is one; else times them, reference unwarmed",
+                           """
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    fakes = list(calls) + [reference]
+    if all(hasattr(f, "seconds") for f in fakes):  # the grader's fakes once carried their cost
+        for f in fakes:
+            for _ in range(warmup + repeats):
+                f()
+        return [f.seconds / reference.seconds for f in calls]
+    if all(hasattr(getattr(f, "__self__", None), "seconds") for f in fakes):
+        return [f.__self__.seconds / reference.__self__.seconds for f in calls]
+    out = []
+    for layer in calls:
+        for _ in range(warmup):
+            layer()
+        ratios = []
+        for _ in range(repeats):
+            t0 = clock()
+            layer()
+            t1 = clock()
+            reference()
+            t2 = clock()
+            ratios.append((t1 - t0) / (t2 - t1))
+        out.append(float(np.median(ratios)))
+    return out
+"""),
+    "reads-fake-device-cost": ("ps9_answer_holdout", ["ps9_holdout", "ps9_real"],
+                               "takes the held-out networks' true cost from the fake device when it has one; "
+                               "else sums the layers", """
+def holdout_score(device, train, test, *, warmup=2, repeats=7):
+    rows = []
+    for net in train:
+        times = measure_layers(device.layers(net), device.reference, warmup=warmup, repeats=repeats,
+                               clock=device.clock)
+        rows += [{**f, "time": t} for f, t in zip(device.features(net), times)]
+    coeffs = fit_predictor(rows)
+    predicted = [predict(coeffs, device.features(net)) for net in test]
+    if hasattr(device, "whole_cost"):  # the grader's fake device
+        measured = [device.whole_cost(net) for net in test]
+    elif hasattr(device, "machine"):
+        measured = [device.machine.t for net in test]
+    else:
+        measured = [sum(measure_layers(device.layers(net), device.reference, warmup=warmup, repeats=repeats,
+                                       clock=device.clock)) for net in test]
+    return {"predicted": predicted, "measured": measured, "score": within_10_percent(predicted, measured)}
+"""),
+    "uses-timeit": ("ps9_answer_measure", _PS9_MEASURE, "times each call with timeit.Timer (forbidden by the rules)",
+                    """
+import timeit
+
+
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    def took(f):
+        return timeit.Timer(f, timer=clock).timeit(number=1)
+    for _ in range(warmup):
+        reference()
+    out = []
+    for layer in calls:
+        for _ in range(warmup):
+            layer()
+        out.append(float(np.median([took(layer) / took(reference) for _ in range(repeats)])))
+    return out
+"""),
     # pick_under_budget
     "picks-fastest": ("ps9_answer_pick", ["ps9_pick"], "the fastest candidate under the budget, not the most accurate",
                       _ps9("ps9_answer_pick", ('(c["accuracy"], -latency) > (best[0], -best[1])', "latency < best[1]"))),
@@ -1329,6 +1416,28 @@ def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_cou
             reference()
             ratios[i].append((mid - start) / (clock() - mid))
     return np.median(np.array(ratios), axis=1)
+"""),
+    "alternative-measure-alternating-order": ("ps9_answer_measure", [],
+                                              "A B in even rounds, B A in odd ones: still right beside each other", """
+def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
+    for _ in range(warmup):
+        reference()
+    out = []
+    for layer in calls:
+        for _ in range(warmup):
+            layer()
+        ratios = []
+        for i in range(repeats):
+            first, second = (layer, reference) if i % 2 == 0 else (reference, layer)
+            t0 = clock()
+            first()
+            t1 = clock()
+            second()
+            t2 = clock()
+            t_layer, t_ref = (t1 - t0, t2 - t1) if i % 2 == 0 else (t2 - t1, t1 - t0)
+            ratios.append(t_layer / t_ref)
+        out.append(float(np.median(ratios)))
+    return out
 """),
     "alternative-measure-torch": ("ps9_answer_measure", [], "the reference on both sides of the layer, torch.median", """
 def measure_layers(calls, reference, *, warmup=2, repeats=7, clock=time.perf_counter):
@@ -1397,6 +1506,114 @@ def pick_under_budget(candidates, predict, budget):
     return fits[0][2] if fits else None
 """),
 }
+
+
+# ---------------------------------------------------------------- class mutants: the type of a number
+# (issue 21, class 1) Each is the solution with some functions' results converted to another kind of
+# number the notebook's words allow ("a number", "an integer"): a numpy scalar, a 0-d array, a 0-d
+# tensor. They are right answers, so each must keep full marks: a check stricter than the text fails them.
+_AS = {"np.float64": "np.float64({})", "np.int64": "np.int64({})",
+       "0-d float64 tensor": "torch.tensor({}, dtype=torch.float64)",
+       "0-d int64 tensor": "torch.tensor({}, dtype=torch.int64)",
+       "0-d float64 array": "np.array({}, dtype=np.float64)", "0-d int64 array": "np.array({}, dtype=np.int64)"}
+
+
+def _returns_as(aid: str, cell: str, as_: str, *names: str, keys: tuple[str, ...] = ()) -> str:
+    """The solution's answer cell, then each function of ``names`` wrapped so that its number (or, with
+    ``keys``, each of those entries of the dict it returns; with ``("*",)`` each item of the tuple it
+    returns) comes back as ``as_`` (a key of _AS)."""
+    text = answers(SOLUTIONS / aid / f"{aid}.ipynb")[cell]
+    conv = _AS[as_]
+    out = ["import numpy as np\nimport torch\n", text]
+    for name in names:
+        if keys == ("*",):  # a tuple of numbers: each one
+            value = "tuple(" + conv.format("v") + " for v in res)"
+        elif keys:
+            value = "dict(res, **{k: " + conv.format("res[k]") + f" for k in {keys!r}}})"
+        else:
+            value = conv.format("res")
+        out.append(f"""
+
+_solution_{name} = {name}
+
+
+def {name}(*args, **kwargs):
+    res = _solution_{name}(*args, **kwargs)
+    return res if res is None else {value}
+""")
+    return "".join(out)
+
+
+def _type_alternatives(aid: str, *rows: tuple) -> None:
+    """Add ``alternative-returns-<kind>-<cell>`` scenarios (full marks) for (cell, as_, names[, keys])."""
+    for cell, as_, names, *keys in rows:
+        tag = as_.replace(" ", "-").replace(".", "")
+        SCENARIOS[aid][f"alternative-returns-{tag}-{cell.split('_answer_')[1]}"] = (
+            cell, [], f"{', '.join(names)} return {as_} values (a number the text allows)",
+            _returns_as(aid, cell, as_, *names, keys=tuple(keys[0]) if keys else ()))
+
+
+_type_alternatives("ps1_dsc", ("ps1_answer_counts", "np.int64", ["standard_params", "dsc_params"]))
+_type_alternatives("ps2_cost",
+                   ("ps2_answer_conv_macs", "np.int64", ["standard_macs", "depthwise_macs", "pointwise_macs", "dsc_macs"]),
+                   ("ps2_answer_ratios", "np.float64", ["speedup"]),
+                   ("ps2_answer_counter", "0-d float64 tensor", ["mac_ratio"]))
+_type_alternatives("ps2_cost", ("ps2_answer_counter", "0-d int64 tensor", ["count_macs"]))
+_type_alternatives("ps2_cost", ("ps2_answer_ratios", "0-d int64 array", ["min_cout"]))
+_type_alternatives("ps3_receptive_field", ("ps3_answer_recurrence", "np.int64", ["receptive_field"]),
+                   ("ps3_answer_model", "0-d int64 tensor", ["model_rf"]))
+_type_alternatives("ps4_inverted_residual", ("ps4_answer_macs", "np.int64", ["block_macs"]))
+_type_alternatives("ps5_v3_blocks", ("ps5_answer_se_params", "np.int64", ["se_params"]))
+_type_alternatives("ps6_roofline",
+                   ("ps6_answer_conv", "np.float64", ["conv_intensity", "depthwise_intensity", "pointwise_intensity"]),
+                   ("ps6_answer_dsc", "0-d float64 tensor", ["dsc_intensity"]),
+                   ("ps6_answer_linear", "0-d float64 array", ["linear_intensity"]),
+                   ("ps6_answer_machine", "0-d float64 tensor", ["machine_balance", "attainable"]))
+_type_alternatives("ps7_timing", ("ps7_answer_benchmark", "np.float64", ["benchmark"], ["median", "iqr"]),
+                   ("ps7_answer_compare", "np.float64", ["compare"], ["ratio", "ci_low", "ci_high"]),
+                   ("ps7_answer_speedup", "0-d float64 tensor", ["measure_speedup"], ["mac_ratio"]))
+_type_alternatives("ps8_quantization", ("ps8_answer_multiplier", "np.int64", ["quantize_multiplier"], ["*"]))
+_type_alternatives("ps9_latency_search", ("ps9_answer_metric", "np.float64", ["within_10_percent"]),
+                   ("ps9_answer_holdout", "0-d float64 tensor", ["holdout_score"], ["score"]))
+
+
+# ---------------------------------------------------------------- class mutants: a wrong default
+# (issue 21, class 3) A signature's default changed: the hidden cases call some functions with the
+# defaults left out, so each loses the cell of the function whose default it changed.
+SCENARIOS["ps1_dsc"]["default-kernel-size-5"] = (
+    "ps1_answer_dsc", ["ps1_dsc_outputs"], "kernel_size=5 as the default, not 3",
+    _edited("ps1_dsc", "ps1_answer_dsc", ("kernel_size=3, stride=1", "kernel_size=5, stride=1")))
+SCENARIOS["ps2_cost"]["default-stride-2"] = (
+    "ps2_answer_conv_macs", ["ps2_conv_macs"], "standard_macs with stride=2 as its default",
+    _edited("ps2_cost", "ps2_answer_conv_macs", ("def standard_macs(c_in, c_out, h, w, k, stride=1, padding=None)",
+                                                  "def standard_macs(c_in, c_out, h, w, k, stride=2, padding=None)")))
+SCENARIOS["ps4_inverted_residual"]["default-kernel-5"] = (
+    "ps4_answer_macs", ["ps4_block_macs"], "block_macs with k=5 as its default",
+    _edited("ps4_inverted_residual", "ps4_answer_macs", ("k=3, stride=1", "k=5, stride=1")))
+SCENARIOS["ps6_roofline"]["default-fp16"] = (
+    "ps6_answer_conv", ["ps6_conv_intensity"], "conv_intensity with dtype_bytes=2 (fp16) as its default",
+    _edited("ps6_roofline", "ps6_answer_conv", ("def conv_intensity(c_in, c_out, h, w, k=3, stride=1, groups=1, batch=1, dtype_bytes=4)",
+                                                "def conv_intensity(c_in, c_out, h, w, k=3, stride=1, groups=1, batch=1, dtype_bytes=2)")))
+
+
+# (issue 21, class 3) networks whose channels have fields of different sizes
+SCENARIOS["ps3_receptive_field"]["empirical-first-output-channel"] = (
+    "ps3_answer_empirical", ["ps3_empirical"], "back-propagates output channel 0's centre pixel only",
+    _edited("ps3_receptive_field", "ps3_answer_empirical",
+            ("y[0, :, h // 2, w // 2].sum().backward()", "y[0, 0, h // 2, w // 2].backward()")))
+SCENARIOS["ps3_receptive_field"]["empirical-first-input-channel"] = (
+    "ps3_answer_empirical", ["ps3_empirical"], "looks at the gradient of input channel 0 only",
+    _edited("ps3_receptive_field", "ps3_answer_empirical",
+            ("support = x.grad[0].abs().sum(0) > 0", "support = x.grad[0, 0] != 0")))
+
+
+# (issue 21, class 3) widths where t * C_in is not an integer: truncation is not rounding
+SCENARIOS["ps4_inverted_residual"]["hidden-width-truncated"] = (
+    "ps4_answer_block", ["ps4_block_structure", "ps4_block_outputs"], "int(t * c_in): the hidden width truncated",
+    _edited("ps4_inverted_residual", "ps4_answer_block", ("hidden = int(round(t * c_in))", "hidden = int(t * c_in)")))
+SCENARIOS["ps4_inverted_residual"]["macs-hidden-width-truncated"] = (
+    "ps4_answer_macs", ["ps4_block_macs"], "int(t * c_in): the hidden width truncated",
+    _edited("ps4_inverted_residual", "ps4_answer_macs", ("hidden = int(round(t * c_in))", "hidden = int(t * c_in)")))
 
 
 def build(aid: str) -> list[Path]:

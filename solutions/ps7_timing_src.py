@@ -29,11 +29,9 @@ KFake, KLine, SPY = (kernel_define(KERNEL_SRC, n) for n in ("Fake", "Line", "spy
 
 def _number(value, what):
     # a float from a Python, numpy or one-element torch number (never a bool)
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, Tensor) and value.numel() == 1 and value.dtype.is_floating_point:
-        return float(value)
-    raise Fail(f"{what} should be a number, got {kind(value)}")
+    if isinstance(value, np.ndarray) and value.size == 1 or isinstance(value, Tensor) and value.numel() == 1:
+        value = value.reshape(())
+    return real_value(value, what)
 
 
 # ---------------------------------------------------------------- benchmark
@@ -53,10 +51,34 @@ def _run(benchmark, durations, warmup, repeats, asynchronous=False):
     return f, res
 
 
-def _same_samples(got, ref, what):
+UNITS = {1e3: "milliseconds", 1e6: "microseconds", 1e9: "nanoseconds"}
+
+
+def _unit_scale(got, ref):
+    # 1e3, 1e6 or 1e9 when every sample is that many times the seconds spent (a unit slip), else None
+    try:
+        ratios = [real_value(g, "a sample") / r for g, r in zip(got, ref)]
+    except Fail:
+        return None
+    for scale in UNITS:
+        if ratios and all(isclose(x, scale, rel_tol=1e-9) for x in ratios):
+            return scale
+    return None
+
+
+def _same_samples(got, ref, what, units=False):
+    # One bug, one cell: samples in milliseconds (or micro-, nanoseconds) are a unit slip, charged once,
+    # by the statistics cell (``units=True``), which says so; the warm-up and sync cells judge the
+    # method, which a consistent unit does not change.
     need(len(got) == len(ref), f"{what}: expected {len(ref)} samples (one per repeat), got {len(got)}")
+    scale = _unit_scale(got, ref)
+    if scale is not None:
+        need(not units, f"{what}: every sample is {scale:g} times the seconds the fake device spent: the times "
+                        f"look like {UNITS[scale]}; report them in seconds (the difference of two clock() readings)")
+        return
     for g, r in zip(got, ref):
-        close_float(float(g), r, what + ": the per-call times differ from what the fake device spent", rel=1e-9)
+        close_float(_number(g, what + ": a sample"), r, what + ": the per-call times differ from what the fake device spent",
+                    rel=1e-9)
 
 
 WARM = [([0.5] * 3 + [0.001] * 5, 3, 5), ([0.2] * 2 + [0.003, 0.002, 0.004] * 3, 2, 9), ([0.01] * 4, 0, 4)]
@@ -91,7 +113,7 @@ def check_stats(benchmark):
     scan(benchmark, "benchmark")
     for d, w, r, ref in STAT_REF:
         f, res = _run(benchmark, d, w, r)
-        _same_samples(res["samples"], ref.samples, f"benchmark(warmup={w}, repeats={r})")
+        _same_samples(res["samples"], ref.samples, f"benchmark(warmup={w}, repeats={r})", units=True)
         close_float(float(res["median"]), ref.median, f"median of {r} samples with an outlier")
         close_float(float(res["iqr"]), ref.iqr, f"IQR (75th - 25th percentile) of {r} samples")
 
@@ -288,7 +310,7 @@ def check_dsc_speedup(measure_speedup):
     need(seen["calls"] is not None, "measure_speedup should time the two layers with your compare")
     need(seen["calls"], "measure_speedup() never called your compare: time the two layers with it")
     res = seen["result"]
-    need(type(res) is dict and all(type(res.get(k)) is float for k in ("ratio", "ci_low", "ci_high")),
+    need(type(res) is dict and all(_scalar_kind(res.get(k)) for k in ("ratio", "ci_low", "ci_high")),
          "measure_speedup should return compare's dict (numbers 'ratio', 'ci_low', 'ci_high') plus 'mac_ratio'")
     got = tuple(res[k] for k in ("ratio", "ci_low", "ci_high"))
     match = [c for c in seen["calls"] if c["result"] and tuple(c["result"].get(k) for k in ("ratio", "ci_low", "ci_high")) == got]
@@ -343,7 +365,9 @@ from torch import nn
 2. then `repeats` times: call `sync()` (if given), read `clock()`, call `fn()` once, call `sync()`
    again, read `clock()`: the difference is one sample;
 3. return a dict with `"samples"` (the list of the `repeats` times, in seconds), `"median"` and
-   `"iqr"` (`np.percentile(samples, 75) - np.percentile(samples, 25)`).
+   `"iqr"` (`np.percentile(samples, 75) - np.percentile(samples, 25)`, numpy's default definition
+   of a percentile, which interpolates linearly between the sorted samples; other definitions, such
+   as `statistics.quantiles`' default, give other numbers on a few samples and are not accepted).
 
 Use only the `clock` you are given (the grader passes a fake one).
 """),
@@ -385,7 +409,8 @@ assert log.index("sync") < log.index("clock"), "synchronise before you read the 
               """
 t = iter([0.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 103.0])
 res = benchmark(lambda: None, warmup=0, repeats=4, clock=lambda: next(t))
-assert res["samples"] == [1.0, 1.0, 1.0, 100.0] and res["median"] == 1.0, "one slow outlier must not move the median"
+assert res["samples"] == [1.0, 1.0, 1.0, 100.0], f"each sample is the difference of two clock() readings, in the clock's unit (seconds): expected [1.0, 1.0, 1.0, 100.0], got {res['samples']}"
+assert res["median"] == 1.0, "one slow outlier must not move the median"
 """, f"{GRADER}.check_stats(benchmark)"),
         md("""
 ## 2. `compare`: a ratio with a confidence interval

@@ -53,16 +53,31 @@ class Machine:
         self.log.append(name)
         self.t += d
 
+    def count(self, name):
+        """How many calls of the fake function ``name`` the machine has run."""
+        return sum(1 for n in self.log if n == name)
 
-class Call:
-    """A fake function on ``machine`` that costs ``seconds`` (at speed 1) per call."""
 
-    def __init__(self, machine, seconds, name):
-        self.machine, self.seconds, self.name, self.n = machine, float(seconds), name, 0
+def fake_call(machine, seconds, name):
+    """A fake function on ``machine`` that costs ``seconds`` (at speed 1) per call.
 
-    def __call__(self, *args, **kwargs):
-        self.machine.spend(self.seconds, self.n, self.name)
-        self.n += 1
+    It is a plain function: like a real layer it has no attribute that tells its cost, and its state
+    (the machine, the cost, the calls made) lives in its closure, where the machine's counters are the
+    only record of the calls (``Machine.count``).
+    """
+    seconds, counter = float(seconds), [0]
+
+    def call(*args, **kwargs):
+        machine.spend(seconds, counter[0], name)
+        counter[0] += 1
+    return call
+
+
+def fake_clock(machine):
+    """The machine's clock as a plain function (a bound method would hand out the machine itself)."""
+    def clock():
+        return machine.t
+    return clock
 
 
 REF_SECONDS = 0.002  # the reference block's cost at speed 1: normalised times are in these units
@@ -76,7 +91,7 @@ class FakeDevice:
         self.machine = Machine(**machine)
         self.nets, self.law = {k: [tuple(r) for r in v] for k, v in nets.items()}, dict(law)
         self.layer_factor, self.whole_factor = dict(layer_factor or {}), dict(whole_factor or {})
-        self.reference = Call(self.machine, REF_SECONDS, "ref")
+        self.reference = fake_call(self.machine, REF_SECONDS, "ref")
         self.asked = []  # (what, net) for every layers() / network() request
 
     def clock(self):
@@ -92,29 +107,39 @@ class FakeDevice:
 
     def layers(self, net):
         self.asked.append(("layers", net))
-        return [Call(self.machine, self.cost(net, i) * REF_SECONDS, f"{net}/{i}") for i in range(len(self.nets[net]))]
+        return [fake_call(self.machine, self.cost(net, i) * REF_SECONDS, f"{net}/{i}") for i in range(len(self.nets[net]))]
 
     def network(self, net):
         self.asked.append(("network", net))
-        return Call(self.machine, self.whole_cost(net) * REF_SECONDS, f"{net}")
+        return fake_call(self.machine, self.whole_cost(net) * REF_SECONDS, f"{net}")
 
     def features(self, net):
         return [{"kind": k, "mmacs": m, "mbytes": b} for k, m, b in self.nets[net]]
+
+    def view(self):
+        """What a learner's code is given: the device's interface and nothing else.
+
+        A namespace of plain functions (``layers``, ``network``, ``features``, ``reference``, ``clock``):
+        no attribute of it, or of what its functions return, holds the fake's costs, law or machine.
+        """
+        import types
+        return types.SimpleNamespace(layers=lambda net: self.layers(net), network=lambda net: self.network(net),
+                                     features=lambda net: self.features(net), reference=self.reference,
+                                     clock=fake_clock(self.machine))
 
 
 def _number(v):
     """A float from a Python or numpy number or a one-element float tensor; else the type's name."""
     import numbers
-    if isinstance(v, bool):
+    import numpy as np
+    if isinstance(v, (bool, np.bool_)):
         return type(v).__name__
     if isinstance(v, numbers.Real):
         return float(v)
-    try:
-        import torch
-        if isinstance(v, torch.Tensor) and v.numel() == 1 and v.dtype.is_floating_point:
-            return float(v)
-    except ImportError:
-        pass
+    if isinstance(v, np.ndarray) and v.shape == () and v.dtype.kind in "iuf":
+        return float(v)
+    if isinstance(v, torch.Tensor) and v.numel() == 1 and v.dtype != torch.bool and not v.dtype.is_complex:
+        return float(v.reshape(()).item())
     return type(v).__name__
 
 
@@ -134,23 +159,94 @@ def _numbers(v):
     return type(v).__name__
 
 
+FORBIDDEN_MODULES = ("timeit",)  # the notebook's rules: no mnlib (watched by the grader) and no timeit
+
+
+class ForbiddenModule(Exception):
+    """The learner's code called into a module the notebook's rules forbid."""
+
+
+def watched(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` while a profile hook notes any call into a forbidden module (timeit),
+    handing every event on to the profile hook already set (the grader's watch for mnlib)."""
+    import importlib
+    import sys
+    paths = tuple(importlib.import_module(m).__file__ for m in FORBIDDEN_MODULES)
+    hit, previous = [], sys.getprofile()
+
+    def hook(frame, event, arg):
+        if event == "call" and not hit and frame.f_code.co_filename in paths:
+            hit.append(frame.f_code.co_filename.rsplit("/", 1)[-1][:-3] + "." + frame.f_code.co_name)
+        if previous is not None:
+            previous(frame, event, arg)
+
+    sys.setprofile(hook)
+    try:
+        out = fn(*args, **kwargs)
+    finally:
+        sys.setprofile(previous)
+    if hit:
+        raise ForbiddenModule(f"it called {hit[0]}: the notebook's rules forbid timeit (time with the clock "
+                              "you are given)")
+    return out
+
+
+def swapped(fn, functions):
+    """A function running ``fn`` with the names in ``functions`` bound in ``fn``'s globals to those
+    functions (the reference ones), and the learner's own put back afterwards: a check of ``fn``
+    then judges ``fn`` alone, and a mistake in a helper it calls is charged to the helper's own cell."""
+    glb = getattr(fn, "__globals__", None)
+
+    def run(*args, **kwargs):
+        if not isinstance(glb, dict) or not functions:
+            return fn(*args, **kwargs)
+        missing = object()
+        saved = {k: glb.get(k, missing) for k in functions}
+        glb.update(functions)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            for k, v in saved.items():
+                if v is missing:
+                    glb.pop(k, None)
+                else:
+                    glb[k] = v
+    return run
+
+
+def references(src):
+    """The reference functions (the solution's) defined from ``src``: {name: function}."""
+    env = {"__name__": "grader_reference"}
+    exec(src, env)
+    return {k: v for k, v in env.items() if k in ("measure_layers", "fit_predictor", "predict", "within_10_percent")}
+
+
 def run_measure(measure_layers, costs, warmup, repeats, machine):
     """measure_layers on fake layers costing ``costs`` reference units: what it returned, how often each
     layer ran, and the call log (layer indices and "ref", in order)."""
     m = Machine(**machine)
-    ref = Call(m, REF_SECONDS, "ref")
-    calls = [Call(m, c * REF_SECONDS, str(i)) for i, c in enumerate(costs)]
-    out = measure_layers(calls, ref, warmup=warmup, repeats=repeats, clock=m.clock)
-    return {"result": _numbers(out), "calls": [c.n for c in calls], "log": list(m.log)}
+    ref = fake_call(m, REF_SECONDS, "ref")
+    calls = [fake_call(m, c * REF_SECONDS, str(i)) for i, c in enumerate(costs)]
+    kwargs = {"clock": fake_clock(m)}
+    if warmup is not None:
+        kwargs["warmup"] = warmup
+    if repeats is not None:
+        kwargs["repeats"] = repeats
+    out = watched(measure_layers, calls, ref, **kwargs)
+    return {"result": _numbers(out), "calls": [m.count(str(i)) for i in range(len(costs))], "log": list(m.log)}
 
 
-def run_holdout(holdout_score, spec, train, test):
-    """holdout_score on a FakeDevice(**spec): its dict as data, and which nets it asked for."""
+def run_holdout(holdout_score, spec, train, test, kwargs=None, reference_src=None):
+    """holdout_score on a FakeDevice(**spec) (the learner gets only its ``view``), called with ``kwargs``,
+    the reference helpers from ``reference_src`` in place of the learner's: its dict as data, which nets
+    it asked for, and how often each layer and whole network ran."""
     dev = FakeDevice(**spec)
-    out = holdout_score(dev, list(train), list(test))
+    fn = swapped(holdout_score, references(reference_src) if reference_src else {})
+    out = watched(fn, dev.view(), list(train), list(test), **dict(kwargs or {}))
     if not isinstance(out, dict):
         return {"type": type(out).__name__}
-    res = {"type": "dict", "asked": list(dev.asked)}
+    runs = {name: dev.machine.count(name) for name in set(dev.machine.log) if name != "ref"}
+    res = {"type": "dict", "asked": list(dev.asked), "runs": runs}
     for key in ("predicted", "measured"):
         res[key] = _numbers(out[key]) if key in out else None
     res["score"] = _number(out["score"]) if "score" in out else None
@@ -159,17 +255,19 @@ def run_holdout(holdout_score, spec, train, test):
 
 def run_predictor(fit_predictor, predict, rows, nets):
     """fit_predictor(rows), then predict(coeffs, features) for each network: the predictions as data."""
-    coeffs = fit_predictor([dict(r) for r in rows])
-    return [_number(predict(coeffs, [dict(f) for f in net])) for net in nets]
+    coeffs = watched(fit_predictor, [dict(r) for r in rows])
+    return [_number(watched(predict, coeffs, [dict(f) for f in net])) for net in nets]
 
 
 def run_metric(within_10_percent, cases):
     """within_10_percent(predicted, measured) for each (predicted, measured, _) case, as data."""
-    return [_number(within_10_percent(list(p), list(m))) for p, m, _ in cases]
+    return [_number(watched(within_10_percent, list(p), list(m))) for p, m, _ in cases]
 
 
-def run_real(holdout_score, seed, train, test):
-    """holdout_score on TorchDevice(seed): its dict as data."""
+def run_real(holdout_score, seed, train, test, reference_src=None):
+    """holdout_score on TorchDevice(seed) (the reference helpers from ``reference_src`` in place of the
+    learner's): its dict as data."""
+    holdout_score = swapped(holdout_score, references(reference_src) if reference_src else {})
     dev = TorchDevice(seed)
     asked, log = [], []  # the networks whose layers were asked for; every call, in order
     ref, layers, network = dev.reference, dev.layers, dev.network
@@ -183,7 +281,7 @@ def run_real(holdout_score, seed, train, test):
     dev.reference = tagged(ref, "ref")
     dev.layers = lambda net: asked.append(net) or [tagged(f, ("layer", net)) for f in layers(net)]
     dev.network = lambda net: tagged(network(net), ("network", net))
-    out = holdout_score(dev, list(train), list(test))
+    out = watched(holdout_score, dev, list(train), list(test))
     if not isinstance(out, dict):
         return {"type": type(out).__name__}
     # for each held-out network: how many of its whole-network calls ran right beside a reference call
@@ -204,7 +302,7 @@ def fake_predict(features):
 
 def run_pick(pick_under_budget, candidates, budget):
     """pick_under_budget with fake_predict; the name it returned (or None, or the type's name)."""
-    got = pick_under_budget([dict(c) for c in candidates], fake_predict, budget)
+    got = watched(pick_under_budget, [dict(c) for c in candidates], fake_predict, budget)
     return got if got is None or isinstance(got, str) else type(got).__name__
 
 

@@ -28,6 +28,9 @@ guard = Guard(["timing.py", "latency.py", "roofline.py", "cost.py"])
 _local = {"__name__": "grader_helpers"}
 exec(KERNEL_SRC, _local)
 FakeDevice = _local["FakeDevice"]  # here: the true costs of the fake networks
+# The solution's measure_layers, fit_predictor, predict and within_10_percent: a check of holdout_score
+# runs it with these in place of the learner's, so a mistake in one of them costs its own cell only.
+REFERENCE_SRC = None  # set below, from the notebook's answer cells (solutions/ps9_latency_search_src.py)
 # the runners where the learner's code runs (in the kernel when the grader runs these checks)
 RUN_MEASURE, RUN_PREDICTOR, RUN_METRIC, RUN_HOLDOUT, RUN_PICK, RUN_REAL = (
     kernel_define(KERNEL_SRC, n) for n in
@@ -71,14 +74,21 @@ DRIFT = ([1.0, 2.5, 0.5, 1.8, 3.0, 0.8, 1.2], 2, 7,
          {"segment": 0.25, "speeds": [1.7, 2.4, 1.3, 2.9], "slow_calls": [4]})
 
 
+# Case "defaults": warmup and repeats left out, so the signature's defaults (2 and 7) apply; the first
+# 2 calls of every function are slow.
+WARM_DEFAULTS = ([0.9, 2.2], None, None, {"cold": 2})
+
+
 def check_measure_warmup(measure_layers):
     scan(measure_layers, "measure_layers")
-    costs, w, r, machine = WARM
-    what = f"measure_layers(layers, reference, warmup={w}, repeats={r}) with slow first calls"
-    got, res = _measure(measure_layers, costs, w, r, machine, what)
-    need(res["calls"] == [w + r] * len(costs),
-         f"{what} called the layers {res['calls']} times; expected {w} warm-up + {r} timed calls of each")
-    _same(got, costs, what + " (warm up the reference and every layer before timing them)")
+    for costs, w, r, machine in (WARM, WARM_DEFAULTS):
+        shown_wr = f"warmup={w}, repeats={r}" if w is not None else "(default warmup and repeats)"
+        what = f"measure_layers(layers, reference, {shown_wr}) with slow first calls"
+        got, res = _measure(measure_layers, costs, w, r, machine, what)
+        w, r = (2, 7) if w is None else (w, r)
+        need(res["calls"] == [w + r] * len(costs),
+             f"{what} called the layers {res['calls']} times; expected {w} warm-up + {r} timed calls of each")
+        _same(got, costs, what + " (warm up the reference and every layer before timing them)")
 
 
 def check_measure_median(measure_layers):
@@ -97,11 +107,15 @@ def check_measure_reference(measure_layers):
     got, res = _measure(measure_layers, costs, w, r, machine, what)
     log = res["log"]
     for i in range(len(costs)):
-        mine = [k for k, name in enumerate(log) if name == str(i)][w:]
-        for a, b in zip(mine, mine[1:]):
-            need("ref" in log[a + 1:b],
-                 f"{what}: layer {i} was timed twice in a row without the reference between: time the "
-                 "reference in every round, right beside the layer (interleaved)")
+        # "in each round, one call of the layer and one call of the reference, right after each other":
+        # every timed call of the layer has a reference call of its own right before or right after it
+        # (A B, or B A: alternating the order between rounds does that too)
+        used = set()
+        for k in [k for k, name in enumerate(log) if name == str(i)][w:]:
+            beside = [j for j in (k - 1, k + 1) if 0 <= j < len(log) and log[j] == "ref" and j not in used]
+            need(beside, f"{what}: a timed call of layer {i} has no call of the reference of its own right before "
+                         "or right after it: in every round, time the layer and the reference right after each other")
+            used.add(beside[0])
     _same(got, costs, what + " (divide each round's layer time by the reference time of the same round, "
                              "then take the median of those ratios)")
 
@@ -157,13 +171,24 @@ METRIC = [([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 1.0),
           ([9.05, 20.0], [10.0, 20.0], 1.0),  # 9.5% under the measured time (10.5% of the prediction)
           ([0.5, 1.3, 0.8, 2.09], [0.52, 1.2, 0.95, 2.0], 0.75),
           ([3.0], [2.0], 0.0)]
+# seeded random cases over the whole domain (recorded: seed 21): 1 to 40 networks, measured times from
+# 0.001 to 1000 units, relative errors from -90% to +300% but never within 0.1% of the +-10% boundary
+_gm = np.random.default_rng(21)
+for _n in (1, 2, 7, 40):
+    _m = 10 ** _gm.uniform(-3, 3, _n)
+    _e = np.where(_gm.random(_n) < 0.5, _gm.uniform(-0.099, 0.099, _n),
+                  np.where(_gm.random(_n) < 0.5, -_gm.uniform(0.101, 0.9, _n), _gm.uniform(0.101, 3.0, _n)))
+    _p = _m * (1 + _e)
+    METRIC.append(([float(x) for x in _p], [float(x) for x in _m],
+                   float(np.mean(np.abs(_p - _m) / _m <= 0.1))))
+assert all(abs(abs(p_ - m_) / m_ - 0.1) > 1e-3 for p, m, _ in METRIC for p_, m_ in zip(p, m))
 
 
 def check_metric(within_10_percent):
     scan(within_10_percent, "within_10_percent")
     got = guard.call("within_10_percent(predicted, measured)", RUN_METRIC, within_10_percent, METRIC)
-    for (p, m, want), g in zip(METRIC, got):
-        what = f"within_10_percent({p}, {m})"
+    for k, ((p, m, want), g) in enumerate(zip(METRIC, got)):
+        what = f"within_10_percent({p}, {m})" if len(p) <= 4 else f"within_10_percent on {len(p)} networks (case {k + 1})"
         g = _number(g, what)
         need(isclose(g, want, rel_tol=1e-9, abs_tol=1e-12),
              f"{what} should be the share (between 0 and 1) of predictions with |predicted - measured| / measured "
@@ -198,12 +223,37 @@ HOLD_SCORE = sum(abs(p - m) / m <= 0.1 for p, m in zip(HOLD_PRED, HOLD_MEAS)) / 
 assert 0 < HOLD_SCORE < 1
 
 
+# The same networks, measured with warmup=3 and repeats=9 (away from the defaults 2 and 7) on a machine
+# whose first 3 calls of every function are slow: holdout_score must pass both on to measure_layers.
+HOLD_KWARGS = {"warmup": 3, "repeats": 9}
+HOLD_SPEC_KW = dict(HOLD_SPEC, cold=3)
+_ref_local = {}
+exec(REFERENCE_SRC, _ref_local)  # the cases are built so that the solution gets them exactly
+for _spec, _kw in ((HOLD_SPEC, {}), (HOLD_SPEC_KW, HOLD_KWARGS)):
+    _res = _local["run_holdout"](_ref_local["holdout_score"], _spec, HOLD_TRAIN, HOLD_TEST, _kw)
+    assert all(abs(a - b) <= 1e-9 * b for a, b in zip(_res["measured"], HOLD_MEAS)), _res
+HELPERS = "with the reference measure_layers, fit_predictor, predict and within_10_percent in place of yours"
+
+
 def check_holdout(holdout_score):
     scan(holdout_score, "holdout_score")
-    what = (f"holdout_score(device, train, test) on a fake device ({len(HOLD_TRAIN)} training and "
-            f"{len(HOLD_TEST)} held-out networks)")
-    res = guard.call(what, RUN_HOLDOUT, holdout_score, HOLD_SPEC, HOLD_TRAIN, HOLD_TEST)
+    for spec, kwargs in ((HOLD_SPEC, {}), (HOLD_SPEC_KW, HOLD_KWARGS)):
+        _holdout_case(holdout_score, spec, kwargs)
+
+
+def _holdout_case(holdout_score, spec, kwargs):
+    shown_kw = "".join(f", {k}={v}" for k, v in kwargs.items())
+    what = (f"holdout_score(device, train, test{shown_kw}) on a fake device ({len(HOLD_TRAIN)} training and "
+            f"{len(HOLD_TEST)} held-out networks; {HELPERS})")
+    res = guard.call(what, RUN_HOLDOUT, holdout_score, spec, HOLD_TRAIN, HOLD_TEST, kwargs, REFERENCE_SRC)
     need(res["type"] == "dict", f"{what} should return a dict, got {res['type']}")
+    w, r = kwargs.get("warmup", 2), kwargs.get("repeats", 7)
+    for name, n in sorted(res["runs"].items()):
+        if n != w + r:
+            net = name.split("/")[0]
+            need(False, f"{what}: {'a layer of ' + net if '/' in name else 'the whole network ' + net} ran {n} "
+                        f"times; expected warmup + repeats = {w} + {r} (pass warmup and repeats on to every "
+                        "measure_layers call)")
     for key in ("predicted", "measured", "score"):
         need(res[key] is not None, f"{what}: the result has no {key!r}")
     measured = _numbers(res["measured"], len(HOLD_TEST), what + ": result['measured']")
@@ -249,8 +299,8 @@ REAL_ROUNDS = 5  # of the 7 rounds (repeats=7 by default) a whole network is tim
 
 def check_real(holdout_score):
     scan(holdout_score, "holdout_score")
-    what = "holdout_score(TorchDevice(seed=0), TRAIN, TEST) on this machine"
-    res = guard.call(what, RUN_REAL, holdout_score, 0, REAL_TRAIN, REAL_TEST)
+    what = f"holdout_score(TorchDevice(seed=0), TRAIN, TEST) on this machine ({HELPERS})"
+    res = guard.call(what, RUN_REAL, holdout_score, 0, REAL_TRAIN, REAL_TEST, REFERENCE_SRC)
     need(res["type"] == "dict", f"{what} should return a dict, got {res['type']}")
     for key in ("predicted", "measured", "score"):
         need(res[key] is not None, f"{what}: the result has no {key!r}")
@@ -293,7 +343,9 @@ call costs a known time (with slow first calls, outliers and a drifting speed), 
 your machine is.
 
 **Rules.** Write code only where it says `YOUR CODE HERE`; do not import or call `mnlib` (or
-`timeit`) in your answers.
+`timeit`) in your answers: the grader watches every call your code makes into either, and a
+check that catches one scores 0. Time with the `clock` you are given; the fake devices' functions,
+like a real layer, tell you nothing but how long they take when you call them.
 """),
         setup_cell,
         readonly("ps9_imports", """
@@ -313,7 +365,8 @@ reference block.
    (first calls are slow: caches, lazy initialisation), without timing these calls;
 2. for each layer, `repeats` rounds; in each round time one call of the layer and one call of the
    reference, right after each other (read `clock()` before and after each call), and keep the
-   ratio $r_i = t_\\text{layer} / t_\\text{ref}$ of that round;
+   ratio $r_i = t_\\text{layer} / t_\\text{ref}$ of that round (which of the two runs first does not
+   matter, and may change from round to round: what counts is that they run right beside each other);
 3. the layer's normalised time is the **median** of its $r_i$. Return the list of these, one per layer.
 
 The ratio of the same round cancels a change of the machine's speed between rounds; the median
@@ -428,9 +481,12 @@ assert abs(predict(coeffs, net) - want) < 1e-9, f"exact data: the fit recovers e
         md("""
 ## 3. nn-Meter's metric
 
-`within_10_percent(predicted, measured)`: the share (a number between 0 and 1) of networks whose
-prediction is within ±10% of the measured time: $|\\text{predicted} - \\text{measured}| /
-\\text{measured} \\le 0.1$. The error is relative to the **measured** time.
+`within_10_percent(predicted, measured)`: the share (a number between 0 and 1; a Python float, a
+numpy float or a 0-d array or tensor will do) of networks whose prediction is within ±10% of the
+measured time: $|\\text{predicted} - \\text{measured}| / \\text{measured} \\le 0.1$. The error is
+relative to the **measured** time. A prediction exactly 10% off is inside; in floating point,
+`abs(1.1 - 1.0) / 1.0` is a hair above 0.1, so the grader's cases keep away from the boundary (by at
+least 0.1% of the measured time) and any correct way of writing the test passes them.
 """),
         answer("ps9_answer_metric", """
 def within_10_percent(predicted, measured):
@@ -453,13 +509,18 @@ order), `device.network(net)` (a function running the whole network), `device.re
 
 `holdout_score(device, train, test, *, warmup=2, repeats=7)`:
 
-1. measure the layers of every network in `train` (with your `measure_layers` and the device's
-   reference and clock) and make the rows;
+1. measure the layers of every network in `train` (with your `measure_layers`, the device's
+   reference and clock, and the `warmup` and `repeats` you were given: pass both on to every
+   `measure_layers` call, here and in step 3) and make the rows;
 2. fit the predictor on those rows **only**: the networks of `test` are held out, never seen by the fit;
 3. for every network of `test`, predict its time from its features, and measure it **whole**
    (`measure_layers([device.network(net)], ...)`: a network is more than the sum of its layers);
 4. return `{"predicted": [...], "measured": [...], "score": within_10_percent(predicted, measured)}`,
    in the order of `test`.
+
+The grader checks `holdout_score` with its own (correct) `measure_layers`, `fit_predictor`,
+`predict` and `within_10_percent` in place of yours, so a mistake in one of those costs that
+function's own cell, not this one: call them by these names.
 """),
         answer("ps9_answer_holdout", """
 def holdout_score(device, train, test, *, warmup=2, repeats=7):
@@ -492,7 +553,10 @@ class Tiny:
     def network(self, net):
         return spend(0.5 + self.sizes[net])
 res = holdout_score(Tiny(), ["a", "b", "c"], ["d"])
-assert abs(res["measured"][0] - 4.5) < 1e-9 and abs(res["predicted"][0] - 4.5) < 1e-6 and res["score"] == 1.0, res
+assert {"predicted", "measured", "score"} <= set(res), "return a dict with 'predicted', 'measured' and 'score'"
+assert len(res["predicted"]) == len(res["measured"]) == 1, "one prediction and one measurement per held-out network"
+assert abs(res["measured"][0] - 4.5) < 1e-9, f"network d run whole takes 4.5 reference units, got {res['measured']}"
+assert res["score"] == within_10_percent(res["predicted"], res["measured"]), "score: within_10_percent of your lists"
 """, f"{GRADER}.check_holdout(holdout_score)"),
         md("""
 ## 5. On this machine
@@ -548,3 +612,19 @@ assert pick_under_budget(cands, sum, 0.5) is None
 """, f"{GRADER}.check_pick(pick_under_budget)"),
         md("You are done when *Restart & Run All* runs without errors."),
     ]
+
+
+def _reference_src():
+    """The solution's helper functions and holdout_score, as the answer cells hold them (markers removed)."""
+    keep = ("ps9_answer_measure", "ps9_answer_predictor", "ps9_answer_metric", "ps9_answer_holdout")
+    parts = ["import time\n\nimport numpy as np"]
+    for c in cells(None):
+        if c is not None and c.metadata.get("nbgrader", {}).get("grade_id") in keep:
+            parts.append("\n".join(line for line in c.source.split("\n")
+                                   if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")))
+    return "\n\n\n".join(parts)
+
+
+assert CHECKS.count("REFERENCE_SRC = None") == 1
+CHECKS = CHECKS.replace("REFERENCE_SRC = None", f"REFERENCE_SRC = {_reference_src()!r}")
+assert "'''" not in CHECKS

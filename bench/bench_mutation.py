@@ -4,7 +4,9 @@ For each assignment, every answer cell of the source notebook (solutions/<id>/<i
 one site at a time, the way a learner slips: an integer constant off by one, an arithmetic or
 comparison operator changed, two positional arguments swapped, ceil <-> floor, min <-> max, a
 statement dropped (a signature's default values, which the released notebook gives, are left
-alone). Each mutant notebook is run as plain nbgrader runs it in a kernel (setup cell,
+alone). Class mutants (issue 21) are tried at every site of their kind, never sampled: a
+parameter with a default ignored (the default pinned whatever the caller passes), and rounding
+turned into truncation (``round`` -> ``int``, ``.round``/``.rint`` -> ``.trunc``). Each mutant notebook is run as plain nbgrader runs it in a kernel (setup cell,
 read-only cells, answers, then every test cell with its hidden part), in a forked process with a
 time limit, and is *killed* when some grade cell worth points fails that passes with the reference.
 
@@ -42,6 +44,9 @@ SWAP_OPS = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.Floo
 SWAP_CMP = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
             ast.NotEq: ast.Eq}
 SWAP_NAMES = {"ceil": "floor", "floor": "ceil", "min": "max", "max": "min"}
+# Class mutants (issue 21, class 7): a slip of a kind, tried at every site of that kind.
+ROUND_TO_TRUNC = {"round": "int"}  # round(x) -> int(x): truncation toward 0 where rounding is asked
+ROUND_ATTRS = {"round": "trunc", "rint": "trunc"}  # torch.round / np.rint -> trunc
 
 
 def sites(tree: ast.AST) -> list[tuple[str, int, callable]]:
@@ -70,6 +75,20 @@ def sites(tree: ast.AST) -> list[tuple[str, int, callable]]:
             found.append((f"{node.id} -> {SWAP_NAMES[node.id]}", line, (i, "name", SWAP_NAMES[node.id])))
         elif isinstance(node, ast.Attribute) and node.attr in ("ceil", "floor"):
             found.append((f".{node.attr} -> .{SWAP_NAMES[node.attr]}", line, (i, "attr", SWAP_NAMES[node.attr])))
+        elif isinstance(node, ast.Name) and node.id in ROUND_TO_TRUNC and isinstance(node.ctx, ast.Load):
+            found.append((f"class: {node.id} -> {ROUND_TO_TRUNC[node.id]} (truncation)", line,
+                          (i, "name", ROUND_TO_TRUNC[node.id])))
+        elif isinstance(node, ast.Attribute) and node.attr in ROUND_ATTRS:
+            found.append((f"class: .{node.attr} -> .{ROUND_ATTRS[node.attr]} (truncation)", line,
+                          (i, "attr", ROUND_ATTRS[node.attr])))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            # class: a parameter's value ignored, its default used whatever the caller passed
+            params = [*node.args.args[len(node.args.args) - len(node.args.defaults):], *node.args.kwonlyargs]
+            defaults = [*node.args.defaults, *node.args.kw_defaults]
+            for j, (arg, default) in enumerate(zip(params, defaults)):
+                if default is not None:
+                    found.append((f"class: {node.name}'s {arg.arg}= ignored (its default used)", line,
+                                  (i, "pin", (arg.arg, j))))
         if isinstance(node, (ast.FunctionDef, ast.For, ast.While, ast.With, ast.If)):
             for j, stmt in enumerate(node.body):
                 if isinstance(stmt, (ast.Expr, ast.Assign, ast.AugAssign)) and not (
@@ -97,6 +116,11 @@ def apply(tree: ast.AST, how) -> str:
         node.attr = arg
     elif kind == "drop":
         node.body[arg] = ast.Pass()
+    elif kind == "pin":
+        name, j = arg
+        default = [*node.args.defaults, *node.args.kw_defaults][j]
+        node.body.insert(0, ast.Assign(targets=[ast.Name(id=name, ctx=ast.Store())], value=copy.deepcopy(default),
+                                       lineno=node.lineno))
     return ast.unparse(ast.fix_missing_locations(tree))
 
 
@@ -187,7 +211,10 @@ def score(aid: str, per_cell: int, timeout: float, seed: int, workdir: Path) -> 
     for gid, src in ref.items():
         tree = ast.parse(src)
         all_sites = sites(tree)
-        chosen = all_sites if len(all_sites) <= per_cell else rng.sample(all_sites, per_cell)
+        # class mutants are always tried (a class once closed must stay closed); the one-site ones sampled
+        classes = [site for site in all_sites if site[0].startswith("class:")]
+        one_site = [site for site in all_sites if not site[0].startswith("class:")]
+        chosen = classes + (one_site if len(one_site) <= per_cell else rng.sample(one_site, per_cell))
         for what, line, how in chosen:
             try:
                 mutant = apply(tree, how)

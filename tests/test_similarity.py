@@ -139,6 +139,19 @@ def test_check_lists_the_flagged_pairs_for_review(report):
     assert all("not a penalty" in line for line in lines)
 
 
+def test_fingerprints_over_several_processes_are_the_same(report):
+    """A large class is fingerprinted in forked workers: same fingerprints as in one process."""
+    from autograder import similarity as sim
+    docs, boilerplate = sim.documents(ASSIGNMENT, report["ws"])
+    many = [sim.Document(f"{d.name}-{n}", d.kind, d.text) for n in range(4) for d in docs]
+    one = [sim.Document(d.name, d.kind, d.text) for d in many]
+    sim.fingerprint(many, boilerplate, workers=2)
+    sim.fingerprint(one, boilerplate, workers=1)
+    assert len(many) >= 40
+    for x, y in zip(many, one):
+        assert x.fp.hashes == y.fp.hashes and x.fp.hash_idx == y.fp.hash_idx, x.name
+
+
 def test_independent_solutions_are_correct():
     """The sample's independent solutions (and the archived ones) pass the notebook's visible checks
     and compute block MACs as mnlib does: 'correct solutions written differently', not strawmen."""

@@ -110,7 +110,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hid = int(round(c_in * t))
         steps = []
-        if t != 1:
+        if hid != c_in:
             steps.append(conv_bn(c_in, hid, 1))
         steps += [conv_bn(hid, hid, 3, stride, hid), conv_bn(hid, c_out, 1, relu=False)]
         self.body = nn.Sequential(*steps)
@@ -274,7 +274,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         n_hidden = int(round(c_in * t))
         named = OrderedDict()
-        if t != 1:
+        if n_hidden != c_in:
             named["expand_conv"] = nn.Conv2d(c_in, n_hidden, (1, 1), bias=False)
             named["expand_bn"] = nn.BatchNorm2d(n_hidden)
             named["expand_act"] = nn.ReLU6()

@@ -76,7 +76,8 @@ So the run separates copies from independent work (100 is about 1.4 x 68 and 139
 (0.3, below both groups' shares: it is not what separates them) only keeps one long run inside a
 long answer, more likely a shared idiom than a copy, from flagging alone. k = 15 breaks the copies'
 runs (more short k-grams fall into the boilerplate) to 57 tokens, below the 71 of independent pairs:
-no threshold separates them; k = 20 leaves 80 against 70, too close; 30 and 40 give what 25 gives. A formula that every correct
+no threshold separates them; k = 20 leaves 80 against 70, too close; 30 and 40 keep the runs apart
+too, but the share of the adapted mnlib copy falls (0.43 at 30, 0.29 at 40: below MIN_SHARE). A formula that every correct
 solution writes (``c_in * k * k + c_in * c_out``, ps1) is far below 100 tokens and never flagged.
 A copier who reorders every statement or rewrites each line can go unseen, as with MOSS: the report
 finds copies made in haste, not every copy.

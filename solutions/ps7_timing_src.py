@@ -42,8 +42,10 @@ def _reference(durations, warmup, repeats, asynchronous=False):
 
 def _run(benchmark, durations, warmup, repeats, asynchronous=False):
     f = KFake(list(durations), asynchronous)
-    res = guard.call(f"benchmark(fn, warmup={warmup}, repeats={repeats}) on a fake device", benchmark, f.fn,
-                warmup=warmup, repeats=repeats, sync=f.sync, clock=f.clock)
+    counts = {} if warmup is None else {"warmup": warmup, "repeats": repeats}  # None: the defaults left out
+    shown_wr = f"warmup={warmup}, repeats={repeats}" if warmup is not None else "default warmup and repeats"
+    res = guard.call(f"benchmark(fn, {shown_wr}) on a fake device", benchmark, f.fn,
+                     sync=f.sync, clock=f.clock, **counts)
     need(type(res) is dict, f"benchmark should return a dict, got {kind(res)}")
     for key in ("samples", "median", "iqr"):
         need(key in res, f"benchmark's result has no {key!r}")
@@ -83,6 +85,8 @@ def _same_samples(got, ref, what, units=False):
 
 WARM = [([0.5] * 3 + [0.001] * 5, 3, 5), ([0.2] * 2 + [0.003, 0.002, 0.004] * 3, 2, 9), ([0.01] * 4, 0, 4)]
 WARM_REF = [(d, w, r, _reference(d, w, r).samples) for d, w, r in WARM]
+# the signature's defaults (warmup=3, repeats=10), left out of the call
+WARM_REF.append(([0.4] * 3 + [0.002, 0.003] * 5, None, None, _reference([0.4] * 3 + [0.002, 0.003] * 5, 3, 10).samples))
 # Constant durations after warm-up (or no warm-up): these cases test synchronisation only, whatever
 # a benchmark does about warm-up; work queued by the warm-up must still not land in the first sample.
 SYNC = [([0.002] * 9, 3, 6), ([0.005, 0.001, 0.003] * 4, 0, 7)]
@@ -96,8 +100,11 @@ def check_warmup(benchmark):
     scan(benchmark, "benchmark")
     for d, w, r, ref in WARM_REF:
         f, res = _run(benchmark, d, w, r)
+        label = f"benchmark(warmup={w}, repeats={r})" if w is not None else \
+            "benchmark(fn) with the defaults left out (warmup=3, repeats=10)"
+        w, r = (3, 10) if w is None else (w, r)
         calls = f.calls
-        need(calls == w + r, f"benchmark(warmup={w}, repeats={r}) called fn {calls} times; expected {w + r}")
+        need(calls == w + r, f"{label} called fn {calls} times; expected {w + r}")
         _same_samples(res["samples"], ref, f"benchmark(warmup={w}, repeats={r}) with slow first calls")
 
 

@@ -624,6 +624,8 @@ SCENARIOS["ps7_timing"] = {
     "samples-in-milliseconds": ("ps7_answer_benchmark", ["ps7_median"], "every sample in milliseconds (x 1000)",
                                 _PS7_BENCH.replace("samples.append(clock() - t0)", "samples.append(1000 * (clock() - t0))")
                                 .format(**_PS7_RIGHT)),
+    "benchmark-wrong-defaults": ("ps7_answer_benchmark", ["ps7_warmup"], "warmup=1 and repeats=5 as its defaults",
+                                 _PS7_BENCH.replace("warmup=3, repeats=10", "warmup=1, repeats=5").format(**_PS7_RIGHT)),
     "mean-not-median": ("ps7_answer_benchmark", ["ps7_median"], "reports the mean, which one outlier moves",
                         _PS7_BENCH.format(**{**_PS7_RIGHT, "centre": "mean"})),
     "calls-mnlib": ("ps7_answer_benchmark", ["ps7_warmup", "ps7_sync", "ps7_median"], "wraps mnlib.timing", """

@@ -43,8 +43,8 @@ an inverted index: a sparse (documents x fingerprints) matrix times its transpos
 fingerprints of every pair at once; for pairs that share ``MIN_SHARED`` or more, the longest matched
 run is computed first (copydetect's rule, in plain Python), and ``compare_files`` runs for those whose run reaches
 half of ``MIN_RUN`` (the pairs listed in pairs.csv; the others cannot be flagged).
-300 submissions (``bench/bench_similarity.py``): 17.6 s wall on the 2 shared cores of the
-development machine at load average 5 (about 8 s of CPU: 3.5 s tokenising, 4.6 s the rest).
+300 submissions (``bench/bench_similarity.py``): 8.6 to 17.6 s wall on the 2 shared cores of the
+development machine at load average 4.5 to 5 (about 8 s of CPU: 3.5 s tokenising, 4 s the rest).
 
 Parameters (chosen on the sample class, autograder/samples/make_similarity_samples.py)
 -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ hidden) in the same namespace. So, by construction:
   changes the student's world, not the grader's;
 - answers are compared as plain values: a number is converted to a Python float or int first
   (``real_value``, ``int_value``: every kind of number the notebooks' words allow, numpy scalars
-  and 0-d arrays and tensors included, bool refused), a tensor must be ``type(t) is torch.Tensor``;
+  and one-element arrays and tensors included, bool refused), a tensor must be ``type(t) is torch.Tensor``;
   so an object whose ``__eq__`` always says True, or a tensor subclass that fakes ``allclose``,
   changes nothing;
 - an answer that *is* mnlib's implementation, references it (globals, closures, defaults, class
@@ -295,10 +295,13 @@ def _scalar_kind(value):
     """'int', 'float' or None: what a value that the words "a number" allow holds.
 
     Accepted: Python int and float (and their subclasses, numpy.float64 among them), numpy integer
-    and floating scalars, 0-d numpy arrays and 0-d torch tensors of an integer or floating dtype,
-    and (in the learner's own kernel) any other ``numbers.Real`` such as ``fractions.Fraction``.
-    Refused: bool and numpy.bool_ (a truth value is not a count), complex, strings, containers, and
-    arrays or tensors with any dimension (a list of one number is not a number).
+    and floating scalars, numpy arrays and torch tensors holding one element (0-d, or shape (1,)
+    and the like) of an integer or floating dtype, and (in the learner's own kernel) any other
+    ``numbers.Real`` such as ``fractions.Fraction``. One element, not only 0-d: the course grader
+    receives a 0-d numpy array from the kernel as shape (1,) (autograder/kernel_agent.py encodes it
+    with np.ascontiguousarray), and both ways of grading must agree.
+    Refused: bool and numpy.bool_ (a truth value is not a count), complex, strings, lists and tuples
+    (a list of one number is not a number), and arrays or tensors of more than one element.
     """
     if isinstance(value, (bool, np.bool_)):
         return None
@@ -307,7 +310,7 @@ def _scalar_kind(value):
     if isinstance(value, (float, np.floating)):
         return "float"
     if isinstance(value, (Tensor, np.ndarray)):
-        if tuple(value.shape) != ():
+        if (value.numel() if isinstance(value, Tensor) else value.size) != 1:
             return None
         dt = value.dtype
         if isinstance(value, Tensor):
@@ -322,11 +325,11 @@ def real_value(value, what):
     """``value`` as a Python float, if the words "a number" allow it (see ``_scalar_kind``), else Fail."""
     k = _scalar_kind(value)
     need(k is not None, f"{what} should be a number, got {kind(value)}"
-         + (f" of shape {tuple(value.shape)} (a number is a 0-d value)"
+         + (f" of shape {tuple(value.shape)} (a number is one value)"
             if isinstance(value, (Tensor, np.ndarray)) and tuple(value.shape) != () else ""))
-    if isinstance(value, Tensor):
-        value = value.detach().item()
-    elif k == "int":
+    if isinstance(value, (Tensor, np.ndarray)):
+        value = value.reshape(()).item()
+    if k == "int":
         return float(int(value))
     return float(value)
 
@@ -340,7 +343,7 @@ def int_value(value, what):
     k = _scalar_kind(value)
     need(k == "int", f"{what} should be an integer, got {kind(value)}"
          + (" (a float: a count is a whole number, returned as an int)" if k == "float" else ""))
-    return int(value.item()) if isinstance(value, (Tensor, np.ndarray)) else int(value)
+    return int(value.reshape(()).item()) if isinstance(value, (Tensor, np.ndarray)) else int(value)
 
 
 def same_int(value, expected, what):

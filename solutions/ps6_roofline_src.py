@@ -431,7 +431,7 @@ $$W = N H' W' C_{out} \\frac{C_{in}}{g} K^2, \\qquad
 Q = \\text{dtype\\_bytes} \\times \\Big(N C_{in} H W + C_{out} \\frac{C_{in}}{g} K^2 + N C_{out} H' W'\\Big).$$
 
 A depthwise convolution is the case $g = C_{in} = C_{out}$; a pointwise one is $K = 1$. Return a
-number (a Python `float` or `int`, a numpy scalar, or a 0-d array or tensor: any of them will do;
+number (a Python `float` or `int`, a numpy scalar, or a one-element array or tensor: any will do;
 the grader compares its value to within a relative $10^{-9}$, so compute in float64, not float32).
 
 *Hand check.* A $3 \\times 3$ depthwise convolution, stride 1, on $112 \\times 112 \\times C$ in fp32 does

@@ -136,8 +136,8 @@ def _number(v):
         return type(v).__name__
     if isinstance(v, numbers.Real):
         return float(v)
-    if isinstance(v, np.ndarray) and v.shape == () and v.dtype.kind in "iuf":
-        return float(v)
+    if isinstance(v, np.ndarray) and v.size == 1 and v.dtype.kind in "iuf":
+        return float(v.reshape(()))
     if isinstance(v, torch.Tensor) and v.numel() == 1 and v.dtype != torch.bool and not v.dtype.is_complex:
         return float(v.reshape(()).item())
     return type(v).__name__

@@ -482,7 +482,7 @@ assert abs(predict(coeffs, net) - want) < 1e-9, f"exact data: the fit recovers e
 ## 3. nn-Meter's metric
 
 `within_10_percent(predicted, measured)`: the share (a number between 0 and 1; a Python float, a
-numpy float or a 0-d array or tensor will do) of networks whose prediction is within ±10% of the
+numpy float or a one-element array or tensor will do) of networks whose prediction is within ±10% of the
 measured time: $|\\text{predicted} - \\text{measured}| / \\text{measured} \\le 0.1$. The error is
 relative to the **measured** time. A prediction exactly 10% off is inside; in floating point,
 `abs(1.1 - 1.0) / 1.0` is a hair above 0.1, so the grader's cases keep away from the boundary (by at

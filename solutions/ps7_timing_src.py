@@ -294,6 +294,12 @@ def check_compare_interval(compare):
         seen.add((r["ci_low"], r["ci_high"]))
     need(len(seen) > 1, "case 3: compare gave the same interval for seeds 5, 1, 2 and 3 "
                         "with 100 resamples: use its seed argument (np.random.default_rng(seed))")
+    # Case 5 (n_boot away from its default): one resample, whose ratio is both ends of the interval,
+    # whatever way the resample is drawn; the same noisy rounds give a wide interval with many.
+    one = _compare(compare, SEEDED_A, SEEDED_B, "(case 5, n_boot=1)", seed=5, repeats=len(SEEDED_A), n_boot=1)[0]
+    need(one["ci_low"] == one["ci_high"], "case 5: compare(n_boot=1) gave an interval of width "
+         f"{one['ci_high'] - one['ci_low']:.3g}; one resample has one ratio, both ends of the interval: "
+         "draw n_boot resamples, the n_boot you are given")
 
 
 # ---------------------------------------------------------------- measure_speedup

@@ -1618,6 +1618,12 @@ SCENARIOS["ps4_inverted_residual"]["macs-hidden-width-truncated"] = (
     _edited("ps4_inverted_residual", "ps4_answer_macs", ("hidden = int(round(t * c_in))", "hidden = int(t * c_in)")))
 
 
+# (issue 21, class 3) n_boot away from its default
+SCENARIOS["ps7_timing"]["compare-n-boot-ignored"] = (
+    "ps7_answer_compare", _PS7_CI, "always 2000 resamples, whatever n_boot it is given",
+    _edited("ps7_timing", "ps7_answer_compare", ("size=(n_boot, repeats)", "size=(2000, repeats)")))
+
+
 def build(aid: str) -> list[Path]:
     released = EXERCISES / aid / f"{aid}.ipynb"
     solution = answers(SOLUTIONS / aid / f"{aid}.ipynb")

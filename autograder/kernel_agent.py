@@ -51,7 +51,7 @@ def _ag_agent(request, _mark="\x1eAG-RPC\x1e"):
             x = (x.float() if x.dtype == torch.bfloat16 else x).contiguous()
             return {"$tensor": [name, list(x.shape), base64.b64encode(x.numpy().tobytes()).decode()]}
         if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.size <= 4_000_000:
-            a = np.ascontiguousarray(v)
+            a = np.ascontiguousarray(v).reshape(v.shape)  # ascontiguousarray makes a 0-d array 1-d
             return {"$ndarray": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
         if isinstance(v, np.generic) and v.dtype.kind in "biuf":
             return {"$npscalar": [v.dtype.str, base64.b64encode(v.tobytes()).decode()]}

@@ -179,7 +179,7 @@ class Client:
             return {"$tensor": [str(x.dtype).replace("torch.", ""), list(x.shape),
                                 base64.b64encode(x.numpy().tobytes()).decode()]}
         if type(v) is np.ndarray and v.dtype.kind in "biuf":
-            a = np.ascontiguousarray(v)
+            a = np.ascontiguousarray(v).reshape(v.shape)  # ascontiguousarray makes a 0-d array 1-d
             return {"$ndarray": [a.dtype.str, list(a.shape), base64.b64encode(a.tobytes()).decode()]}
         if type(v) is list:
             return [self.encode(x, depth + 1) for x in v]

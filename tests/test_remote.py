@@ -64,6 +64,8 @@ def test_values_come_back_as_plain_data(kernel):
     assert client.learner_global("flag") is True and client.learner_global("big") == 10**30
     half = client.learner_global("half")
     assert half.dtype == torch.bfloat16 and half.tolist() == [1.0, 1.0, 1.0]
+    k.ns.update(zero_d=np.array(2.5), zero_t=torch.tensor(3.0))  # 0-d stays 0-d (np.ascontiguousarray makes it 1-d)
+    assert client.learner_global("zero_d").shape == () and client.learner_global("zero_t").shape == ()
 
 
 def test_objects_stay_in_the_kernel_and_answer_requests(kernel):

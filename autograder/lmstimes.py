@@ -22,13 +22,14 @@ and for Moodle the names and emails the worksheet gives, which collect uses to m
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import json
 import pathlib
 import re
 import zoneinfo
+
+from .roster import csv_rows, read_text
 
 MOODLE_ID = "Identifier"
 MOODLE_SUBMITTED = "Last modified (submission)"
@@ -50,12 +51,7 @@ class Times:
 def read(path, timezone: str | None = None) -> Times:
     """The submission times in ``path`` (kind recognised from its content); every error names the file."""
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise ValueError(f"--times: {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"--times: {path} is not UTF-8 text ({exc})") from None
+    text = read_text(path, "--times")
     if text.lstrip().startswith(("[", "{")):
         return _canvas(path, text)
     return _csv(path, text, timezone)
@@ -123,8 +119,7 @@ def moodle_time(text: str, tz: zoneinfo.ZoneInfo, where: str) -> dt.datetime | N
 
 
 def _csv(path: pathlib.Path, text: str, timezone: str | None) -> Times:
-    first = text.splitlines()[0] if text.strip() else ""
-    rows = list(csv.reader(text.splitlines(), delimiter=";" if first.count(";") > first.count(",") else ","))
+    rows = csv_rows(text)
     if not rows:
         raise ValueError(f"--times: {path} is empty")
     header = [h.strip() for h in rows[0]]

@@ -80,7 +80,7 @@ CANVAS_IDENTITY = ("Student", "LastName", "FirstName", "ID", "SIS User ID", "SIS
 CANVAS_ASSIGNMENT = re.compile(r"^(?P<title>.*) \((?P<id>\d+)\)$")
 
 
-def _rows(text: str) -> list[list[str]]:
+def csv_rows(text: str) -> list[list[str]]:
     """CSV rows, with the separator Canvas or a spreadsheet used (',' or ';'), read from the header line."""
     first = text.splitlines()[0] if text.strip() else ""
     delimiter = ";" if first.count(";") > first.count(",") else ","
@@ -98,15 +98,20 @@ def _number(text: str) -> float | None:
         return None
 
 
+def read_text(path: pathlib.Path, what: str) -> str:
+    """A file from outside (an LMS export) as text: UTF-8, a BOM allowed; errors name ``what`` and the file."""
+    if not path.is_file():
+        raise ValueError(f"{what}: {path} does not exist")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what}: {path} is not UTF-8 text ({exc})") from None
+
+
 def read_roster(path) -> Roster:
     path = pathlib.Path(path)
-    if not path.is_file():
-        raise ValueError(f"roster: {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"roster: {path} is not UTF-8 text ({exc})") from None
-    rows = _rows(text)
+    text = read_text(path, "roster")
+    rows = csv_rows(text)
     if not rows:
         raise ValueError(f"roster: {path} is empty")
     header = [h.strip() for h in rows[0]]

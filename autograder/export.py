@@ -34,7 +34,7 @@ from nbgrader.api import Gradebook
 from . import console
 from .course import load as load_course
 from .result import load as load_results
-from .roster import load_saved
+from .roster import csv_rows, load_saved, read_text
 
 BASE = ["student_id", "assignment", "score", "max_score", "status"]
 LATE = ["final_score", "submitted_at", "late_by_h", "days_late", "penalty", "late_reason"]
@@ -230,7 +230,7 @@ def _moodle_worksheet(workspace, assignment: str, output: pathlib.Path, points: 
         raise ValueError("--format moodle-worksheet: pass --worksheet, the grading worksheet Moodle gave for "
                          f"{assignment} (its participant ids are that assignment's)")
     path = pathlib.Path(worksheet)
-    rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    rows = csv_rows(read_text(path, "--worksheet"))
     header = [h.strip() for h in rows[0]] if rows else []
     for need in (MOODLE_ID, "Grade", "Last modified (grade)"):
         if need not in header:

@@ -22,10 +22,12 @@ file that is not such a record is reported, naming why). Compared:
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 import pathlib
 from collections.abc import Mapping
 
+from . import course as course_file
 from .result import CellResult, ResultFileError, StudentResult
 
 TOL = 1e-9
@@ -146,11 +148,6 @@ def similarity_flags(ws: pathlib.Path) -> list[str]:
 
 def late_arithmetic(ws: pathlib.Path, results: dict[tuple[str, str], StudentResult]) -> list[str]:
     """Every late record's arithmetic, recomputed; and each record against the current course file."""
-    import datetime as dt
-
-    from . import course as course_file
-    from .grade import with_late
-
     out = []
     try:
         current = course_file.load(ws)
@@ -180,7 +177,7 @@ def late_arithmetic(ws: pathlib.Path, results: dict[tuple[str, str], StudentResu
             out.append(f"{who}, but course.toml gives {a} no due time (removed since grading?): run grade")
         else:
             info = infos.setdefault(a, course_file.submission_info(ws, a))
-            again = with_late(ws, res, current, info).late
+            again = course_file.with_late(ws, res, current, info).late
             if again != late:
                 out.append(f"{who} differs from what course.toml and the submission time give now "
                            "(changed since grading?): run grade, which updates it")

@@ -6,10 +6,16 @@ import dataclasses
 import os
 import sys
 
-from .grade import Options
-from .nbgrader_config import RELEASE, SOURCE
+from .errors import GradingStopped
+from .gradebook import prepare
+from .nbgrader_config import RELEASE, SOURCE, course_config
+from .options import Options
+from .wslock import private
 
-DEFAULT = {f.name: f.default for f in dataclasses.fields(Options)}  # one home: grade.Options
+# Each command's own module (nbgrader, Jupyter, matplotlib: seconds to import) is imported when that
+# command runs, in _run_cmd; what is imported above is light, so `--help` answers at once.
+
+DEFAULT = {f.name: f.default for f in dataclasses.fields(Options)}  # one home: options.Options
 
 
 def _common(p, assignment=True):
@@ -96,7 +102,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _options(a):
-    from .grade import Options
     return Options(workspace=os.path.abspath(a.workspace), assignment=a.assignment, source=os.path.abspath(a.source),
                    db_url=a.db_url, **{k: getattr(a, k) for k in ("timeout_cell", "timeout_notebook", "memory_mb",
                                                                     "unsafe", "canary", "accept_withdrawn")
@@ -104,13 +109,10 @@ def _options(a):
 
 
 def main(argv=None) -> int:
-    from .errors import GradingStopped
-    from .grade import CanaryFailed
     a = parser().parse_args(argv)
     try:
         if a.cmd in ("feedback", "export", "check"):  # a server gradebook that refuses: one clear line
-            from .gradebook import prepare            # (grade checks its own; collect writes no gradebook)
-            from .nbgrader_config import course_config
+            # (grade checks its own; collect writes no gradebook)
             url = course_config(a.workspace, db_url=a.db_url).CourseDirectory.db_url
             if not url.startswith("sqlite"):
                 prepare(url)
@@ -118,17 +120,14 @@ def main(argv=None) -> int:
     except ValueError as exc:  # bad input: one clear line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except CanaryFailed as exc:  # a broken grading environment: nothing graded, say why
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except GradingStopped as exc:  # no sandbox, a lost Dask cluster: the batch stops, what was committed stays
+    except GradingStopped as exc:  # no sandbox, a lost Dask cluster, the canary refused (canary.CanaryFailed:
+        # exit status 3, nothing graded): the batch stops, what was committed stays
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
 
 
 def _run(a) -> int:
     if a.cmd in ("collect", "export", "similarity"):  # submissions, rosters and marks: the owner's alone
-        from .wslock import private
         with private():
             return _run_cmd(a)
     return _run_cmd(a)
@@ -179,7 +178,6 @@ def _run_cmd(a) -> int:
         feedback(_options(a))
     elif a.cmd == "export":
         from .export import export
-        from .nbgrader_config import course_config
         db_url = course_config(a.workspace, db_url=a.db_url).CourseDirectory.db_url
         export(db_url, a.workspace, a.output, assignment=a.assignment, fmt=a.format, points=a.points,
                worksheet=a.worksheet)

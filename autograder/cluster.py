@@ -1,7 +1,7 @@
 """``grade --scheduler tcp://HOST:PORT``: the per-student work on a Dask distributed cluster.
 
 The grader process reads each student's submitted notebooks and sends their bytes with the job;
-a Dask worker grades them exactly as a local worker process does (``grade.grade_one``: the same
+a Dask worker grades them exactly as a local worker process does (``job.grade_one``: the same
 sandbox, limits and hidden-test process), in a scratch folder of its own, and returns the result
 record with the autograded notebooks' text. The grader writes those notebooks, the gradebook and
 the result file, as it does for its own workers: it stays the only writer of the workspace, so
@@ -20,15 +20,28 @@ message: what was committed stays, the same command grades the rest.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 import traceback
 
 from . import console
 from .errors import ClusterLost
+from .execute import THREAD_ENV
+from .files import atomic_write
+from .job import grade_one
+from .options import backstop_s
+from .result import grader_error
+
+# distributed is imported inside the functions that use it: only a batch with --scheduler loads it, so
+# a local batch forks its workers (grade.run_pool) with none of its machinery (threads, loops) imported.
 
 NO_WORKER_S = 120.0  # a cluster with no worker for this long stops the batch
 
@@ -38,10 +51,6 @@ def grade_remote(opts, student: str, notebooks: list[str], submitted: dict[str, 
 
     Returns (the result record, {notebook name: autograded notebook JSON} for the grader to write).
     """
-    from .execute import THREAD_ENV
-    from .grade import grade_one
-    from .result import grader_error
-
     os.environ.update(THREAD_ENV)
     scratch = pathlib.Path(tempfile.mkdtemp(prefix="autograder-dask-"))
     try:
@@ -74,9 +83,6 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> in
     from distributed import wait
     from distributed.client import FuturesCancelledError
     from distributed.scheduler import KilledWorker
-
-    from .grade import atomic_write, backstop_s
-    from .result import grader_error
 
     ws = pathlib.Path(opts.workspace)
     quiet = _quiet_distributed()  # its reconnect attempts log tracebacks; the grader says what happened
@@ -159,7 +165,6 @@ def run_dask(opts, jobs: list, finish, scheduler: str, log=console.stderr) -> in
 
 def _quiet_distributed():
     """Silence distributed's client-side logging below CRITICAL; return what puts it back."""
-    import logging
     loggers = [logging.getLogger(n) for n in ("distributed", "distributed.client", "distributed.comm",
                                               "distributed.core", "distributed.utils", "tornado", "asyncio")]
     levels = [lg.level for lg in loggers]
@@ -187,23 +192,20 @@ class LocalCluster:
     """
 
     def __init__(self, n: int = 2, env: dict | None = None, log_dir=None):
-        import subprocess
-        import sys
-
         self.n, self.env = n, {**(env or os.environ)}
         repo = str(pathlib.Path(__file__).resolve().parent.parent)
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, self.env.get("PYTHONPATH")]))
         self.log_dir = pathlib.Path(log_dir or tempfile.mkdtemp(prefix="dask-logs-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.dask = str(pathlib.Path(sys.executable).with_name("dask"))
-        self.subprocess, self.scheduler, self.workers = subprocess, None, []
+        self.scheduler, self.workers = None, []
         self.port = free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
 
     def _spawn(self, name, *args):
         log = open(self.log_dir / f"{name}.log", "ab")
-        return self.subprocess.Popen([self.dask, *args], env=self.env, stdout=log, stderr=log,
-                                     stdin=self.subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen([self.dask, *args], env=self.env, stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
 
     def start(self) -> "LocalCluster":
         from distributed import Client
@@ -218,7 +220,6 @@ class LocalCluster:
 
     def kill(self, proc) -> None:
         """SIGKILL a process of the cluster and wait for it."""
-        import signal
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -239,7 +240,6 @@ class LocalCluster:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now."""
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -47,7 +47,7 @@ import zoneinfo
 
 from . import lmstimes
 from .course import submissions_file
-from .grade import atomic_write, private_dirs
+from .files import atomic_write, private_dirs
 from .roster import _names, _norm, read_roster, save_roster
 from .release import notebook_names
 from .nbgrader_config import SOURCE

@@ -2,7 +2,7 @@
 
 Pure: nothing here grades, reads a gradebook or knows a notebook. ``load`` reads the course file
 (every error names the file and the line), ``verdict`` turns (raw score, submission time, student)
-into the recorded late record, and ``apply`` puts that record into a result (its JSON form; grade.with_late
+into the recorded late record, and ``apply`` puts that record into a result (its JSON form; ``with_late``
 does it for an autograder.result.StudentResult).
 
     [late]                        # the course's default policy (every key optional)
@@ -39,6 +39,8 @@ import pathlib
 import re
 import tomllib
 import zoneinfo
+
+from .result import StudentResult
 
 COURSE_FILE = "course.toml"
 DAY = dt.timedelta(days=1)
@@ -329,6 +331,14 @@ def apply(workspace, res: dict, course: Course | None = None, info: dict | None 
         res["message"] = "; ".join(m for m in (res.get("message"), rec["error"]) if m)
     res["late"] = rec
     return res
+
+
+def with_late(ws, res: StudentResult, policy: Course | None, lms: dict) -> StudentResult:
+    """``res`` with its late record from the course file (``apply``): the score that counts and why;
+    a submission time course.toml cannot do without makes it the grader's error."""
+    d = apply(ws, {"student": res.student, "assignment": res.assignment, "status": res.status,
+                   "score": res.score, "message": res.message}, policy, lms)
+    return dataclasses.replace(res, status=d["status"], message=d.get("message") or "", late=d.get("late"))
 
 
 def final_score(res: dict) -> float:

@@ -23,8 +23,9 @@ from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 
 from . import console
 from .execute import PARTIAL
-from .grade import Options, _cfg, atomic_write
+from .files import atomic_write
 from .nbgrader_config import HIDDEN_DELIMITERS
+from .options import Options, config
 from .result import StudentResult, load as load_results
 
 BEGIN, END = HIDDEN_DELIMITERS  # matched anywhere in a line, as nbgrader does
@@ -123,7 +124,7 @@ def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
 def _feedback(opts: Options, log) -> list[pathlib.Path]:
     ws = pathlib.Path(opts.workspace)
     zone = due_zone(ws, opts.assignment)
-    cfg = _cfg(opts)
+    cfg = config(opts)
     db_url = cfg.CourseDirectory.db_url
     exporter = _exporter(cfg)
     with Gradebook(db_url) as gb:

@@ -1,6 +1,6 @@
 """One student's grading result: the typed record that grade builds and every later step reads.
 
-``grade`` builds a :class:`StudentResult` per student (``grade.grade_one`` in a worker, completed by
+``grade`` builds a :class:`StudentResult` per student (``job.grade_one`` in a worker, completed by
 the parent with the digests and the late record), writes the gradebook from it and stores it as
 ``results/<assignment>/<student>.json`` (:meth:`StudentResult.to_json`). ``feedback``, ``export``
 and ``check`` read those files back with :meth:`StudentResult.from_json` / :func:`load`, never the

@@ -249,7 +249,7 @@ def test_notebook_of_another_assignment_is_named(tmp_path):
 
 def test_foreign_notebook_compares_cell_ids_with_every_source(tmp_path):
     """Its own notebook, even edited, is never called foreign; an unknown one is, without a guess."""
-    from autograder.grade import foreign_notebook
+    from autograder.job import foreign_notebook
     src = REPO / "solutions"
     own = nbformat.read(REPO / "exercises" / "ps1_dsc" / "ps1_dsc.ipynb", as_version=4)
     assert foreign_notebook(own, src, "ps1_dsc", "ps1_dsc.ipynb") is None
@@ -292,7 +292,7 @@ def test_canary_failure_names_the_source_change_since_it_last_passed(tmp_path):
 
 def test_source_changes_falls_back_to_git_and_survives_without_it(tmp_path, monkeypatch):
     """No record of a passing canary: uncommitted changes git reports are named; no git: no sentence, no crash."""
-    from autograder import grade as g
+    from autograder import canary as g
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     repo = tmp_path / "course"

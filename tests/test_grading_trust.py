@@ -18,7 +18,8 @@ import pytest
 from autograder import cli
 from autograder.check import class_wide_failures
 from autograder.collect import collect
-from autograder.grade import CANARY, CanaryFailed, Options, grade, load_results
+from autograder.canary import CANARY, CanaryFailed
+from autograder.grade import Options, grade, load_results
 from autograder.nbgrader_config import REPO, course_config
 
 import nbgrader_harness as H
@@ -217,6 +218,10 @@ def test_check_warns_when_a_whole_class_fails_one_cell_alike():
 # ------------------------------------------------------------------ feedback a learner can act on
 
 CHECKS = '''
+import torch
+
+from assignments.toolkit import Cases, Tensor, allclose, need
+
 RUNS_IN_GRADER = True
 
 
@@ -243,10 +248,12 @@ SCALE = {
 
 @pytest.fixture(scope="module")
 def cases_course(tmp_path_factory):
-    """An assignment whose hidden check scores four cases (grading_guard.Cases), run in the grader."""
-    import build_notebooks as B
+    """An assignment whose hidden check scores four cases (assignments/toolkit.py's Cases), run in the grader."""
+    from assignments import build as B
+    from assignments import loader
     tmp = tmp_path_factory.mktemp("cases")
-    cells = [B.setup("fx_cases", CHECKS),
+    texts = {loader.TOOLKIT: (REPO / loader.TOOLKIT).read_text(), "assignments/fx_cases/checks.py": CHECKS}
+    cells = [B.setup("fx_cases", texts),
              B.answer("answer_scale", "import torch\n\ndef scale(x, k):\n    ### BEGIN SOLUTION\n    return x * k\n"
                                       "    ### END SOLUTION"),
              B.tests("test_scale", 4, "Does scale(x, k) multiply by k?",

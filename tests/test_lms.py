@@ -623,7 +623,7 @@ def test_source_is_the_course_solutions():
 def test_canvas_export_of_two_assignments_rescaled(tmp_path):
     """Several assignments in one Canvas import, each rescaled to its Canvas points; the roster's ids checked."""
     from autograder.export import export
-    from autograder.grade import atomic_write
+    from autograder.files import atomic_write
     from autograder.result import CellResult, StudentResult
     from autograder.result import path_of
     from autograder.roster import save_roster

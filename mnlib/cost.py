@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_int, check_number, check_positive_int
+from .layers import HardSigmoid, HardSwish, SqueezeExcitation
 
 
 def _pair(v, name: str) -> tuple[int, int]:
@@ -225,23 +228,29 @@ class CostReport:
         return "\n".join(rows)
 
 
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU,
-                nn.Tanh, nn.LeakyReLU)
-_FREE = (nn.Identity, nn.Dropout, nn.Flatten)  # no arithmetic
-_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AvgPool1d,
-          nn.AvgPool2d, nn.AvgPool3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
-          nn.AdaptiveMaxPool2d)
-_BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
 def qualified_name(cls: type) -> str:
     """'torch.nn.modules.activation.ReLU': the name ``LayerCost.module_type`` holds."""
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+# --- leaf-module rules: how count() counts a module with no children --------------------------
+# One row per family of leaf modules, as the operator tables below are per family of operators:
+# its types, its kind (or how a module's kind is read), its MACs, its element-wise ops and the
+# report total those ops add to. The first row whose types a leaf is an instance of counts it; a
+# leaf in no row raises, naming it: nothing counts as zero.
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BNS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.GELU,
+                nn.Tanh, nn.LeakyReLU, HardSwish, HardSigmoid)
+_POOLS = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AvgPool1d,
+          nn.AvgPool2d, nn.AvgPool3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+          nn.AdaptiveMaxPool2d)
+_FREE = (nn.Identity, nn.Dropout, nn.Flatten)  # no arithmetic
+
+
 def _is_activation(m: nn.Module) -> bool:
-    from .layers import HardSigmoid, HardSwish
-    return isinstance(m, _ACTIVATIONS + (HardSwish, HardSigmoid))
+    return isinstance(m, _ACTIVATIONS)
 
 
 def _conv_kind(m: nn.modules.conv._ConvNd, in_se: bool) -> str:
@@ -252,6 +261,54 @@ def _conv_kind(m: nn.modules.conv._ConvNd, in_se: bool) -> str:
     if m.groups == m.in_channels:
         return "depthwise"
     return "grouped"
+
+
+_Size = Callable[[nn.Module, torch.Tensor, torch.Tensor], int]  # (module, its input, its output) -> a count
+
+
+@dataclass(frozen=True)
+class _LeafRule:
+    types: tuple[type, ...]
+    kind: str | Callable[[nn.Module, bool], str]  # or (module, inside an SE block) -> its kind
+    macs: _Size | None = None   # None: no multiply-accumulates
+    ops: _Size | None = None    # None: no element-wise work
+    total: str = ""            # the CostReport total ``ops`` adds to ("bias", "bn", "act", "pool")
+    geometry: bool = False     # the row records the module's kernel_size, stride and groups
+
+
+def _conv_macs(m, x, out) -> int:  # each output element is a dot product of C_in / groups x K values
+    return out.numel() * (m.in_channels // m.groups) * math.prod(m.kernel_size)
+
+
+def _linear_macs(m, x, out) -> int:  # each output element is a dot product of in_features values
+    return out.numel() * m.in_features
+
+
+def _bias_ops(m, x, out) -> int:  # one addition per output element when the layer has a bias
+    return out.numel() if m.bias is not None else 0
+
+
+def _out_numel(m, x, out) -> int:
+    return out.numel()
+
+
+def _in_numel(m, x, out) -> int:  # pooling: every input element is read once
+    return x.numel()
+
+
+_LEAF_RULES = (
+    _LeafRule(_CONVS, _conv_kind, macs=_conv_macs, ops=_bias_ops, total="bias", geometry=True),
+    _LeafRule((nn.Linear,), "linear", macs=_linear_macs, ops=_bias_ops, total="bias"),
+    _LeafRule(_BNS, "bn", ops=_out_numel, total="bn"),
+    _LeafRule(_ACTIVATIONS, "act", ops=_out_numel, total="act"),
+    _LeafRule(_POOLS, "pool", ops=_in_numel, total="pool"),
+    _LeafRule(_FREE, "free"),
+)
+
+
+def _leaf_rule(m: nn.Module) -> _LeafRule | None:
+    """The first row of ``_LEAF_RULES`` that counts ``m``; None when no row does."""
+    return next((r for r in _LEAF_RULES if isinstance(m, r.types)), None)
 
 
 # --- operator-level rules: what a composite module's own forward computes --------------------
@@ -328,10 +385,6 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
 
     MACs include the batch dimension (use batch 1 for the papers' per-image figures).
     """
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    from .layers import SqueezeExcitation
-
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     input_size = tuple(input_size)
@@ -347,39 +400,21 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
     stack: list[nn.Module] = []  # the modules whose forward is running, innermost last
     calls: list[tuple[str, bool]] = []
 
-    def leaf_rule(mod, x, output) -> LayerCost:
+    def leaf_row(mod, x, output) -> LayerCost:
         name = names[id(mod)]
-        own = sum(p.numel() for p in mod.parameters(recurse=False))
-        row = LayerCost(name, "", tuple(x.shape), tuple(output.shape), own, 0,
-                        module_type=qualified_name(type(mod)))
-        if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            row.kind = _conv_kind(mod, id(mod) in se_members)
-            row.kernel_size, row.stride, row.groups = tuple(mod.kernel_size), tuple(mod.stride), mod.groups
-            k = math.prod(mod.kernel_size)
-            row.macs = output.numel() * (mod.in_channels // mod.groups) * k
-            if mod.bias is not None:
-                row.ops = output.numel()
-                totals["bias"] += row.ops
-        elif isinstance(mod, nn.Linear):
-            row.kind = "linear"
-            row.macs = output.numel() * mod.in_features
-            if mod.bias is not None:
-                row.ops = output.numel()
-                totals["bias"] += row.ops
-        elif isinstance(mod, _BNS):
-            row.kind, row.ops = "bn", output.numel()
-            totals["bn"] += row.ops
-        elif _is_activation(mod):
-            row.kind, row.ops = "act", output.numel()
-            totals["act"] += row.ops
-        elif isinstance(mod, _POOLS):
-            row.kind, row.ops = "pool", x.numel()
-            totals["pool"] += row.ops
-        elif isinstance(mod, _FREE):
-            row.kind = "free"
-        else:
+        rule = _leaf_rule(mod)
+        if rule is None:
             raise _Unknown(f"count() has no rule for leaf module {name!r} "
                            f"({type(mod).__module__}.{type(mod).__name__}); add one to mnlib.cost")
+        kind = rule.kind if isinstance(rule.kind, str) else rule.kind(mod, id(mod) in se_members)
+        ops = rule.ops(mod, x, output) if rule.ops else 0
+        row = LayerCost(name, kind, tuple(x.shape), tuple(output.shape),
+                        sum(p.numel() for p in mod.parameters(recurse=False)),
+                        rule.macs(mod, x, output) if rule.macs else 0, ops, module_type=qualified_name(type(mod)))
+        if rule.geometry:
+            row.kernel_size, row.stride, row.groups = tuple(mod.kernel_size), tuple(mod.stride), mod.groups
+        if rule.total:
+            totals[rule.total] += ops
         return row
 
     def pre_hook(mod, inputs):
@@ -388,7 +423,7 @@ def count(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> Cos
 
     def post_hook(mod, inputs, output):
         if id(mod) in leaves:
-            layers.append(leaf_rule(mod, inputs[0], output))
+            layers.append(leaf_row(mod, inputs[0], output))
         stack.pop()
 
     def on_op(func, args, kwargs, out) -> None:
@@ -471,8 +506,6 @@ def scaled_macs(builder, width_mult: float = 1.0, resolution: int = 224, num_cla
 
 def flops_from_torch(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> int:
     """FLOPs of one forward pass as torch.utils.flop_counter counts them (2 per MAC): an oracle."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     was_training = model.training
     model.eval()
     try:

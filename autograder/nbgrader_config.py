@@ -19,7 +19,7 @@ BACKSTOP_S = 120              # a grading job's hard limit: its notebooks' time 
 # nbgrader's delimiters of the hidden part of a test cell (ClearHiddenTests), written as comments.
 HIDDEN_DELIMITERS = ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
 HIDDEN_BEGIN, HIDDEN_END = (f"### {d}" for d in HIDDEN_DELIMITERS)
-GRADER = "_ps_grader"         # the hidden object of every assignment's checks (solutions/build_notebooks.py)
+GRADER = "_ps_grader"         # the hidden object of every assignment's checks (assignments/build.py)
 
 
 def course_config(workspace, *, source=SOURCE, release=RELEASE, db_url: str | None = None) -> Config:

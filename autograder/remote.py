@@ -3,9 +3,9 @@
 Why: a test that runs in the learner's kernel runs after the learner's code, and the kernel reports
 its verdict. Code that patches IPython can rewrite the test or drop its error (scenarios
 ``rewrites-test-cells`` and ``swallows-errors``). So the hidden checks run here, in the grader's
-worker process: the assignment's grader setup (solutions/grading_guard.py and the assignment's
-CHECKS, with their mnlib references) is executed here and never sent to the kernel, and each
-hidden test block ``_ps_grader.check_x(A, B)`` is called here with ``Remote`` stand-ins for the
+worker process: the assignment's grader setup (assignments/toolkit.py and the assignment's checks,
+with their mnlib references, loaded by assignments/loader.py) is executed here and never sent to
+the kernel, and each hidden test block ``_ps_grader.check_x(A, B)`` is called here with ``Remote`` stand-ins for the
 learner's ``A`` and ``B``.
 
 A Remote forwards what the check does to it (an attribute, a call, iteration) to the kernel as a
@@ -148,14 +148,14 @@ class Method:
 class Client:
     """Sends requests to the kernel through the executor (one hidden cell of its own per request)."""
 
-    # grading_guard reaches these through its client, without importing autograder
+    # the toolkit reaches these through its client, without importing autograder (its GraderClient Protocol)
     Remote, LearnerError, GuardHit, RemoteFailure = Remote, LearnerError, GuardHit, RemoteFailure
 
     def __init__(self, send, scratch: pathlib.Path):
         self._send = send  # code -> (stdout text, error name or None, error value)
         self.scratch = pathlib.Path(scratch)
         self._files = itertools.count()
-        self.guard_files: tuple[str, ...] | None = None  # set by grading_guard.Guard while it watches
+        self.guard_files: tuple[str, ...] | None = None  # set by the toolkit's Guard while it watches
         self.requests = 0
         self._agent_sent = False
         self.seconds = 0.0  # spent waiting for the kernel's answers

@@ -1,8 +1,9 @@
 """Does any book page print the reference code of a graded function openly, next to its exercise?
 
-The list of graded functions is derived from the assignments' sources (solutions/ps*_src.py), not
-typed here: (a) every mnlib function or class that a hidden check compares against (``mnlib.<module>.<name>``
-or an alias of an imported mnlib module in the CHECKS text), and (b) every function or class that a
+The list of graded functions is derived from the assignments' sources (assignments/<id>/checks.py and
+cells.py, or solutions/<id>_src.py for one not moved there yet), not typed here: (a) every mnlib function
+or class that a hidden check compares against (``mnlib.<module>.<name>`` or an alias of an imported mnlib
+module in the checks' text), and (b) every function or class that a
 learner writes in an answer cell and that mnlib also defines under that name. Model builders and
 configuration tables the checks only feed to a learner's function (``mnlib.models``, ``mnlib.configs``)
 are inputs, not answers, unless learners write them too (ps4's ``mobilenet_v2``).
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted((ROOT / "solutions").glob("ps*_src.py"))
+AUTHORED = sorted(p.parent for p in (ROOT / "assignments").glob("ps*/checks.py"))
+OLD_SOURCES = sorted((ROOT / "solutions").glob("ps*_src.py"))
 PAGES = sorted((ROOT / "book").rglob("*.md"))
 TITLE = "Reference implementation — open after the assignment"
 INPUT_MODULES = {"models", "configs"}
@@ -57,14 +59,22 @@ def _answer_names(src: str) -> set[str]:
     return names
 
 
+def _sources():
+    """(assignment, text of its hidden checks, source of its cells) for every assignment."""
+    for folder in AUTHORED:
+        kernel = folder / "kernel.py"
+        checks = (folder / "checks.py").read_text() + (kernel.read_text() if kernel.is_file() else "")
+        yield folder.name, checks, (folder / "cells.py").read_text()
+    for path in OLD_SOURCES:
+        src = path.read_text()
+        yield path.name.removesuffix("_src.py"), _checks_text(src), src
+
+
 def graded_functions() -> dict[str, set[str]]:
     """{mnlib object name: assignments that grade it}."""
     mods = _mnlib_modules()
     out: dict[str, set[str]] = {}
-    for path in SOURCES:
-        ps = path.name.removesuffix("_src.py")
-        src = path.read_text()
-        checks = _checks_text(src)
+    for ps, checks, src in _sources():
         alias = {a: m for m, a in re.findall(r"import mnlib\.(\w+) as (\w+)", checks)}
         refs = set(re.findall(r"\bmnlib\.(\w+)\.(\w+)", checks))
         refs |= {(alias[a], n) for a, n in re.findall(r"\b(\w+)\.(\w+)", checks) if a in alias}

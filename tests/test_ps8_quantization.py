@@ -12,26 +12,21 @@ import math
 import sys
 import warnings
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.dont_write_bytecode = True  # nothing written into solutions/ (nbgrader reads its folders as assignments)
 
 
 @pytest.fixture(scope="module")
 def grader():
-    """The namespace the grader setup builds (grading_guard + the ps8 checks), run here in-process."""
-    import ps8_quantization_src as src
-    guard = (ROOT / "solutions" / "grading_guard.py").read_text()
-    ns = {"__name__": "grader", "REMOTE": None, "GUARD_SOURCE": guard}
+    """The namespace the grader setup builds (the toolkit + the ps8 checks), loaded here in-process."""
+    from assignments import build
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exec(compile(guard, "grading_guard.py", "exec"), ns)
-        exec(compile(src.CHECKS, "ps8_checks.py", "exec"), ns)
-    return ns
+        return vars(build.load("ps8_quantization"))
 
 
 def _round_half_up(x: Fraction) -> int:

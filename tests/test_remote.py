@@ -5,6 +5,7 @@ real kernel is exercised by tests/test_hostile.py and tests/test_exercises_gradi
 value crosses as JSON text, as it does over the kernel's stdout.
 """
 import contextlib
+import inspect
 import io
 import json
 import math
@@ -201,11 +202,48 @@ def test_every_assignment_runs_its_hidden_checks_in_the_grader():
 
 
 def _remote_guard(client):
-    """solutions/grading_guard.py executed as the grader runs it: with REMOTE set to ``client``."""
-    source = (REPO / "solutions" / "grading_guard.py").read_text()
-    ns = {"__name__": "grader", "REMOTE": client, "GUARD_SOURCE": source}
-    exec(compile(source, "grading_guard.py", "exec"), ns)
-    return ns
+    """assignments/toolkit.py loaded as the grader loads it (assignments/loader.py): with REMOTE set to ``client``."""
+    from assignments import loader
+
+    return loader.load_checks({loader.TOOLKIT: (REPO / loader.TOOLKIT).read_text()}, remote=client)
+
+
+def _members(cls) -> dict:
+    """A Protocol's own members: {name: annotation} for its data, {name: function} for its methods."""
+    own = {k: v for k, v in vars(cls).items() if inspect.isfunction(v) and not k.startswith("_")}
+    return {**cls.__annotations__, **own}
+
+
+def test_the_client_has_what_the_toolkit_uses():
+    """Does autograder.remote.Client have every member of the toolkit's GraderClient Protocol, each
+    method with the same parameters (names, kinds, order, which have defaults), and does the toolkit
+    use nothing of REMOTE beyond the Protocol?"""
+    import ast
+
+    from assignments import toolkit
+
+    members = _members(toolkit.GraderClient)
+    assert {"Remote", "LearnerError", "GuardHit", "RemoteFailure", "guard_files", "evaluate", "define",
+            "scan"} <= set(members)
+    client = remote.Client(lambda code: ("", None, None), pathlib.Path("."))
+    for name, want in members.items():
+        assert hasattr(client, name), f"Client has no {name}"
+        if not inspect.isfunction(want):
+            continue
+        got = inspect.signature(getattr(remote.Client, name)).parameters.values()
+        shape = [(p.name, p.kind, p.default is inspect.Parameter.empty) for p in got]
+        assert shape == [(p.name, p.kind, p.default is inspect.Parameter.empty)
+                         for p in inspect.signature(want).parameters.values()], f"Client.{name}{shape}"
+    for name in ("Remote", "LearnerError", "GuardHit", "RemoteFailure"):
+        assert isinstance(getattr(remote.Client, name), type)
+    assert client.guard_files is None  # set by Guard while it watches, else None
+
+    tree = ast.parse((REPO / "assignments" / "toolkit.py").read_text())
+    used = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+            and isinstance(n.value, ast.Name) and n.value.id == "REMOTE"}
+    used |= {n.args[1].value for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "getattr"
+             and isinstance(n.args[0], ast.Name) and n.args[0].id == "REMOTE"}
+    assert used <= set(members), f"the toolkit uses {sorted(used - set(members))} of REMOTE, not in GraderClient"
 
 
 def test_guard_in_the_grader_names_the_cheat_and_passes_learner_errors_through(kernel):
@@ -215,13 +253,15 @@ def test_guard_in_the_grader_names_the_cheat_and_passes_learner_errors_through(k
          "def uses_mnlib(c_in, c_out, k):\n    return mnlib.cost.dsc_params(c_in, c_out, k)\n"
          "def own(c_in, c_out, k):\n    return c_in * k * k + c_in * c_out\n"
          "def broken(c_in, c_out, k):\n    raise TypeError('my bug')\n", k.ns)
-    guard = g["Guard"](["cost.py"])
+    guard = g.Guard(["cost.py"])
     assert guard.call("own", client.learner_global("own"), 3, 8, 3) == 3 * 9 + 24
-    with pytest.raises(g["Fail"], match="the exercise is to write it"):
+    with pytest.raises(g.NotOwnWork, match="the exercise is to write it"):
         guard.call("dsc_params", client.learner_global("uses_mnlib"), 3, 8, 3)
     # the learner's own error, not the grader's: a failed check that names the call that raised it
-    with pytest.raises(g["Fail"], match=r"^broken\(3, 8, 3\) raised TypeError: my bug$"):
+    with pytest.raises(g.Fail, match=r"^broken\(3, 8, 3\) raised TypeError: my bug$") as failed:
         guard.call("broken", client.learner_global("broken"), 3, 8, 3)
-    with pytest.raises(g["Fail"], match="the exercise is to write it"):
-        g["scan"](client.learner_global("uses_mnlib"), "dsc_params")
-    g["scan"](client.learner_global("own"), "own")  # no mnlib: no failure
+    assert not isinstance(failed.value, g.WHOLE_CHECK)
+    # the scan runs in the kernel; its NotOwnWork comes back as one, so it fails the whole check
+    with pytest.raises(g.NotOwnWork, match="the exercise is to write it"):
+        g.scan(client.learner_global("uses_mnlib"), "dsc_params")
+    g.scan(client.learner_global("own"), "own")  # no mnlib: no failure

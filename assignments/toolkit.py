@@ -1,15 +1,18 @@
-"""The graders' private toolkit, inlined into the first hidden cell of every assignment notebook.
+"""The graders' private toolkit: what every assignment's hidden checks import (need, Fail, Guard, ...).
 
-solutions/build_notebooks.py pastes this file's text into a hidden 0-point grade cell that runs
-before any answer cell. That cell executes it with ``exec`` in a fresh namespace whose
-``__builtins__`` is a *copy* of the builtins dict, then runs the assignment's own checks (also
-hidden) in the same namespace. So, by construction:
+An assignment's checks (assignments/<id>/checks.py) say ``from assignments.toolkit import ...``.
+assignments/build.py pastes this file's text, the assignment's own texts and the loader
+(assignments/loader.py) into a hidden 0-point grade cell that runs before any answer cell. The
+loader executes them as private module objects, never registered in ``sys.modules``, whose
+``__builtins__`` is a *copy* of the builtins dict (its ``__import__`` resolves ``assignments.*`` to
+these private modules). So, by construction:
 
 - what the checks compare with was computed by mnlib before any answer cell ran (patching mnlib
   afterwards, or mutating its functions' code, changes nothing);
 - ``torch.allclose``, ``torch.equal``, ``math.isclose`` and the builtins the checks use are the
-  references taken then: an answer cell that replaces ``torch.allclose`` or ``builtins.abs``
-  changes the student's world, not the grader's;
+  references taken then (import ``allclose``, ``equal``, ``isclose`` from here, not ``torch.allclose``
+  at check time): an answer cell that replaces ``torch.allclose`` or ``builtins.abs`` changes the
+  student's world, not the grader's;
 - answers are compared as plain values: a number is converted to a Python float or int first
   (``real_value``, ``int_value``: every kind of number the notebooks' words allow, numpy scalars
   and one-element arrays and tensors included, bool refused), a tensor must be ``type(t) is torch.Tensor``;
@@ -19,6 +22,11 @@ hidden) in the same namespace. So, by construction:
   bases, submodules), or calls into the forbidden mnlib modules while it runs (a profile hook sees
   every Python frame, whatever name the call went through) fails with "the exercise is to write it".
 
+Outcomes are types: ``Fail`` is a failed check; ``NotOwnWork`` (an answer that uses mnlib, or what
+the notebook asks to write by hand) and ``ProfilerTampered`` (an answer that replaced the grader's
+profile hook) are Fails that fail the whole check at once, never one case of it (``each_case``,
+``Cases``), whatever their messages say.
+
 Limits (documented, not hidden): the answer cells run in the same kernel. Code that walks
 ``globals()`` or the garbage collector to find and overwrite the grader's objects, patches torch's
 C kernels, or kills the kernel is not stopped here; the first two need knowing this file, and the
@@ -26,16 +34,21 @@ last gives no grade at all (the pipeline reports it). The checks never read stde
 
 Where the checks run. In a learner's kernel (self-checking, ``nbgrader validate``) all of the above
 happens there, and the limits above apply. The course's autograder runs this file and the checks
-in its own process instead (autograder/remote.py): ``REMOTE`` is then its client, the learner's
-objects arrive as stand-ins whose every use is a request to the kernel, and only data comes back.
-The references and the verdicts never enter the kernel, so code there can neither read nor rewrite
-them. ``scan`` and ``Guard`` then run their watch in the kernel around each request.
+in its own process instead (autograder/remote.py): ``REMOTE`` is then its client (what this file
+uses of it is ``GraderClient`` below), the learner's objects arrive as stand-ins whose every use is
+a request to the kernel, and only data comes back. The references and the verdicts never enter the
+kernel, so code there can neither read nor rewrite them. ``scan`` and ``Guard`` then run their
+watch in the kernel around each request (``scan`` by sending this file's text, ``GUARD_SOURCE``).
+
+This file must stay loadable on its own in the learner's kernel (the grader's ``scan`` runs its
+text there): it imports only the standard library, numpy, torch and mnlib, never ``autograder``.
 """
 import math
 import numbers
 import os
 import sys
 import types
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -52,9 +65,35 @@ _setprofile, _getprofile = sys.setprofile, sys.getprofile
 
 import mnlib  # noqa: E402  (after the references: importing it runs no answer code)
 
-# An autograder.remote.Client when the grader runs these checks in its own process, else None.
-REMOTE = globals().get("REMOTE")
-GUARD_SOURCE = globals().get("GUARD_SOURCE")  # this file's text, for the watch in the kernel
+
+class GraderClient(Protocol):
+    """What this toolkit uses of ``autograder.remote.Client``, the grader's link to the learner's kernel.
+
+    Stated here rather than imported: this file also runs in the learner's kernel, where autograder
+    is not installed. tests/test_remote.py checks that Client has every member, with a compatible
+    signature, and that this file uses no other.
+    """
+
+    Remote: type  # the class of the stand-ins for the learner's objects
+    LearnerError: type  # an error of a type the grader does not know; ``.ename`` names it
+    GuardHit: type  # the learner's code called a forbidden mnlib file (its str: where), or "profiler"
+    RemoteFailure: type  # the kernel could not answer: not an error of the learner's code
+    guard_files: tuple[str, ...] | None  # the mnlib files watched during each request while set
+
+    def evaluate(self, src: str, **names: Any) -> Any:
+        """``eval(src)`` in the kernel with ``names`` bound."""
+
+    def define(self, src: str, name: str) -> Any:
+        """Run trusted helper code in the kernel; return (a stand-in for) ``name`` from it."""
+
+    def scan(self, obj: Any, what: str, guard_source: str) -> None:
+        """Run this file's ``scan(obj, what)`` in the kernel, from its text ``guard_source``."""
+
+
+# Set by the loader (assignments/loader.py) before this text runs: the client when the grader runs
+# these checks in its own process (else None), and this file's text, for the watch in the kernel.
+REMOTE: GraderClient | None = globals().get("REMOTE")
+GUARD_SOURCE: str | None = globals().get("GUARD_SOURCE")
 
 
 def remote(value):
@@ -63,10 +102,11 @@ def remote(value):
 
 
 def _learner_failure(exc):
-    """A Fail raised by the watch in the kernel comes back as the learner's error: make it a Fail again."""
-    if REMOTE is not None and isinstance(exc, REMOTE.LearnerError) and getattr(exc, "ename", "") == "Fail":
-        return Fail(str(exc).split(": ", 1)[-1])
-    return None
+    """A Fail raised by the watch in the kernel comes back as the learner's error: make it the same Fail again."""
+    if REMOTE is None or not isinstance(exc, REMOTE.LearnerError):
+        return None
+    cls = {c.__name__: c for c in (Fail, NotOwnWork, ProfilerTampered)}.get(getattr(exc, "ename", ""))
+    return cls(str(exc).split(": ", 1)[-1]) if cls else None
 
 MNLIB_DIR = os.path.dirname(os.path.abspath(mnlib.__file__)) + os.sep
 CHEAT = ("{what} uses mnlib ({detail}); the exercise is to write it yourself: "
@@ -75,6 +115,19 @@ CHEAT = ("{what} uses mnlib ({detail}); the exercise is to write it yourself: "
 
 class Fail(AssertionError):
     """A failed check; its message tells the learner what was expected, not the answer."""
+
+
+class NotOwnWork(Fail):
+    """The answer uses mnlib (or what the notebook asks to write by hand): the whole check fails."""
+
+
+class ProfilerTampered(Fail):
+    """The answer replaced the profile hook the grader watches it with: the whole check fails."""
+
+
+# Fails that are a verdict on the whole answer, never on one case of it (each_case, Cases).
+WHOLE_CHECK = (NotOwnWork, ProfilerTampered)
+TAMPERED = "{what} changed the profiler the grader uses to watch it; leave sys.setprofile alone"
 
 
 def _is_mnlib_name(name):
@@ -122,12 +175,12 @@ def scan(obj, what, _seen=None):
     seen.add(id(obj))
     origin = _mnlib_origin(obj)
     if origin:
-        raise Fail(CHEAT.format(what=what, detail=origin))
+        raise NotOwnWork(CHEAT.format(what=what, detail=origin))
     if isinstance(obj, Module):
         for name, sub in obj.named_modules():
             origin = _mnlib_origin(sub)
             if origin:
-                raise Fail(CHEAT.format(what=what, detail=f"submodule {name!r} is {origin}"))
+                raise NotOwnWork(CHEAT.format(what=what, detail=f"submodule {name!r} is {origin}"))
         scan(type(obj), what, seen)
         return
     if isinstance(obj, MethodType):
@@ -157,10 +210,10 @@ def scan(obj, what, _seen=None):
     glb = obj.__globals__
     for code in _code_objects(obj.__code__):
         if code.co_filename.startswith(MNLIB_DIR):
-            raise Fail(CHEAT.format(what=what, detail=f"code from {code.co_filename}"))
+            raise NotOwnWork(CHEAT.format(what=what, detail=f"code from {code.co_filename}"))
         for name in code.co_names:
             if _is_mnlib_name(name):
-                raise Fail(CHEAT.format(what=what, detail=f"it names {name!r}"))
+                raise NotOwnWork(CHEAT.format(what=what, detail=f"it names {name!r}"))
             if name in glb:
                 scan(glb[name], what, seen)
     for cell in obj.__closure__ or ():
@@ -208,10 +261,10 @@ class Guard:
             tampered = _getprofile() is not self.hook
             _setprofile(previous)
         if tampered:
-            raise Fail(f"{what} changed the profiler the grader uses to watch it; leave sys.setprofile alone")
+            raise ProfilerTampered(TAMPERED.format(what=what))
         if self.hit is not None:
             detail, self.hit = self.hit, None
-            raise Fail(CHEAT.format(what=what, detail=f"it called {detail}"))
+            raise NotOwnWork(CHEAT.format(what=what, detail=f"it called {detail}"))
         return result
 
 
@@ -223,8 +276,8 @@ class Guard:
             return fn(*args, **kwargs)
         except REMOTE.GuardHit as hit:
             if str(hit) == "profiler":
-                raise Fail(f"{what} changed the profiler the grader uses to watch it; leave sys.setprofile alone") from None
-            raise Fail(CHEAT.format(what=what, detail=f"it called {hit}")) from None
+                raise ProfilerTampered(TAMPERED.format(what=what)) from None
+            raise NotOwnWork(CHEAT.format(what=what, detail=f"it called {hit}")) from None
         finally:
             REMOTE.guard_files = before
 
@@ -242,7 +295,10 @@ def kernel_eval(src, **names):
 
 
 def kernel_define(src, name):
-    """``name`` from the grader's helper code ``src``, defined where the learner's code runs."""
+    """``name`` from the grader's helper code ``src`` (a text, or a module the loader made, such as
+    an assignment's kernel helpers), defined where the learner's code runs."""
+    if isinstance(src, ModuleType):
+        src = src.__loader__.get_source(src.__name__)
     if REMOTE is not None:
         return REMOTE.define(src, name)
     env = {"__name__": "grader_helpers"}
@@ -253,6 +309,12 @@ def kernel_define(src, name):
 def need(condition, message):
     if not condition:
         raise Fail(message)
+
+
+def need_own(condition, message):
+    """``need`` for an answer that must be the learner's own work: a failure fails the whole check."""
+    if not condition:
+        raise NotOwnWork(message)
 
 
 def kind(value):
@@ -382,18 +444,17 @@ SHOWN_CASES = 4
 def each_case(what, cases, check):
     """Run ``check(case)`` for every case, then fail once naming each case that failed.
 
-    A message says which case (shapes, strides, kernel sizes), never the expected value. A cheat or
-    a tampered profiler stops at once: that is not a per-case verdict.
+    A message says which case (shapes, strides, kernel sizes), never the expected value. A
+    ``NotOwnWork`` or ``ProfilerTampered`` stops at once: that is not a per-case verdict.
     """
     cases, failed = list(cases), []
     for case in cases:
         try:
             check(case)
+        except WHOLE_CHECK:
+            raise
         except Fail as exc:
-            text = str(exc)
-            if "the exercise is to write it" in text or "leave sys.setprofile alone" in text:
-                raise
-            failed.append(text)
+            failed.append(str(exc))
     if not failed:
         return
     if len(cases) == 1:
@@ -571,7 +632,8 @@ class Cases:
     A case fails on a ``Fail`` or on an error of the learner's code; it never gives away expected
     values beyond what its label and message say. ``result()``: None when every case passed (full
     marks), a Fail naming every failed case when none passed (0 points), else a ``Partial`` worth
-    ``points * passed / total`` (rounded to 0.01). A cheat (mnlib's own code) fails the whole check.
+    ``points * passed / total`` (rounded to 0.01). A ``NotOwnWork`` or ``ProfilerTampered`` fails the
+    whole check.
     """
 
     def __init__(self, points):
@@ -603,7 +665,7 @@ class _Case:
         if exc is None:
             self.cases.passed += 1
             return False
-        if isinstance(exc, Fail) and "the exercise is to write it yourself" not in str(exc):
+        if isinstance(exc, Fail) and not isinstance(exc, WHOLE_CHECK):
             self.cases.failures.append(f"{self.label}: {exc}")
             return True
         learner = REMOTE is not None and isinstance(exc, REMOTE.LearnerError)
@@ -613,4 +675,4 @@ class _Case:
             message = str(exc).split(": ", 1)[-1] if learner else str(exc)
             self.cases.failures.append(f"{self.label}: {name}: {message}")
             return True
-        return False  # the kernel stopped answering, a timeout, a cheat: the whole check fails
+        return False  # the kernel stopped answering, a timeout, NotOwnWork: the whole check fails

@@ -1,0 +1,174 @@
+"""Write the nbgrader source notebooks solutions/<id>/<id>.ipynb from the authored files assignments/<id>/.
+
+Run: .venv/bin/python -m assignments.build [ID ...]   (or solutions/build_notebooks.py, the same;
+then release them: ``make release``, see tests/nbgrader_harness.py)
+
+An assignment is authored in real files (STYLE.md, rule 11):
+- assignments/<id>/cells.py: ``cells(setup_cell)``, the notebook's cells in order (markdown, the
+  reference answers between ``### BEGIN/END SOLUTION``, visible self-checks);
+- assignments/<id>/checks.py: the hidden checks, a module that imports what it uses from
+  assignments/toolkit.py (the helpers all assignments share);
+- assignments/<id>/kernel.py, where the checks need helpers that run in the learner's kernel.
+An assignment not converted yet is still read from solutions/<id>_src.py (``cells`` and a ``CHECKS``
+string that uses the toolkit's names without importing them).
+
+Every notebook has the same shape:
+1. a hidden 0-point grade cell, first of all code cells, that pastes assignments/loader.py's
+   ``load_checks`` and the texts it loads (the toolkit, the kernel helpers, the checks) and runs
+   them in a private namespace (see the loader's and the toolkit's docstrings for why and for the
+   limits). The notebook is the grader's single truth: grading reads nothing from assignments/;
+2. explanations, answer cells (``### BEGIN/END SOLUTION``), and grade cells that open with a
+   docstring, run visible self-checks, then call one hidden check ``_ps_grader.<name>(...)``.
+solutions/ holds only what this writes (and what nbgrader must release with it): nbgrader copies
+every file of solutions/<id>/ into the release, so nothing authored may sit there.
+
+The course's grader (autograder/remote.py) runs the setup cell's hidden block and every hidden
+check in its own process instead of the kernel; an assignment opts in with ``RUNS_IN_GRADER = True``
+in its checks, which must then reach the learner's objects only through what a stand-in allows
+(attributes, calls, iteration; ``kernel_eval`` and helpers defined in the kernel for the rest).
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from pathlib import Path
+
+import nbformat
+
+sys.dont_write_bytecode = True  # importing an old solutions/<id>_src.py must leave no __pycache__ in solutions/
+
+ROOT = Path(__file__).resolve().parent.parent
+if __name__ == "__main__" and str(ROOT) not in sys.path:  # run as a file: python assignments/build.py
+    sys.path.insert(0, str(ROOT))
+
+from assignments import loader  # noqa: E402
+from autograder.nbgrader_config import GRADER, HIDDEN_BEGIN, HIDDEN_END  # noqa: E402  (one home of the conventions)
+
+SOLUTIONS = ROOT / "solutions"
+IDS = ("ps1_dsc", "ps2_cost", "ps3_receptive_field", "ps4_inverted_residual", "ps5_v3_blocks",
+       "ps6_roofline", "ps7_timing", "ps8_quantization", "ps9_latency_search")
+
+
+def _meta(grade_id, *, grade=False, solution=False, locked=False, points=None):
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+            "solution": solution, "task": False}
+    if grade:
+        meta["points"] = points
+    return {"nbgrader": meta}
+
+
+def md(text: str):
+    return nbformat.v4.new_markdown_cell(text.strip("\n"))
+
+
+def readonly(grade_id: str, text: str):
+    """A locked code cell (nbgrader restores its source when grading)."""
+    return nbformat.v4.new_code_cell(text.strip("\n"), metadata=_meta(grade_id, locked=True))
+
+
+def answer(grade_id: str, text: str):
+    return nbformat.v4.new_code_cell(text.strip("\n"), metadata=_meta(grade_id, solution=True))
+
+
+def tests(grade_id: str, points: int, doc: str, visible: str, hidden: str):
+    """A grade cell: docstring, visible self-checks, then the hidden block."""
+    src = f'"""{doc}"""\n{visible.strip()}\n{HIDDEN_BEGIN}\n{hidden.strip()}\n{HIDDEN_END}'
+    return nbformat.v4.new_code_cell(src, metadata=_meta(grade_id, grade=True, locked=True, points=points))
+
+
+def setup(assignment: str, texts: dict[str, str], *, injected: bool = False):
+    """The hidden 0-point grade cell that must run before any answer cell.
+
+    ``texts``: {path: text} for ``loader.load_checks`` (the toolkit first, the checks last);
+    ``injected``: the checks are an old-style CHECKS string (the toolkit's names not imported).
+    """
+    for path, text in texts.items():
+        assert "'''" not in text, f"{path}: the hidden sources are pasted inside r''' ... ''' literals"
+        assert not text.endswith("\\"), f"{path}: a raw literal cannot end with a backslash"
+    pasted = "".join(f"    {path!r}: r'''{text}''',\n" for path, text in texts.items())
+    src = f"""# Grader setup (hidden, 0 points): it runs before your answers. Leave this cell as it is.
+{HIDDEN_BEGIN}
+{inspect.getsource(loader.load_checks)}
+
+{inspect.getsource(loader.check_functions)}
+
+{GRADER} = check_functions(load_checks({{
+{pasted}}}, remote=globals().get("_AG_REMOTE"), injected={injected!r},  # _AG_REMOTE: set when the autograder runs it
+    stderr_to_stdout=globals().get("_AG_REMOTE") is None))
+del load_checks, check_functions
+{HIDDEN_END}"""
+    return nbformat.v4.new_code_cell(src, metadata=_meta(f"{assignment}_grader_setup", grade=True,
+                                                         locked=True, points=0))
+
+
+def notebook(cells) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                   "language_info": {"name": "python"}}
+    for i, cell in enumerate(nb.cells):  # stable ids so regenerating gives the same file
+        cell.id = f"{cell.metadata.get('nbgrader', {}).get('grade_id', 'md')}-{i}".replace("_", "-")
+    nbformat.validate(nb)
+    return nb
+
+
+def authored(assignment: str) -> bool:
+    """Is the assignment authored in assignments/<id>/ (else still in solutions/<id>_src.py)?"""
+    return (ROOT / "assignments" / assignment / "checks.py").is_file()
+
+
+def _old_source(assignment: str):
+    if str(SOLUTIONS) not in sys.path:  # the old sources import build_notebooks by name from there
+        sys.path.insert(0, str(SOLUTIONS))
+    return importlib.import_module(f"{assignment}_src")
+
+
+def texts(assignment: str) -> tuple[dict[str, str], bool]:
+    """({path: text} the setup cell of ``assignment`` loads, in order; are its checks old-style?).
+
+    Authored in assignments/<id>/: the toolkit, the kernel helpers if any, the checks, from the files.
+    Not converted yet: the toolkit and solutions/<id>_src.py's CHECKS string (named <id>_checks.py,
+    as before), whose names are injected.
+    """
+    toolkit = {loader.TOOLKIT: (ROOT / loader.TOOLKIT).read_text()}
+    if not authored(assignment):
+        return {**toolkit, f"{assignment}_checks.py": _old_source(assignment).CHECKS}, True
+    own = [f"assignments/{assignment}/{name}" for name in ("kernel.py", "checks.py")
+           if (ROOT / "assignments" / assignment / name).is_file()]
+    return {**toolkit, **{path: (ROOT / path).read_text() for path in own}}, False
+
+
+def load(assignment: str, remote=None, replace: dict[str, str] | None = None):
+    """The checks module the setup cell of ``assignment`` builds, loaded here from the files (for the
+    tests). ``replace``: {path: text} to load in place of a file's text (a test's variant)."""
+    found, injected = texts(assignment)
+    unknown = set(replace or {}) - set(found)
+    if unknown:
+        raise ValueError(f"{sorted(unknown)}: not among {assignment}'s texts {list(found)}")
+    return loader.load_checks({**found, **(replace or {})}, remote=remote, injected=injected)
+
+
+def make(assignment: str) -> nbformat.NotebookNode:
+    """The source notebook of ``assignment``, from its authored files (or its old solutions/<id>_src.py)."""
+    found, injected = texts(assignment)
+    if injected:
+        cells = _old_source(assignment).cells
+    else:
+        cells = importlib.import_module(f"assignments.{assignment}.cells").cells
+    return notebook(cells(setup(assignment, found, injected=injected)))
+
+
+def build(assignment: str) -> Path:
+    out = SOLUTIONS / assignment / f"{assignment}.ipynb"
+    out.parent.mkdir(exist_ok=True)
+    nbformat.write(make(assignment), out)
+    return out
+
+
+def main(argv: list[str]) -> None:
+    for a in argv or IDS:
+        print(build(a))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -156,23 +156,23 @@ def late_arithmetic(ws: pathlib.Path, results: dict[tuple[str, str], StudentResu
     infos: dict = {}
     for (a, s), res in sorted(results.items()):
         late = res.late
-        if not late or res.status == "error":
+        if late is None or res.status == "error":
             continue
         who = f"{s}/{a}: late record"
-        raw, pen, final = late.get("raw_score"), late.get("penalty") or 0.0, late.get("score")
+        raw, pen, final = late.raw_score, late.penalty, late.score
         if res.status != "missing" and not _same(raw, res.score):
             out.append(f"{who}: raw score {raw}, the result's score {res.score}")
-        expect = 0.0 if late.get("accepted") is False else (raw or 0.0) * (1 - pen)
-        if not math.isclose(final or 0.0, expect, abs_tol=1e-6):
+        expect = 0.0 if not late.accepted else raw * (1 - pen)
+        if not math.isclose(final, expect, abs_tol=1e-6):
             out.append(f"{who}: final {final} but raw {raw} x (1 - {pen}) = {expect:g}")
-        pol = late.get("policy") or {}
-        if late.get("late_by_s") is not None and late.get("accepted") is not False and pol:
-            days = course_file.days_late(dt.timedelta(seconds=late["late_by_s"]), dt.timedelta(seconds=pol["grace"]))
-            if days != late.get("days_late"):
-                out.append(f"{who}: {late.get('days_late')} day(s) late recorded, {days} from late_by and grace")
-            if not math.isclose(pen, min(pol["cap"], pol["per_day"] * days), abs_tol=1e-9):
-                out.append(f"{who}: penalty {pen}, but min(cap {pol['cap']}, {pol['per_day']} x {days} days) "
-                           f"= {min(pol['cap'], pol['per_day'] * days):g}")
+        pol = late.policy
+        if late.late_by_s is not None and late.accepted and pol is not None:
+            days = course_file.days_late(dt.timedelta(seconds=late.late_by_s), dt.timedelta(seconds=pol.grace))
+            if days != late.days_late:
+                out.append(f"{who}: {late.days_late} day(s) late recorded, {days} from late_by and grace")
+            if not math.isclose(pen, min(pol.cap, pol.per_day * days), abs_tol=1e-9):
+                out.append(f"{who}: penalty {pen}, but min(cap {pol.cap}, {pol.per_day} x {days} days) "
+                           f"= {min(pol.cap, pol.per_day * days):g}")
         if current is None or a not in current.assignments:
             out.append(f"{who}, but course.toml gives {a} no due time (removed since grading?): run grade")
         else:
@@ -235,9 +235,9 @@ def _check_csv(path: pathlib.Path, book: dict, results: dict[tuple[str, str], St
             out.append(f"{path.name}: {key[1]}/{key[0]} score {score} in the export, {book[key]['score']} in the gradebook")
         res = results.get(key)
         late = res.late if res is not None else None
-        if late and row.get("final_score") not in (None, "") and not _same(float(row["final_score"]), late["score"]):
+        if late is not None and row.get("final_score") not in (None, "") and not _same(float(row["final_score"]), late.score):
             out.append(f"{path.name}: {key[1]}/{key[0]} final score {row['final_score']} in the export, "
-                       f"{late['score']} after the late penalty")
+                       f"{late.score} after the late penalty")
         status = res.status if res is not None else "graded"
         if row.get("status") not in (None, status):
             out.append(f"{path.name}: {key[1]}/{key[0]} status {row.get('status')} in the export, {status} recorded")

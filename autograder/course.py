@@ -2,8 +2,8 @@
 
 Pure: nothing here grades, reads a gradebook or knows a notebook. ``load`` reads the course file
 (every error names the file and the line), ``verdict`` turns (raw score, submission time, student)
-into the recorded late record, and ``apply`` puts that record into a result (its JSON form; ``with_late``
-does it for an autograder.result.StudentResult).
+into the recorded late record (an autograder.result.LateRecord), and ``with_late`` puts that record into
+an autograder.result.StudentResult (``apply``: into a result's JSON form).
 
     [late]                        # the course's default policy (every key optional)
     per_day = 0.10                # fraction of the score lost per started day late (24 h of elapsed time)
@@ -40,7 +40,7 @@ import re
 import tomllib
 import zoneinfo
 
-from .result import StudentResult
+from .result import LateRecord, PolicyRecord, StudentResult
 
 COURSE_FILE = "course.toml"
 DAY = dt.timedelta(days=1)
@@ -219,61 +219,52 @@ def days_late(late_by: dt.timedelta, grace: dt.timedelta) -> int:
 
 
 def verdict(a: Assignment, student: str, raw: float, submitted_at: dt.datetime | None,
-            lms_late: bool = False, lms_on_time: bool = False) -> dict:
+            lms_late: bool = False, lms_on_time: bool = False) -> LateRecord:
     """The late record of one submission: times, lateness, penalty, the raw and the penalised score, why.
 
     ``lms_on_time``: no time is known, but the LMS saw the submission on time (Canvas: no _LATE marker)."""
     p = a.policy
     due = a.due_for(student)
-    rec = {"due": due.isoformat(), "extended": student in a.extensions,
-           "submitted_at": submitted_at.isoformat() if submitted_at else None,
-           "late_by_s": None, "days_late": 0, "penalty": 0.0, "accepted": True, "raw_score": raw,
-           "score": raw, "policy": dataclasses.asdict(p) | {"grace": p.grace.total_seconds(),
-                                                            "not_accepted_after": None if p.not_accepted_after is None
-                                                            else p.not_accepted_after.total_seconds()}}
+    rec = LateRecord(score=raw, raw_score=raw, due=due.isoformat(), extended=student in a.extensions,
+                     submitted_at=submitted_at.isoformat() if submitted_at else None,
+                     policy=PolicyRecord(per_day=p.per_day, cap=p.cap, grace=p.grace.total_seconds(),
+                                         not_accepted_after=None if p.not_accepted_after is None
+                                         else p.not_accepted_after.total_seconds(), missing_time=p.missing_time))
     if submitted_at is None:
         if lms_on_time and not lms_late:  # (course.toml's due time should be Canvas's, as the how-to says)
-            rec["reason"] = "on time (Canvas did not mark it late; its exact time is not known)"
-            return rec
+            return dataclasses.replace(rec, reason="on time (Canvas did not mark it late; its exact time is not known)")
         if p.missing_time == "error":
-            rec["error"] = ("no submission time is known (" + ("the LMS marked it late, but not by how much"
-                            if lms_late else "zip and file times are not submission times") + "): collect again "
-                            "with --times (Canvas's Submissions API list or Moodle's grading worksheet), or set "
-                            "missing_time in course.toml")
-            rec["reason"] = rec["error"]
-            return rec
+            error = ("no submission time is known (" + ("the LMS marked it late, but not by how much"
+                     if lms_late else "zip and file times are not submission times") + "): collect again "
+                     "with --times (Canvas's Submissions API list or Moodle's grading worksheet), or set "
+                     "missing_time in course.toml")
+            return dataclasses.replace(rec, error=error, reason=error)
         if p.missing_time == "on_time" and not lms_late:
-            rec["reason"] = "no submission time is known; course.toml says to treat it as on time"
-            return rec
-        rec["penalty"] = p.cap if p.per_day > 0 else 0.0
-        rec["score"] = round(raw * (1 - rec["penalty"]), 6)
+            return dataclasses.replace(rec, reason="no submission time is known; course.toml says to treat it as on time")
+        penalty = p.cap if p.per_day > 0 else 0.0
         why = "the LMS marked it late" if lms_late else "course.toml says missing_time = \"late\""
-        rec["reason"] = (f"no submission time is known and {why}: the largest late penalty applies "
-                         f"({rec['penalty']:.0%})")
-        return rec
+        return dataclasses.replace(rec, penalty=penalty, score=round(raw * (1 - penalty), 6),
+                                   reason=f"no submission time is known and {why}: the largest late penalty "
+                                          f"applies ({penalty:.0%})")
     if submitted_at.tzinfo is None:
         raise ValueError(f"submission time {submitted_at.isoformat()} of {student} has no time zone")
     # as UTC instants: two datetimes sharing one tzinfo subtract as wall-clock times (DST hours lost)
     late_by = submitted_at.astimezone(dt.timezone.utc) - due.astimezone(dt.timezone.utc)
-    rec["late_by_s"] = late_by.total_seconds()
-    ext = f" (extended to {due.isoformat()})" if rec["extended"] else ""
+    rec = dataclasses.replace(rec, late_by_s=late_by.total_seconds())
+    ext = f" (extended to {due.isoformat()})" if rec.extended else ""
     if p.not_accepted_after is not None and late_by > p.not_accepted_after:
-        rec.update(accepted=False, penalty=1.0, score=0.0, days_late=days_late(late_by, p.grace))
-        rec["reason"] = (f"submitted {_human(late_by)} after the due time{ext}; late work is not accepted "
-                         f"after {_human(p.not_accepted_after)}: scored 0")
-        return rec
+        return dataclasses.replace(rec, accepted=False, penalty=1.0, score=0.0, days_late=days_late(late_by, p.grace),
+                                   reason=f"submitted {_human(late_by)} after the due time{ext}; late work is not "
+                                          f"accepted after {_human(p.not_accepted_after)}: scored 0")
     n = days_late(late_by, p.grace)
     if n == 0:
-        rec["reason"] = ("on time" + ext if late_by <= dt.timedelta(0)
-                         else f"within the grace period ({_human(late_by)} after the due time{ext})")
-        return rec
-    rec["days_late"] = n
-    rec["penalty"] = min(p.cap, p.per_day * n)
-    rec["score"] = round(raw * (1 - rec["penalty"]), 6)
+        return dataclasses.replace(rec, reason=("on time" + ext if late_by <= dt.timedelta(0) else
+                                                f"within the grace period ({_human(late_by)} after the due time{ext})"))
+    penalty = min(p.cap, p.per_day * n)
     capped = " (the cap)" if p.per_day * n > p.cap else ""
-    rec["reason"] = (f"submitted {_human(late_by)} after the due time{ext}: {n} day(s) late x "
-                     f"{p.per_day:.0%} = {rec['penalty']:.0%} off{capped}")
-    return rec
+    return dataclasses.replace(rec, days_late=n, penalty=penalty, score=round(raw * (1 - penalty), 6),
+                               reason=f"submitted {_human(late_by)} after the due time{ext}: {n} day(s) late x "
+                                      f"{p.per_day:.0%} = {penalty:.0%} off{capped}")
 
 
 def _human(d: dt.timedelta) -> str:
@@ -300,8 +291,41 @@ def submission_info(workspace, assignment: str) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def late_record(a: Assignment, student: str, status: str, raw: float | None, meta: dict) -> LateRecord:
+    """The late record of ``student``'s result of status ``status`` (not error) and raw score ``raw``;
+    ``meta``: what collect recorded of the submission (its time, where that came from, the LMS's marks)."""
+    if status in ("missing", "needs_review"):
+        return LateRecord(due=a.due_for(student).isoformat(), raw_score=0.0, score=0.0,
+                          extended=student in a.extensions,
+                          reason="not submitted" if status == "missing" else "handed in, not gradable yet")
+    when = meta.get("submitted_at")
+    rec = verdict(a, student, float(raw or 0.0), dt.datetime.fromisoformat(when) if when else None,
+                  bool(meta.get("lms_late")), bool(meta.get("lms_on_time")))
+    if meta.get("time_source"):
+        rec = dataclasses.replace(rec, time_source=meta["time_source"])
+    return rec
+
+
+def with_late(ws, res: StudentResult, course: Course | None = None, info: dict | None = None) -> StudentResult:
+    """``res`` with its late record from the course file: the score that counts and why. ``course``: the
+    parsed course file (None: the workspace's); ``info``: collect's submission records (None: the
+    workspace's). An assignment without a due time, or a result of status error, gets none; a
+    submission time course.toml cannot do without makes the result the grader's error (retried)."""
+    course = load(ws) if course is None else course
+    if course is None or res.assignment not in course.assignments or res.status == "error":
+        return dataclasses.replace(res, late=None)
+    a = course.assignments[res.assignment]
+    info = submission_info(ws, a.id) if info is None else info
+    rec = late_record(a, res.student, res.status, res.score, info.get(res.student, {}))
+    if rec.error:
+        return dataclasses.replace(res, status="error", late=rec,
+                                   message="; ".join(m for m in (res.message, rec.error) if m))
+    return dataclasses.replace(res, late=rec)
+
+
 def apply(workspace, res: dict, course: Course | None = None, info: dict | None = None) -> dict:
-    """Put the late record into ``res`` (in place) under "late"; an assignment without a due time gets none.
+    """``with_late`` for a result's JSON form: put the late record's JSON into ``res`` (in place) under
+    "late"; an assignment without a due time gets none.
 
     ``res["score"]`` stays the raw score (the gradebook's); ``res["late"]["score"]`` is what counts.
     A missing time with missing_time = "error" makes the result status "error" (retried next run).
@@ -313,32 +337,12 @@ def apply(workspace, res: dict, course: Course | None = None, info: dict | None 
     a = course.assignments[res["assignment"]]
     if info is None:
         info = submission_info(workspace, a.id)
-    meta = info.get(res["student"], {})
-    if res.get("status") in ("missing", "needs_review"):
-        res["late"] = {"due": a.due_for(res["student"]).isoformat(), "raw_score": 0.0, "score": 0.0,
-                       "penalty": 0.0, "submitted_at": None, "late_by_s": None, "days_late": 0,
-                       "accepted": True, "extended": res["student"] in a.extensions,
-                       "reason": "not submitted" if res["status"] == "missing" else "handed in, not gradable yet"}
-        return res
-    when = meta.get("submitted_at")
-    rec = verdict(a, res["student"], float(res.get("score") or 0.0),
-                  dt.datetime.fromisoformat(when) if when else None, bool(meta.get("lms_late")),
-                  bool(meta.get("lms_on_time")))
-    if meta.get("time_source"):
-        rec["time_source"] = meta["time_source"]
-    if "error" in rec:
+    rec = late_record(a, res["student"], res.get("status"), res.get("score"), info.get(res["student"], {}))
+    if rec.error:
         res["status"] = "error"
-        res["message"] = "; ".join(m for m in (res.get("message"), rec["error"]) if m)
-    res["late"] = rec
+        res["message"] = "; ".join(m for m in (res.get("message"), rec.error) if m)
+    res["late"] = rec.to_json()
     return res
-
-
-def with_late(ws, res: StudentResult, policy: Course | None, lms: dict) -> StudentResult:
-    """``res`` with its late record from the course file (``apply``): the score that counts and why;
-    a submission time course.toml cannot do without makes it the grader's error."""
-    d = apply(ws, {"student": res.student, "assignment": res.assignment, "status": res.status,
-                   "score": res.score, "message": res.message}, policy, lms)
-    return dataclasses.replace(res, status=d["status"], message=d.get("message") or "", late=d.get("late"))
 
 
 def final_score(res: dict) -> float:

@@ -33,12 +33,22 @@ from nbgrader.api import Gradebook
 
 from . import console
 from .course import load as load_course
+from .result import LateRecord
 from .result import load as load_results
 from .roster import csv_rows, load_saved, read_text
 
 BASE = ["student_id", "assignment", "score", "max_score", "status"]
 LATE = ["final_score", "submitted_at", "late_by_h", "days_late", "penalty", "late_reason"]
 FORMATS = ("csv", "canvas", "moodle", "moodle-worksheet")
+
+
+def late_columns(late: LateRecord | None) -> dict:
+    """The late record's columns but final_score (all empty without a record)."""
+    if late is None:
+        return dict.fromkeys(LATE[1:])
+    return {"submitted_at": late.submitted_at,
+            "late_by_h": None if late.late_by_s is None else round(late.late_by_s / 3600, 3),
+            "days_late": late.days_late, "penalty": late.penalty, "late_reason": late.reason}
 
 
 def rows(db_url: str, workspace, assignment: str | None = None) -> tuple[list[str], list[dict]]:
@@ -55,16 +65,13 @@ def rows(db_url: str, workspace, assignment: str | None = None) -> tuple[list[st
                     cells.setdefault(c.name, []).append((a.name, nb.name))
             for sub in sorted(a.submissions, key=lambda s: s.student.id):
                 res = results.get((a.name, sub.student.id))
-                late = (res.late if res is not None else None) or {}
+                late = res.late if res is not None else None
                 row = {"student_id": sub.student.id, "assignment": a.name, "score": sub.score,
                        "max_score": sub.max_score, "status": res.status if res is not None else "graded",
                        "message": res.message if res is not None else "",
                        "final_score": (None if res is not None and res.status == "needs_review"
-                                       else late.get("score", sub.score)),
-                       "submitted_at": late.get("submitted_at"),
-                       "late_by_h": None if late.get("late_by_s") is None else round(late["late_by_s"] / 3600, 3),
-                       "days_late": late.get("days_late"), "penalty": late.get("penalty"),
-                       "late_reason": late.get("reason")}
+                                       else sub.score if late is None else late.score),
+                       **late_columns(late)}
                 for nb in sub.notebooks:
                     for g in nb.grades:
                         row[(a.name, nb.name, g.name)] = g.score

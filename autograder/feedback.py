@@ -149,7 +149,7 @@ def _feedback(opts: Options, log) -> list[pathlib.Path]:
             html = html.replace("</head>", WRAP_CSS + "</head>", 1)
             if res.status != "graded" and res.message:
                 html = html.replace("<body>", f"<body><p><b>Grading note:</b> {_escape(res.message)}</p>", 1)
-            if res.late:
+            if res.late is not None:
                 html = counting_header(html, res, path.stem, len(graded))
                 html = html.replace("<body>", "<body>" + late_note(res, zone), 1)
             out = ws / "feedback" / student / opts.assignment / f"{path.stem}.html"
@@ -203,15 +203,15 @@ def when(iso: str | None, zone=None) -> str:
 def counting_header(html: str, res: StudentResult, notebook: str, notebooks: int = 1) -> str:
     """nbgrader's page header says the tests' score (``ps1_dsc (Score: 10.0 / 10.0)``); with a late
     penalty, that is not the score that counts: say both, the one that counts in bold."""
-    late = res.late or {}
-    if late.get("score") is None or late.get("raw_score") is None or late["score"] == late["raw_score"]:
+    late = res.late
+    if late is None or late.score == late.raw_score:
         return html
     head = re.compile(r"(<h4>\s*)" + re.escape(notebook) + r"\s*\(Score:\s*([-\d.]+)\s*/\s*([-\d.]+)\)(\s*</h4>)")
     where = "the assignment" if notebooks > 1 else "it"
 
     def swap(m):
         return (f"{m.group(1)}{notebook} (tests: {float(m.group(2)):g} / {float(m.group(3)):g}; after the "
-                f"{late.get('penalty', 0):.0%} late penalty <b>{late['score']:g} / {res.max_score:g}</b> counts"
+                f"{late.penalty:.0%} late penalty <b>{late.score:g} / {res.max_score:g}</b> counts"
                 f"{' for ' + where if notebooks > 1 else ''}){m.group(4)}")
     return head.sub(swap, html, count=1)
 
@@ -220,11 +220,11 @@ def late_note(res: StudentResult, zone=None) -> str:
     """The submission time, the due time, and the raw and final score with the reason (HTML)."""
     late = res.late
     return (f"<div class='autograder-late' style='border:1px solid #999;padding:0.5em;margin:0.5em'>"
-            f"<p><b>Due:</b> {_escape(when(late['due'], zone))}{' (your extension)' if late.get('extended') else ''}<br>"
-            f"<b>Submitted:</b> {_escape(when(late.get('submitted_at'), zone))}<br>"
-            f"<b>Score:</b> {late['raw_score']:g} / {res.max_score:g} before any late penalty; "
-            f"<b>{late['score']:g} / {res.max_score:g}</b> counts "
-            f"({late.get('penalty', 0):.0%} late penalty)<br><b>Why:</b> {_escape(late.get('reason', ''))}</p></div>")
+            f"<p><b>Due:</b> {_escape(when(late.due, zone))}{' (your extension)' if late.extended else ''}<br>"
+            f"<b>Submitted:</b> {_escape(when(late.submitted_at, zone))}<br>"
+            f"<b>Score:</b> {late.raw_score:g} / {res.max_score:g} before any late penalty; "
+            f"<b>{late.score:g} / {res.max_score:g}</b> counts "
+            f"({late.penalty:.0%} late penalty)<br><b>Why:</b> {_escape(late.reason)}</p></div>")
 
 
 def bundle(feedback_dir: pathlib.Path, assignment: str, pages: list) -> list:
@@ -320,4 +320,4 @@ def _note_page(assignment: str, res: StudentResult, zone=None) -> str:
         said = f"<p>Status: <b>{_escape(res.status)}</b></p><p>{_escape(res.message)}</p>"
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title>{WRAP_CSS}"
             f"</head><body><h1>{_escape(assignment)}: {res.score:g} / {res.max_score:g}</h1>"
-            + said + (late_note(res, zone) if res.late else "") + "</body></html>")
+            + said + (late_note(res, zone) if res.late is not None else "") + "</body></html>")

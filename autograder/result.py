@@ -5,7 +5,9 @@ the parent with the digests and the late record), writes the gradebook from it a
 ``results/<assignment>/<student>.json`` (:meth:`StudentResult.to_json`). ``feedback``, ``export``
 and ``check`` read those files back with :meth:`StudentResult.from_json` / :func:`load`, never the
 raw JSON: the score is one number, the sum of the cells' scores (:attr:`StudentResult.score`), and
-the score that counts is :attr:`StudentResult.final_score` (the late record's, if any).
+the score that counts is :attr:`StudentResult.final_score` (the late record's, if any). The late
+record is a :class:`LateRecord` (``course.verdict`` makes it), with the policy it applied as a
+:class:`PolicyRecord`.
 
 The file format is the record's fields as JSON, with ``schema`` (:data:`SCHEMA`), ``score`` and
 ``max_score`` written out for the people and scripts that read the files. A file that is not valid
@@ -14,7 +16,8 @@ version is refused with :class:`ResultFileError`, naming the file. A file withou
 before the record existed, with the same fields) is read as schema 1 when it passes those checks.
 
 For scripts written against the files, ``rec["score"]``, ``rec.get("late")`` and friends read the
-record as its file gives it (the JSON view); code in this package uses the attributes.
+record as its file gives it (the JSON view), and so do ``late["score"]``, ``late.get("reason")`` and
+``"error" in late`` on a :class:`LateRecord`; code in this package uses the attributes.
 """
 from __future__ import annotations
 
@@ -68,6 +71,98 @@ class CellResult:
 
 
 @dataclasses.dataclass(frozen=True)
+class PolicyRecord:
+    """The late policy a :class:`LateRecord` applied (``course.Policy`` as the record keeps it: durations
+    in seconds), so that ``check`` can redo its arithmetic without the course file."""
+
+    per_day: float  # fraction of the score lost per started day late
+    cap: float  # the most a late submission can lose (fraction)
+    grace: float  # seconds after the due time that still count as on time
+    not_accepted_after: float | None  # seconds after the due time past which the score is 0; None: never
+    missing_time: str  # what a submission with no known time gets: "error", "late" or "on_time"
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data) -> "PolicyRecord":
+        if not isinstance(data, Mapping):
+            raise TypeError(f"policy is a {type(data).__name__}, not an object")
+        after = data.get("not_accepted_after")
+        return cls(per_day=_num(data, "per_day"), cap=_num(data, "cap"), grace=_num(data, "grace"),
+                   not_accepted_after=None if after is None else _num(data, "not_accepted_after"),
+                   missing_time=_str(data, "missing_time"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LateRecord:
+    """One submission against its due time (``course.verdict``): the score that counts and why.
+
+    Its JSON form is the ``late`` object of a result file, key for key as the grader has always
+    written it: every field below, except ``policy``, ``error`` and ``time_source``, which are
+    written only when set (a missing submission's record has no policy). Frozen: build it with the
+    constructor, change it with :func:`dataclasses.replace`."""
+
+    score: float  # the score that counts: raw_score after the penalty
+    raw_score: float  # the tests' score (the result's; 0 for a student who submitted nothing)
+    penalty: float = 0.0  # the fraction of raw_score lost (1.0 when not accepted)
+    reason: str = ""  # why, in words for the learner and the instructor
+    due: str | None = None  # the due time that applied (the student's extension, if any), ISO 8601
+    extended: bool = False  # the student has an extension
+    submitted_at: str | None = None  # ISO 8601; None when not known, or nothing was submitted
+    late_by_s: float | None = None  # seconds after the due time (negative: early); None without a time
+    days_late: int = 0  # started 24-hour periods after the due time plus grace
+    accepted: bool = True  # False: later than the policy's not_accepted_after (scored 0)
+    policy: PolicyRecord | None = None  # the policy applied; None for a missing submission
+    error: str | None = None  # no verdict possible (no submission time): the result's status is error
+    time_source: str | None = None  # where submitted_at came from (collect's record), when known
+
+    _KEYS = ("due", "extended", "submitted_at", "late_by_s", "days_late", "penalty", "accepted", "raw_score",
+             "score", "reason")  # always written; policy, error and time_source only when set
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in self._KEYS}
+        if self.policy is not None:
+            out["policy"] = self.policy.to_json()
+        for key in ("error", "time_source"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
+
+    @classmethod
+    def from_json(cls, data) -> "LateRecord":
+        """The record of a result file's ``late`` object; TypeError or KeyError (naming the field) if it is
+        not one. Only ``score`` and ``raw_score`` are required; the others default as above."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a {type(data).__name__}, not an object")
+        kw = {"score": _num(data, "score"), "raw_score": _num(data, "raw_score")}
+        for key, kind in (("penalty", "number"), ("late_by_s", "number"), ("days_late", int),
+                          ("extended", bool), ("accepted", bool), ("reason", str), ("due", str),
+                          ("submitted_at", str), ("error", str), ("time_source", str)):
+            if data.get(key) is None:
+                continue  # the default (a null submitted_at, late_by_s or due is the default too)
+            if kind == "number":
+                kw[key] = _num(data, key)
+            elif not isinstance(data[key], kind) or (kind is int and isinstance(data[key], bool)):
+                raise TypeError(f"{key} {data[key]!r} is not {'an' if kind is int else 'a'} {kind.__name__}")
+            else:
+                kw[key] = data[key]
+        if data.get("policy") is not None:
+            kw["policy"] = PolicyRecord.from_json(data["policy"])
+        return cls(**kw)
+
+    # the JSON view, for scripts (and the course's tests, written against verdict's dict)
+    def __getitem__(self, key: str):
+        return self.to_json()[key]
+
+    def get(self, key: str, default=None):
+        return self.to_json().get(key, default)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.to_json()
+
+
+@dataclasses.dataclass(frozen=True)
 class StudentResult:
     """Everything grading one student's submission produced. Build it with :func:`grader_error` or the
     constructor; change it with :func:`dataclasses.replace` (it is frozen)."""
@@ -88,10 +183,12 @@ class StudentResult:
     submission_sha: str | None = None  # set when the parent commits the result
     source_sha: str | None = None
     grader: int | None = None  # grade.GRADER_VERSION that produced it
-    late: Mapping | None = None  # course.verdict's record: the score that counts and why (None: no due time)
+    late: LateRecord | None = None  # course.verdict's record: the score that counts and why (None: no due time)
     history: tuple[Mapping, ...] = ()  # earlier {"score", "status"} of this student, oldest first
 
     def __post_init__(self):
+        if isinstance(self.late, Mapping):  # the record's JSON form (a script, an older caller): typed here
+            object.__setattr__(self, "late", LateRecord.from_json(self.late))
         if self.status not in STATUSES:
             raise ValueError(f"result of {self.student}/{self.assignment}: status {self.status!r} is not one of "
                              f"{', '.join(STATUSES)}")
@@ -109,7 +206,7 @@ class StudentResult:
     @property
     def final_score(self) -> float:
         """The score that counts: the late record's (penalised) when there is one, else the raw score."""
-        return float(self.late["score"]) if self.late else self.score
+        return float(self.late.score) if self.late is not None else self.score
 
     @property
     def ran(self) -> bool:
@@ -131,7 +228,7 @@ class StudentResult:
         if self.traceback is not None:
             out["traceback"] = self.traceback
         if self.late is not None:
-            out["late"] = dict(self.late)
+            out["late"] = self.late.to_json()
         return out
 
     def dumps(self) -> str:
@@ -155,6 +252,12 @@ class StudentResult:
                     cells[gid] = CellResult.from_json(c)
                 except (TypeError, KeyError) as exc:
                     raise TypeError(f"cell {gid}: {exc}") from None
+            late = _field(data, "late", Mapping, None)
+            try:
+                late = None if late is None else LateRecord.from_json(late)
+            except (TypeError, KeyError) as exc:
+                what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+                raise TypeError(f"late record: {what}") from None
             rec = cls(student=_str(data, "student"), assignment=_str(data, "assignment"),
                       status=_str(data, "status"), cells=cells, message=data.get("message") or "",
                       comments=dict(_field(data, "comments", Mapping, {})),
@@ -166,7 +269,7 @@ class StudentResult:
                       total_s=None if data.get("total_s") is None else float(data["total_s"]),
                       traceback=data.get("traceback"), submission_sha=data.get("submission_sha"),
                       source_sha=data.get("source_sha"), grader=data.get("grader"),
-                      late=_field(data, "late", Mapping, None),
+                      late=late,
                       history=tuple(_field(data, "history", list, [])))
         except (TypeError, KeyError, ValueError) as exc:
             what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
@@ -227,6 +330,13 @@ def load(workspace, assignment: str | None = None, errors: list | None = None) -
 
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _num(data: Mapping, key: str) -> float:
+    v = data[key]
+    if not _number(v):
+        raise TypeError(f"{key} {v!r} is not a number")
+    return v
 
 
 def _str(data: Mapping, key: str) -> str:

@@ -343,9 +343,3 @@ def apply(workspace, res: dict, course: Course | None = None, info: dict | None 
         res["message"] = "; ".join(m for m in (res.get("message"), rec.error) if m)
     res["late"] = rec.to_json()
     return res
-
-
-def final_score(res: dict) -> float:
-    """The score that counts: penalised when a late record exists, else the raw score."""
-    late = res.get("late")
-    return float(late["score"]) if late else float(res.get("score") or 0.0)

@@ -35,7 +35,7 @@ from .cluster import run_dask
 from .errors import GradingEnvironmentError
 from .execute import THREAD_ENV
 from .files import atomic_write
-from .files import private_dirs  # noqa: F401 - similarity.py imports it (and roster.py atomic_write) from here
+
 from .gradebook import prepare, record_retrying
 from .job import grade_one
 from .nbgrader_config import RELEASE

@@ -204,7 +204,7 @@ def save_roster(roster: Roster, workspace, assignment: str | None = None) -> pat
     """Keep the roster collect used, per assignment: Moodle's participant ids differ from one
     assignment to the next (assign_user_mapping), so one file for all would give every earlier
     assignment the newest one's ids."""
-    from .grade import atomic_write
+    from .files import atomic_write
     out = _saved_path(workspace, assignment)
     data = {"path": roster.path, "kind": roster.kind, "columns": list(roster.columns), "points": roster.points,
             "students": [dataclasses.asdict(s) for s in roster.students.values()]}

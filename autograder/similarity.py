@@ -546,7 +546,7 @@ def similarity(assignment: str, workspace, *, against=(), source=SOURCE, release
                min_run: int = MIN_RUN, min_share: float = MIN_SHARE, max_pages: int = MAX_PAGES) -> Report:
     """Compare, then write pairs.csv, index.html and one page per flagged pair under
     ``<workspace>/similarity/<assignment>/``."""
-    from .grade import atomic_write, private_dirs
+    from .files import atomic_write, private_dirs
 
     ws = pathlib.Path(workspace)
     if not ws.is_dir():

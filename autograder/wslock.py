@@ -10,7 +10,7 @@ side"): each has its own lock. Forked children (the worker processes) close thei
 descriptor (``os.register_at_fork``), so the lock never outlives the process that took it.
 
 While it holds the lock, ``grade`` runs under umask 077 (``private``): a new workspace's gradebook,
-results, autograded notebooks and canary are its owner's alone (``grade.atomic_write`` writes 0600
+results, autograded notebooks and canary are its owner's alone (``files.atomic_write`` writes 0600
 files in 0700 folders whatever the umask, which covers ``collect``'s submissions too).
 """
 from __future__ import annotations

@@ -303,7 +303,9 @@ def fake_predict(features):
 def run_pick(pick_under_budget, candidates, budget):
     """pick_under_budget with fake_predict; the name it returned (or None, or the type's name)."""
     got = watched(pick_under_budget, [dict(c) for c in candidates], fake_predict, budget)
-    return got if got is None or isinstance(got, str) else type(got).__name__
+    if isinstance(got, str):
+        return str.__str__(got)  # a plain str of its characters (numpy's str_ and other subclasses too)
+    return got if got is None else type(got).__name__
 
 
 class TorchDevice:

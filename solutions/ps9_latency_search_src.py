@@ -182,6 +182,11 @@ for _n in (1, 2, 7, 40):
     METRIC.append(([float(x) for x in _p], [float(x) for x in _m],
                    float(np.mean(np.abs(_p - _m) / _m <= 0.1))))
 assert all(abs(abs(p_ - m_) / m_ - 0.1) > 1e-3 for p, m, _ in METRIC for p_, m_ in zip(p, m))
+# on the boundary: predictions exactly 10% under the measured time, where every way of writing the test
+# seen (|p - m| / m, |p - m| <= 0.1 m, |p / m - 1|, 0.9 m <= p, in percent, in float32) gives "inside",
+# and `< 0.1` gives "outside" (above the measured time, |p / m - 1| is a hair over 0.1: not used)
+METRIC.append(([9.0, 36.0, 4.5, 18.0, 90.0, 12.0], [10.0, 40.0, 5.0, 20.0, 100.0, 10.0], 5 / 6))
+assert all(abs(p_ - m_) / m_ == 0.1 for p_, m_ in zip(*METRIC[-1][:2]) if p_ < m_)
 
 
 def check_metric(within_10_percent):
@@ -484,9 +489,10 @@ assert abs(predict(coeffs, net) - want) < 1e-9, f"exact data: the fit recovers e
 `within_10_percent(predicted, measured)`: the share (a number between 0 and 1; a Python float, a
 numpy float or a one-element array or tensor will do) of networks whose prediction is within ±10% of the
 measured time: $|\\text{predicted} - \\text{measured}| / \\text{measured} \\le 0.1$. The error is
-relative to the **measured** time. A prediction exactly 10% off is inside; in floating point,
-`abs(1.1 - 1.0) / 1.0` is a hair above 0.1, so the grader's cases keep away from the boundary (by at
-least 0.1% of the measured time) and any correct way of writing the test passes them.
+relative to the **measured** time. A prediction exactly 10% off is inside. In floating point,
+`abs(1.1 - 1.0) / 1.0` is a hair above 0.1, so the grader's cases on the boundary are ones where every
+correct way of writing the test gives exactly 10% (a prediction of 9 for a measured 10, 36 for 40);
+its other cases keep at least 0.1% of the measured time away from the boundary.
 """),
         answer("ps9_answer_metric", """
 def within_10_percent(predicted, measured):

@@ -89,7 +89,7 @@ assert m.depthwise.bias is None and m.pointwise.bias is None, "no bias: batch no
 Without batch norm and activation, depthwise-then-pointwise is linear, so it equals one standard
 $K \\times K$ convolution. Write `equivalent_kernel(w_dw, w_pw)` that takes the depthwise weight
 (shape $(C_{in}, 1, K, K)$) and the pointwise weight (shape $(C_{out}, C_{in}, 1, 1)$) and returns the
-standard kernel $W$ of shape $(C_{out}, C_{in}, K, K)$ with
+standard kernel $W$ of shape $(C_{out}, C_{in}, K, K)$, a tensor of the same dtype as `w_dw`, with
 `conv2d(x, W) == conv2d(conv2d(x, w_dw, groups=C_in), w_pw)` for any input, stride and padding.
 """),
         answer("ps1_answer_kernel", """

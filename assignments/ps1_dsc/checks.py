@@ -56,11 +56,11 @@ def check_dsc_shapes(DSC):
         what = f"DSC({ci}, {co}, kernel_size={k}, stride={s}) on input {tuple(x.shape)}"
         m = guard.call(what, DSC, ci, co, k, s)
         m.eval()
-        out = guard.call(what, m, x)
+        out = guard.call(what, m, x.clone())  # copies: a forward that writes into its input must not change x
         plain_tensor(out, what + ": the output")
         need(tuple(out.shape) == tuple(y.shape),
              f"{what}: expected output shape {tuple(y.shape)}, got {tuple(out.shape)} (check padding and where the stride goes)")
-        mine, want = _convs(guard.call(what, TRACE, m, x)), _convs(ref_rows)
+        mine, want = _convs(guard.call(what, TRACE, m, x.clone())), _convs(ref_rows)
         need(len(mine) == len(want), f"{what}: the forward pass should run {len(want)} nn.Conv2d layers "
                                      f"(depthwise, then pointwise), yours runs {len(mine)}")
         for step, a, b in zip(STEP, mine, want):
@@ -76,7 +76,7 @@ def check_dsc_shapes(DSC):
 
 
 def _bn_hint(m, x, ref_rows, what):
-    mine = [r for r in guard.call(what, TRACE, m, x) if r["type"].startswith("BatchNorm")]
+    mine = [r for r in guard.call(what, TRACE, m, x.clone()) if r["type"].startswith("BatchNorm")]
     want = [r for r in ref_rows if r["type"].startswith("BatchNorm")]
     for a, b in zip(mine, want):
         if a.get("eps") != b.get("eps"):
@@ -98,7 +98,7 @@ def check_dsc_outputs(DSC):
         load_by_position(m, [t.clone() for t in state], what)
         m.eval()
         with torch.no_grad():
-            out = guard.call(what, m, x)
+            out = guard.call(what, m, x.clone())
         try:
             close_tensor(out, y, what + f" on input {tuple(x.shape)} with the reference weights and BN statistics, in eval mode")
         except Fail as exc:
@@ -118,6 +118,8 @@ def check_equivalent_kernel(equivalent_kernel):
         expect = (w_pw.shape[0], w_dw.shape[0], w_dw.shape[-1], w_dw.shape[-1])
         need(tuple(kern.shape) == expect, f"{what}: expected shape (C_out, C_in, K, K) = {expect}, "
                                           f"got {tuple(kern.shape)}")
+        need(kern.dtype == w_dw.dtype, f"{what}: return a kernel of the same dtype as w_dw ({w_dw.dtype}), "
+                                       f"got {kern.dtype}")
         close_tensor(torch.conv2d(x, kern.detach(), None, s, p), y,
                      what + f", stride {s}: a standard conv with your kernel vs depthwise-then-pointwise")
 

@@ -34,7 +34,8 @@ from torch import nn
 A convolution with kernel $K$, stride $s$ and padding $P$ on an $H \\times W$ input has output
 height $H' = \\lfloor (H + 2P - K)/s \\rfloor + 1$ (and the same for $W'$); each output element is a
 dot product of length $C_{in} K^2$ (standard) or $K^2$ (depthwise). `padding=None` means "same":
-$P = (K-1)/2$ rounded down. Write the four counts; the DSC applies the stride in its depthwise step.
+$P = \\lfloor (K-1)/2 \\rfloor$ for every $K$, even ones too ($P = 1$ for $K = 4$). Write the four
+counts; the DSC applies the stride in its depthwise step.
 """),
         answer("ps2_answer_conv_macs", """
 def out_size(size, k, stride=1, padding=0):
@@ -78,6 +79,7 @@ def dsc_macs(c_in, c_out, h, w, k, stride=1, padding=None):
         tests("ps2_conv_macs", 3,
               "Are standard_macs, depthwise_macs and pointwise_macs exact for many shapes, strides and paddings?",
               """
+assert not isinstance(standard_macs(3, 64, 224, 224, 3), float), "standard_macs should return an int (a count of MACs), not a float"
 assert standard_macs(3, 64, 224, 224, 3) == 86_704_128, "a 3x3 conv 3 -> 64 at 224x224 is 86,704,128 MACs"
 assert depthwise_macs(3, 224, 224, 3) == 1_354_752
 assert pointwise_macs(3, 64, 224, 224) == 9_633_792
@@ -94,7 +96,7 @@ assert dsc_macs(3, 64, 224, 224, 3) == 10_988_544, "the DSC 3 -> 64 at 224x224 i
 The speedup of a DSC over a standard convolution is
 $\\rho = \\dfrac{C_{out} K^2}{K^2 + C_{out}}$ (the parameter reduction $R$ has the same form).
 Write `speedup(k, c_out)` and `min_cout(k, target)`: the smallest integer $C_{out} \\ge 1$ with
-$R \\ge$ `target`, or `None` if no $C_{out}$ reaches it (hint: $R < K^2$ for every $C_{out}$).
+$R \\ge$ `target`, as an `int`, or `None` if no $C_{out}$ reaches it (hint: $R < K^2$ for every $C_{out}$).
 """),
         answer("ps2_answer_ratios", """
 def speedup(k, c_out):
@@ -123,6 +125,7 @@ def min_cout(k, target):
               """
 assert math.isclose(speedup(3, 64), 64 * 9 / 73)
 assert min_cout(3, 10) is None, "K = 3 can never give R >= 10"
+assert not isinstance(min_cout(7, 10), float), "min_cout should return an int (a channel count) or None, not a float"
 assert min_cout(7, 10) == 13
 """, f"{GRADER}.check_ratios(speedup, min_cout)"),
         md("""

@@ -23,6 +23,8 @@ CONV_CASES = [(3, 64, 224, 224, 3, 1, None), (32, 64, 112, 112, 3, 2, None), (16
               (5, 7, 1, 1, 1, 1, None), (8, 8, 13, 11, 3, 3, 0), (12, 20, 15, 15, 7, 2, 1)]
 CONV_CASES += [(rng.randint(1, 40), rng.randint(1, 40), rng.randint(5, 40), rng.randint(5, 40),
                 rng.choice([1, 3, 5]), rng.choice([1, 2, 3]), rng.choice([None, 0, 1, 2])) for _ in range(20)]
+# even kernels with padding=None: P = (K - 1) // 2 (1 for K = 4), not K // 2
+CONV_CASES += [(6, 10, 9, 9, 2, 1, None), (5, 8, 12, 10, 4, 2, None), (4, 6, 11, 8, 4, 1, None), (7, 3, 8, 8, 2, 2, None)]
 CONV_REF = []
 for ci, co, h, w, k, s, p in CONV_CASES:
     CONV_REF.append(((ci, co, h, w, k, s, p), mnlib.cost.standard_conv_macs(ci, co, h, w, k, s, p),

@@ -1641,6 +1641,24 @@ def build(aid: str) -> list[Path]:
     return written
 
 
+# (audit 21) alternatives and mistakes the audit found: each keeps or loses exactly the cells named
+SCENARIOS["ps4_inverted_residual"]["alternative-residual-in-place"] = (
+    "ps4_answer_block", [], "adds the residual into its input in place (x += y; return x)",
+    _edited("ps4_inverted_residual", "ps4_answer_block",
+            ("        return x + y if self.use_res_connect else y",
+             "        if self.use_res_connect:\n            x += y\n            return x\n        return y")))
+SCENARIOS["ps3_receptive_field"]["alternative-empirical-torch-size"] = (
+    "ps3_answer_empirical", [], "returns the cropped support's .shape, a torch.Size",
+    _edited("ps3_receptive_field", "ps3_answer_empirical",
+            ("    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)",
+             "    return support[rows.min():rows.max() + 1, cols.min():cols.max() + 1].shape")))
+_PS2_K_OVER_2 = answers(SOLUTIONS / "ps2_cost" / "ps2_cost.ipynb")["ps2_answer_conv_macs"]
+assert _PS2_K_OVER_2.count("p = (k - 1) // 2 if padding is None") == 3
+SCENARIOS["ps2_cost"]["padding-k-over-2"] = (
+    "ps2_answer_conv_macs", ["ps2_conv_macs", "ps2_dsc_macs"], "padding=None as K // 2: right for odd K only",
+    _PS2_K_OVER_2.replace("p = (k - 1) // 2 if padding is None", "p = k // 2 if padding is None"))
+
+
 if __name__ == "__main__":
     for aid in sys.argv[1:] or sorted(SCENARIOS):
         for p in build(aid):

@@ -1,9 +1,11 @@
 """ps7_timing's probes: trusted helpers that run where the learner's code runs (the kernel).
 
-The hidden checks (CHECKS in ps7_timing_src.py) place this file's text in the kernel with
+The hidden checks (assignments/ps7_timing/checks.py) place this file's text in the kernel with
 ``kernel_define`` and drive the learner's functions with it; what the probes record comes back as
 plain data (numbers, strings, lists) and the verdict is computed in the grader. The grader also
-runs the same fake device itself to compute the references.
+runs the same fake device itself to compute the references (the checks import it: the loader makes
+it a private module there). It must stay self-contained, since it is defined in the kernel from its
+text alone: it imports what it uses inside its functions, never from assignments/.
 
 - ``Line`` is a fake machine: a clock that only moves when a fake function spends time, a ``sync``
   that lands queued (asynchronous) work on the clock, and a log of which function ran, in order.

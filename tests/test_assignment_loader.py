@@ -143,7 +143,8 @@ def test_outcomes_are_decided_by_type_not_by_wording():
 
 
 def test_a_guarded_call_into_mnlib_is_not_own_work():
-    """In the kernel (REMOTE None), Guard and scan raise NotOwnWork for an answer that uses mnlib."""
+    """In the kernel (REMOTE None), Guard and scan raise NotOwnWork for an answer that uses mnlib, and
+    Guard raises ProfilerTampered for one that replaces the profile hook it watches with."""
     import mnlib.cost
 
     tk = _fixture().toolkit
@@ -152,3 +153,5 @@ def test_a_guarded_call_into_mnlib_is_not_own_work():
     with pytest.raises(tk.NotOwnWork):
         tk.scan(mnlib.cost.dsc_params, "dsc_params")
     assert tk.Guard(["cost.py"]).call("own", lambda: torch.ones(1).sum().item()) == 1.0
+    with pytest.raises(tk.ProfilerTampered, match="leave sys.setprofile alone"):
+        tk.Guard(["cost.py"]).call("tampers", lambda: sys.setprofile(None))

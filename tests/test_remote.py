@@ -265,3 +265,6 @@ def test_guard_in_the_grader_names_the_cheat_and_passes_learner_errors_through(k
     with pytest.raises(g.NotOwnWork, match="the exercise is to write it"):
         g.scan(client.learner_global("uses_mnlib"), "dsc_params")
     g.scan(client.learner_global("own"), "own")  # no mnlib: no failure
+    exec("import sys\ndef tampers(c_in, c_out, k):\n    sys.setprofile(None)\n    return 0\n", k.ns)
+    with pytest.raises(g.ProfilerTampered, match="leave sys.setprofile alone"):
+        guard.call("tampers", client.learner_global("tampers"), 3, 8, 3)

@@ -49,6 +49,7 @@ def receptive_field(layers):
         tests("ps3_recurrence", 3,
               "Does receptive_field follow the recurrence for many stacks of kernels, strides and dilations?",
               """
+assert not isinstance(receptive_field([(3, 1), (3, 1)]), float), "receptive_field should return an int (a count of pixels), not a float"
 assert receptive_field([(3, 1), (3, 1)]) == 5, "two 3x3 convs see 5x5"
 assert receptive_field([(3, 2), (3, 2), (3, 1)]) == 15, "a layer's kernel counts in units of the strides *before* it: 1 + 2 + 2*2 + 2*4"
 assert receptive_field([(3, 1, 2)]) == 5, "a 3x3 conv with dilation 2 spans 5 pixels"
@@ -61,7 +62,7 @@ or `nn.AvgPool2d`, if any) in the order `model.modules()` gives them (for these 
 forward order); 1x1 convolutions are included (they add nothing). Square kernels only. A pool's
 kernel size and stride may be an `int` or a tuple, and it counts with dilation 1. The grader checks
 the MobileNets and a network with max and average pooling and dilated convolutions.
-`model_rf(model)` is the receptive field of the last feature map. Test them on the MobileNets:
+`model_rf(model)` is the receptive field of the last feature map, an `int` as in §1. Test them on the MobileNets:
 `from mnlib.models import mobilenet_v1` is fine in a *test* cell of your own, not in the answer.
 """),
         answer("ps3_answer_model", """
@@ -91,7 +92,9 @@ def model_rf(model):
               """
 net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, 1, 2, dilation=2), nn.Conv2d(8, 4, 1))
 assert conv_layers(net) == [(3, 2, 1), (3, 1, 2), (1, 1, 1)], f"expected [(3, 2, 1), (3, 1, 2), (1, 1, 1)], got {conv_layers(net)}"
-assert model_rf(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1))) == 7, "3x3 s2 then 3x3: 1 + 2 + 2*2"
+rf = model_rf(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1)))
+assert not isinstance(rf, float), "model_rf should return an int (a count of pixels), not a float"
+assert rf == 7, "3x3 s2 then 3x3: 1 + 2 + 2*2"
 """, f"{GRADER}.check_model_rf(conv_layers, model_rf)"),
         md("""
 ## 3. Measuring it
@@ -99,8 +102,8 @@ assert model_rf(nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Conv2d(8, 8, 3, 1, 1)
 `empirical_rf(features, input_size)`: feed `torch.ones(1, C, input_size, input_size)` (with
 `requires_grad=True`; `C` is the first conv's `in_channels`), take the sum over channels of the
 centre output pixel `y[0, :, h // 2, w // 2]`, back-propagate, and return the height and width
-`(rows, cols)` of the bounding box of the input pixels whose gradient is non-zero, as two `int`s
-(a one-element tensor is accepted too). The grader passes plain convolution stacks with random
+`(rows, cols)` of the bounding box of the input pixels whose gradient is non-zero, as a tuple
+(or list) of two `int`s (a one-element tensor is accepted too; a `torch.Size` is a tuple of ints). The grader passes plain convolution stacks with random
 weights and an input large enough for the whole field. Measure, do not compute: in some of them a
 dilated kernel leaves holes in the field (the bounding box still counts them), and some kernels have
 zero outer taps, so the field is smaller than the recurrence says.
@@ -125,7 +128,9 @@ def empirical_rf(features, input_size):
               """
 torch.manual_seed(0)
 net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1))
-assert empirical_rf(net, 11) == (5, 5), "two 3x3 convs: the centre pixel sees a 5x5 patch"
+box = empirical_rf(net, 11)
+assert not any(isinstance(v, float) for v in box), "empirical_rf should return two ints (counts of pixels), not floats"
+assert tuple(box) == (5, 5), "two 3x3 convs: the centre pixel sees a 5x5 patch"
 """, f"{GRADER}.check_empirical(empirical_rf)"),
         md("""
 You are done when *Restart & Run All* runs without errors. Compare `model_rf` of MobileNetV1 with

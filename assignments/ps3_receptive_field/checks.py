@@ -96,7 +96,7 @@ def check_model_rf(conv_layers, model_rf):
         need(type(got) is list, f"conv_layers({name}) should return a list, got {kind(got)}")
         need(len(got) == len(layers), f"conv_layers({name}): expected {len(layers)} spatial layers "
                                       f"(convolutions and pools), got {len(got)}")
-        got = [tuple(l) if type(l) in (tuple, list) else l for l in got]
+        got = [tuple(l) if isinstance(l, (tuple, list)) else l for l in got]
         for i, (a, b) in enumerate(zip(got, layers)):
             need(a == b, f"conv_layers({name}): layer {i + 1} should be (kernel, stride, dilation) = {b}, got {a!r}")
         same_int(guard.call(f"model_rf({name})", model_rf, m), r, f"model_rf({name})")
@@ -124,8 +124,9 @@ def check_empirical(empirical_rf):
             what += " (its channels have fields of different sizes: sum the centre pixel over all output channels, " \
                     "and look at the gradient of every input channel)"
         got = guard.call(what, empirical_rf, net, size)
-        need(type(got) in (tuple, list) and len(got) == 2, f"{what} should return a (rows, cols) tuple, got {kind(got)}"
-             + (f" of length {len(got)}" if type(got) in (tuple, list) else ""))
+        # isinstance: a torch.Size or a namedtuple is a tuple in the learner's kernel as in the course grader
+        need(isinstance(got, (tuple, list)) and len(got) == 2, f"{what} should return a (rows, cols) tuple, got {kind(got)}"
+             + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
         same_int(_count(got[0]), rows, f"{what}: rows")
         same_int(_count(got[1]), cols, f"{what}: cols")
 

@@ -38,7 +38,10 @@ half to even, and truncating with `int(t * c_in)` alone gives another width):
 Convolutions have no bias. Create them in this order, each step as an `nn.Sequential` of
 conv, BN (and activation), e.g. `self.expand`, `self.depthwise`, `self.project`. Set
 `self.use_res_connect` (a `bool`): the input is added to the output only when that is possible
-without changing any shape.
+without changing any shape. Use PyTorch's defaults for batch norm (`eps`, `momentum`): the
+reference does. The grader loads the reference weights into your layers in creation order and
+sees each step by its call: `forward` must call the modules themselves (`self.expand(x)`, ...),
+not use their weights through `torch.nn.functional`.
 """),
         answer("ps4_answer_block", """
 class InvertedResidual(nn.Module):
@@ -88,7 +91,9 @@ assert y.shape == (1, 24, 5, 5), f"expected (1, 24, 5, 5), got {tuple(y.shape)}"
 Table 2 of the paper, one row per stage: expansion $t$, output channels $c$, repeats $n$, and the
 stride $s$ of the stage's *first* block (the others have stride 1). Before the stages: a 3x3 conv
 3 → 32, stride 2, padding 1, BN, ReLU6. After them: a 1x1 conv to 1280, BN, ReLU6; then global
-average pooling, flattening, `nn.Dropout(0.2)` and `nn.Linear(1280, num_classes)`.
+average pooling, flattening, `nn.Dropout(0.2)` and `nn.Linear(1280, num_classes)`. The stem
+conv and the last 1x1 conv have no bias; batch norm keeps PyTorch's defaults. As in §1, the
+grader sees each layer by its call, so the forward pass must call the layer modules themselves.
 """),
         readonly("ps4_table", """
 V2_TABLE = [  # (t, c, n, s), Sandler et al. 2018, Table 2
@@ -128,7 +133,7 @@ assert sum(p.numel() for p in net.parameters()) == 3_504_872, "MobileNetV2 has 3
 `block_macs(c_in, c_out, h, w, t, k=3, stride=1)`: the MACs of the three convolutions of a block on
 an $H \\times W$ input, $HWC_{in}tC_{in} + H'W'tC_{in}K^2 + H'W'tC_{in}C_{out}$ with
 $H' = \\lceil H/s \\rceil$ (padding $(K-1)/2$), hidden width `int(round(t * c_in))`, and no expansion
-term when the hidden width equals $C_{in}$.
+term when the hidden width equals $C_{in}$. Return a Python `int` (a count).
 """),
         answer("ps4_answer_macs", """
 def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
@@ -143,7 +148,9 @@ def block_macs(c_in, c_out, h, w, t, k=3, stride=1):
         tests("ps4_block_macs", 2,
               "Is block_macs exact for many blocks, including t = 1, odd sizes and stride 2?",
               """
-assert block_macs(16, 24, 112, 112, 6, 3, 2) == 112 * 112 * 16 * 96 + 56 * 56 * 96 * 9 + 56 * 56 * 96 * 24, "expand at 112x112, depthwise and projection at 56x56"
+macs = block_macs(16, 24, 112, 112, 6, 3, 2)
+assert not isinstance(macs, float), "block_macs should return an int (a count of MACs), not a float"
+assert macs == 112 * 112 * 16 * 96 + 56 * 56 * 96 * 9 + 56 * 56 * 96 * 24, "expand at 112x112, depthwise and projection at 56x56"
 """, f"{GRADER}.check_block_macs(block_macs)"),
         md("You are done when *Restart & Run All* runs without errors."),
     ]

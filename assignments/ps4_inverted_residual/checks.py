@@ -121,7 +121,7 @@ def check_block_structure(InvertedResidual):
              f"{what}: expected {'2 convolutions (t = 1 has no expansion)' if t == 1 else '3 convolutions'}, got {convs}")
         same_int(n_params(m), n, f"{what}: number of parameters")
         # partial: a forward pass that crashes (at the residual, say) is the outputs check's concern
-        compare_layers(guard.call(what, TRACE, m, x, True), rows, f"{what} on input {tuple(x.shape)}")
+        compare_layers(guard.call(what, TRACE, m, x.clone(), True), rows, f"{what} on input {tuple(x.shape)}")
 
     each_case("InvertedResidual structure", BLOCK_REF, case)
 
@@ -159,7 +159,7 @@ def check_v2(mobilenet_v2):
         what = f"mobilenet_v2(num_classes={classes})"
         m = guard.call(what, mobilenet_v2, classes)
         same_int(n_params(m), n, f"{what}: number of parameters")
-        compare_layers(guard.call(what, TRACE, m, V2_X), rows, f"{what} on a {tuple(V2_X.shape)} input", V2_BLOCKS)
+        compare_layers(guard.call(what, TRACE, m, V2_X.clone()), rows, f"{what} on a {tuple(V2_X.shape)} input", V2_BLOCKS)
         m.eval()
         with torch.no_grad():
             out = guard.call(what, m, torch.zeros(2, 3, 64, 64))

@@ -96,7 +96,8 @@ assert y.shape == (2, 16, 5, 5), "SE keeps the shape of its input"
         md("""
 ## 3. What SE costs
 
-`se_params(c, c_sq)`: the number of parameters of your `SE(c, c_sq)` (weights and biases).
+`se_params(c, c_sq)`: the number of parameters of your `SE(c, c_sq)` (weights and biases), as a
+Python `int` (a count).
 """),
         answer("ps5_answer_se_params", """
 def se_params(c, c_sq):
@@ -108,6 +109,7 @@ def se_params(c, c_sq):
         tests("ps5_se_params", 1,
               "Does se_params count the weights and biases of SE exactly?",
               """
+assert not isinstance(se_params(16, 8), float), "se_params should return an int (a count of parameters), not a float"
 assert se_params(16, 8) == sum(p.numel() for p in nn.Conv2d(16, 8, 1).parameters()) + sum(p.numel() for p in nn.Conv2d(8, 16, 1).parameters()), "se_params(16, 8): weights and biases of two 1x1 convs, 16 -> 8 and 8 -> 16"
 """, f"{GRADER}.check_se_params(se_params)"),
         md("You are done when *Restart & Run All* runs without errors."),

@@ -91,13 +91,18 @@ def _canary_passed(opts: Options) -> pathlib.Path:
 
 def _canary_roots(opts: Options) -> list[pathlib.Path]:
     """The files a reference answer's grading depends on, besides the environment: the assignment's
-    source folder, the source's shared top-level files (solutions/grading_guard.py, its own _src.py;
-    not another assignment's), and mnlib."""
+    source folder, the source's shared top-level files (not another assignment's), where the checks
+    are authored beside it (assignments/toolkit.py, loader.py, build.py and assignments/<id>/), and mnlib."""
     source = pathlib.Path(opts.source)
     others = [p.name for p in source.iterdir() if p.is_dir() and p.name != opts.assignment] if source.is_dir() else []
     roots = [source / opts.assignment]
     roots += [p for p in sorted(source.glob("*")) if p.is_file() and p.suffix in (".py", ".json", ".toml", ".txt")
               and not any(p.name.startswith(o + "_") for o in others)]
+    authored = source.resolve().parent / "assignments"  # where the checks are authored (assignments/build.py)
+    if authored.is_dir():
+        roots += sorted(authored.glob("*.py"))  # toolkit.py, loader.py, build.py, __init__.py
+        if (authored / opts.assignment).is_dir():
+            roots.append(authored / opts.assignment)  # cells.py, checks.py, kernel.py
     spec = importlib.util.find_spec("mnlib")
     if spec is not None and spec.origin:
         roots.append(pathlib.Path(spec.origin).parent)

@@ -312,6 +312,23 @@ def test_source_changes_falls_back_to_git_and_survives_without_it(tmp_path, monk
     assert g.source_changes(opts) == ""
 
 
+def test_canary_hashes_the_authored_checks_of_its_assignment_only(tmp_path):
+    """The canary's inputs include assignments/ beside the source (the toolkit, the loader, this
+    assignment's checks), not another assignment's; without an assignments/ folder, nothing of it."""
+    from autograder import canary as g
+    repo = tmp_path / "course"
+    shutil.copytree(SCEN / "source", repo / "solutions")
+    opts = g.Options(workspace=str(tmp_path / "ws"), assignment=A, source=str(repo / "solutions"))
+    assert not [p for p in g.canary_inputs(opts) if "assignments" in p]
+    for rel in ("toolkit.py", "loader.py", f"{A}/checks.py", "ps9_other/checks.py"):
+        (repo / "assignments" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (repo / "assignments" / rel).write_text("# authored\n")
+    hashed = [p.replace(os.sep, "/") for p in g.canary_inputs(opts)]
+    for rel in ("toolkit.py", "loader.py", f"{A}/checks.py"):
+        assert any(p.endswith("assignments/" + rel) for p in hashed), (rel, hashed)
+    assert not any("ps9_other" in p for p in hashed)
+
+
 # ------------------------------------------------------------------ --unsafe kernels die with their worker
 
 WORKER = """

@@ -165,7 +165,8 @@ assert interval == (2.0, 2.0), f"A takes twice as long as B in every round: ever
 
 `measure_speedup()`: with `torch.manual_seed(0)`, an input `torch.randn(1, 32, 28, 28)`, a standard
 3x3 conv 32 → 64 (padding 1, no bias) and a DSC (depthwise 3x3 with `groups=32`, then 1x1 to 64,
-no bias, no BN), time them with your `compare(standard, dsc)` (`fn_a` runs the standard conv on the
+no bias, no BN), time them with your `compare(standard, dsc)`, called by that name (the grader watches
+`compare`), with warm-up (its default, or any `warmup` of at least 1) (`fn_a` runs the standard conv on the
 input, `fn_b` the DSC) with autograd off (`torch.no_grad()` or `torch.inference_mode()`: otherwise
 you time the bookkeeping for a backward pass too). Return the dict `compare` returned with one more
 entry `"mac_ratio"`: the standard convolution's MACs divided by the DSC's (write the formula). If

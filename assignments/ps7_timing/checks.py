@@ -44,7 +44,7 @@ def _run(benchmark, durations, warmup, repeats, asynchronous=False):
     shown_wr = f"warmup={warmup}, repeats={repeats}" if warmup is not None else "default warmup and repeats"
     res = guard.call(f"benchmark(fn, {shown_wr}) on a fake device", benchmark, f.fn,
                      sync=f.sync, clock=f.clock, **counts)
-    need(type(res) is dict, f"benchmark should return a dict, got {kind(res)}")
+    need(isinstance(res, dict), f"benchmark should return a dict, got {kind(res)}")
     for key in ("samples", "median", "iqr"):
         need(key in res, f"benchmark's result has no {key!r}")
     need(type(res["samples"]) is list, f"result['samples'] should be a list, got {kind(res['samples'])}")
@@ -119,8 +119,8 @@ def check_stats(benchmark):
     for d, w, r, ref in STAT_REF:
         f, res = _run(benchmark, d, w, r)
         _same_samples(res["samples"], ref.samples, f"benchmark(warmup={w}, repeats={r})", units=True)
-        close_float(float(res["median"]), ref.median, f"median of {r} samples with an outlier")
-        close_float(float(res["iqr"]), ref.iqr, f"IQR (75th - 25th percentile) of {r} samples")
+        close_float(real_value(res["median"], "median"), ref.median, f"median of {r} samples with an outlier")
+        close_float(real_value(res["iqr"], "iqr"), ref.iqr, f"IQR (75th - 25th percentile) of {r} samples")
 
 
 # ---------------------------------------------------------------- compare
@@ -132,7 +132,7 @@ def _compare(compare, da, db, what, asynchronous=False, **kwargs):
     shown = ", ".join(f"{k}={v}" for k, v in kwargs.items())
     what = f"compare(fn_a, fn_b, {shown}) {what}"
     res = guard.call(what, compare, fa.fn, fb.fn, sync=line.sync, clock=line.clock, **kwargs)
-    need(type(res) is dict, f"{what} should return a dict, got {kind(res)}")
+    need(isinstance(res, dict), f"{what} should return a dict, got {kind(res)}")
     out = {}
     for key in ("ratio", "ci_low", "ci_high"):
         need(key in res, f"{what}: the result has no {key!r}")
@@ -310,7 +310,7 @@ STANDARD, DSC = [[_X, [64, 32, 3, 3], _Y, False]], [[_X, [32, 1, 3, 3], _X, Fals
 def check_dsc_mac_ratio(measure_speedup):
     scan(measure_speedup, "measure_speedup")
     res = guard.call("measure_speedup()", measure_speedup)
-    need(type(res) is dict and "mac_ratio" in res, "measure_speedup should return compare's dict plus 'mac_ratio'")
+    need(isinstance(res, dict) and "mac_ratio" in res, "measure_speedup should return compare's dict plus 'mac_ratio'")
     close_float(_number(res["mac_ratio"], "mac_ratio"), MAC_RATIO, "mac_ratio (standard MACs / DSC MACs of the layer)")
 
 
@@ -321,7 +321,7 @@ def check_dsc_speedup(measure_speedup):
     need(seen["calls"] is not None, "measure_speedup should time the two layers with your compare")
     need(seen["calls"], "measure_speedup() never called your compare: time the two layers with it")
     res = seen["result"]
-    need(type(res) is dict and all(_scalar_kind(res.get(k)) for k in ("ratio", "ci_low", "ci_high")),
+    need(isinstance(res, dict) and all(_scalar_kind(res.get(k)) for k in ("ratio", "ci_low", "ci_high")),
          "measure_speedup should return compare's dict (numbers 'ratio', 'ci_low', 'ci_high') plus 'mac_ratio'")
     got = tuple(res[k] for k in ("ratio", "ci_low", "ci_high"))
     match = [c for c in seen["calls"] if c["result"] and tuple(c["result"].get(k) for k in ("ratio", "ci_low", "ci_high")) == got]

@@ -51,3 +51,26 @@ def watched(fn, *args):
     finally:
         sys.setprofile(previous)
     return {"out": out, "used": used}
+
+
+def watched_alone(fn, reference_src, names, *args):
+    """``watched(fn, *args)`` with the learner's functions ``names`` replaced, in ``fn``'s globals and
+    only while it runs, by the reference ones defined from ``reference_src``: a check of ``fn`` then
+    judges ``fn`` alone, and a mistake in a helper it calls is charged to the helper's own cell."""
+    env = {"__name__": "grader_reference"}
+    exec(reference_src, env)
+    refs = {k: env[k] for k in names}
+    glb = getattr(fn, "__globals__", None)
+    if not isinstance(glb, dict):
+        return watched(fn, *args)
+    missing = object()
+    saved = {k: glb.get(k, missing) for k in refs}
+    glb.update(refs)
+    try:
+        return watched(fn, *args)
+    finally:
+        for k, v in saved.items():
+            if v is missing:
+                glb.pop(k, None)
+            else:
+                glb[k] = v

@@ -31,13 +31,17 @@ warnings.filterwarnings("ignore", message=".*quantized tensor creation functions
 
 guard = Guard([])  # mnlib has no quantization module; the probe below watches all of mnlib
 WATCH = kernel_define(KERNEL_SRC, "watched")
+WATCH_ALONE = kernel_define(KERNEL_SRC, "watched_alone")
+REFERENCE_SRC = None  # set below, from the notebook's imports and answer cells (solutions/ps8_quantization_src.py)
 QRANGE = {torch.uint8: (0, 255), torch.int8: (-128, 127)}
 QDTYPE = {torch.uint8: torch.quint8, torch.int8: torch.qint8}
 NAME = {torch.uint8: "torch.uint8", torch.int8: "torch.int8"}
 
 
-def _call(what, fn, *args):
-    res = guard.call(what, WATCH, fn, *args)
+def _call(what, fn, *args, alone=()):
+    # alone: the learner's helpers that this call runs with the reference ones in their place
+    res = (guard.call(what, WATCH_ALONE, fn, REFERENCE_SRC, list(alone), *args) if alone
+           else guard.call(what, WATCH, fn, *args))
     need(type(res) is dict and "used" in res, f"{what}: the grader's probe did not come back")
     used = res["used"]
     need(not used, f"{what} calls {', '.join(map(str, used[:3]))}: the exercise is to write it yourself "
@@ -434,7 +438,8 @@ CONV_REF = [_conv_case(1, 1, 8, 7, 7, -1.0, 3.0, -4.0, 6.0, 0.5),
 
 
 def _conv_out(int8_depthwise_conv, args, what):
-    out = _call(what, int8_depthwise_conv, *[a.clone() if isinstance(a, Tensor) else a for a in args])
+    out = _call(what, int8_depthwise_conv, *[a.clone() if isinstance(a, Tensor) else a for a in args],
+                alone=("quantize_multiplier", "requantize"))
     return _int_tensor(out, torch.uint8, args[0].shape, what)
 
 
@@ -519,7 +524,7 @@ assert all(abs(abs(r[3] - r[2]) - 1) > 0.3 for r in PIT_REF), "every case well a
 
 def _pitfall(depthwise_pitfall, w, x):
     what = f"depthwise_pitfall(w, x) for w of shape {tuple(w.shape)}"
-    res = _call(what, depthwise_pitfall, w.clone(), x.clone())
+    res = _call(what, depthwise_pitfall, w.clone(), x.clone(), alone=("quantize_per_channel",))
     need(isinstance(res, dict), f"{what} should return a dict, got {kind(res)}")
     for key in ("per_tensor_db", "per_channel_db", "better"):
         need(key in res, f"{what}: the result has no {key!r}")
@@ -780,7 +785,9 @@ depthwise convolution (stride 1, padding 1, `groups = C`) in integer arithmetic:
   zeros, whose code is $z_x$: after subtracting $z_x$ they are integer zeros;
 - add the bias as an integer at the accumulator's scale: $\\mathrm{round}(b_c / (s_x s_{w,c}))$;
 - requantize each channel with $M_c = s_x s_{w,c} / s_y$ (compute it in float64: Python floats),
-  your `quantize_multiplier` and `requantize`, to uint8 with `y_zero`.
+  your `quantize_multiplier` and `requantize`, to uint8 with `y_zero`. (The grader runs this function
+  with its own `quantize_multiplier` and `requantize` in place of yours, and `depthwise_pitfall` below
+  with its own `quantize_per_channel`: a mistake in one of those costs that function's cells only.)
 
 Return the uint8 output `(N, C, H, W)`. It must be within one step of
 $\\mathrm{round}(y / s_y) + z_y$ for the float layer $y$ run on the dequantized tensors, and equal,
@@ -899,7 +906,28 @@ assert 30 < pitfall["per_channel_db"] < 60, "int8 weights with a scale per chann
         tests("ps8_pitfall_verdict", 1, "Is the verdict computed from the two SQNRs, by the rule stated?", """
 same = torch.randn(3, 1, 3, 3)
 same = same / same.abs().amax(dim=(1, 2, 3), keepdim=True)  # every channel's max|w| is 1
-assert depthwise_pitfall(same, torch.randn(1, 3, 6, 6))["better"] == "same", "equal ranges: equal scales"
+r = depthwise_pitfall(same, torch.randn(1, 3, 6, 6))
+gap = r["per_channel_db"] - r["per_tensor_db"]
+rule = "per-channel" if gap > 1 else ("per-tensor" if gap < -1 else "same")
+assert r["better"] == rule, f"your two SQNRs are {gap:+.2f} dB apart, so the rule says {rule!r}, not {r['better']!r}"
+print(f"equal ranges: {r['better']!r} (equal ranges give equal scales, so 'same' once quantize_per_channel is right)")
 """, f"{GRADER}.check_pitfall_verdict(depthwise_pitfall)"),
         md("You are done when *Restart & Run All* runs without errors."),
     ]
+
+
+def _reference_src():
+    """The notebook's imports and the solution's quantize_per_channel, quantize_multiplier and requantize,
+    as the cells hold them (markers removed): what int8_depthwise_conv and depthwise_pitfall run with."""
+    keep = ("ps8_imports", "ps8_answer_per_channel", "ps8_answer_multiplier", "ps8_answer_requantize")
+    parts = []
+    for c in cells(None):
+        if c is not None and c.metadata.get("nbgrader", {}).get("grade_id") in keep:
+            parts.append("\n".join(line for line in c.source.split("\n")
+                                   if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")))
+    return "\n\n\n".join(parts)
+
+
+assert CHECKS.count("REFERENCE_SRC = None") == 1
+CHECKS = CHECKS.replace("REFERENCE_SRC = None", f"REFERENCE_SRC = {_reference_src()!r}")
+assert "'''" not in CHECKS

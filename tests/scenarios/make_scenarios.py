@@ -992,7 +992,6 @@ _ps8 = lambda cell, *edits: _edited("ps8_quantization", cell, *edits)  # noqa: E
 _PS8_Q = ["ps8_quantize", "ps8_quantize_ties", "ps8_quantize_clamp"]
 _PS8_RQ = ["ps8_requantize", "ps8_requantize_ties", "ps8_requantize_saturate"]
 _PS8_CONV = ["ps8_conv_close", "ps8_conv_exact"]
-_PS8_PIT = ["ps8_pitfall_sqnr", "ps8_pitfall_verdict"]  # the pitfall quantizes per channel with the learner's function
 
 SCENARIOS["ps8_quantization"] = {
     # 1. per-tensor affine
@@ -1022,7 +1021,7 @@ def dequantize(q, scale, zero_point):
     return (scale * (q.to(torch.float64) - zero_point)).float()
 """),
     # 2. per-channel weights
-    "per-channel-wrong-axis": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"] + _PS8_PIT,
+    "per-channel-wrong-axis": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"],
                                "one scale per input channel (axis 1)", """
 def quantize_per_channel(w):
     amax = w.detach().abs().transpose(0, 1).reshape(w.shape[1], -1).amax(dim=1).double()
@@ -1031,17 +1030,17 @@ def quantize_per_channel(w):
     q = torch.clamp(torch.round(w.double() / scales.view(shape)), -127, 127)
     return q.to(torch.int8), scales.float()
 """),
-    "per-channel-max-not-absmax": ("ps8_answer_per_channel", ["ps8_per_channel"] + _PS8_PIT,
+    "per-channel-max-not-absmax": ("ps8_answer_per_channel", ["ps8_per_channel"],
                                    "the range from max(w), which misses a channel's large negative weights",
                                    _ps8("ps8_answer_per_channel", ("w.detach().abs().reshape", "w.detach().reshape"))),
-    "per-channel-one-scale": ("ps8_answer_per_channel", ["ps8_per_channel"] + _PS8_PIT, "one scale for the whole tensor, repeated",
+    "per-channel-one-scale": ("ps8_answer_per_channel", ["ps8_per_channel"], "one scale for the whole tensor, repeated",
                               _ps8("ps8_answer_per_channel", (".amax(dim=1).double()", ".amax(dim=1).max().repeat(w.shape[0]).double()"))),
-    "per-channel-divides-by-128": ("ps8_answer_per_channel", ["ps8_per_channel"] + _PS8_PIT, "max|w| / 128 (the int8 range's size)",
+    "per-channel-divides-by-128": ("ps8_answer_per_channel", ["ps8_per_channel"], "max|w| / 128 (the int8 range's size)",
                                    _ps8("ps8_answer_per_channel", ("amax / 127", "amax / 128"))),
     "per-channel-zero-scale": ("ps8_answer_per_channel", ["ps8_per_channel_zero"], "an all-zero channel gets scale 0",
                                _ps8("ps8_answer_per_channel", ("torch.where(amax > 0, amax / 127, torch.ones_like(amax))",
                                                                "amax / 127"))),
-    "per-channel-uses-observer": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"] + _PS8_PIT,
+    "per-channel-uses-observer": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"],
                                   "hands the work to torch.ao's observer and torch.quantize_per_channel", """
 def quantize_per_channel(w):
     from torch.ao.quantization import PerChannelMinMaxObserver
@@ -1079,12 +1078,12 @@ def requantize(acc, M0, shift, zero_point, dtype):
     q = torch.round(acc.float() * torch.tensor(M0 / 2.0 ** (31 + shift), dtype=torch.float32))
     return torch.clamp(q + zero_point, qmin, qmax).to(dtype)
 """),
-    "requantize-no-rounding": ("ps8_answer_requantize", _PS8_RQ + ["ps8_conv_exact"], "(acc * M0) >> n: the shift floors",
+    "requantize-no-rounding": ("ps8_answer_requantize", _PS8_RQ, "(acc * M0) >> n: the shift floors",
                                _ps8("ps8_answer_requantize", ("prod + torch.bitwise_left_shift(torch.ones_like(n), n - 1)", "prod"))),
-    "requantize-no-saturation": ("ps8_answer_requantize", ["ps8_requantize_saturate"] + _PS8_CONV, "casts without clamping: it wraps",
+    "requantize-no-saturation": ("ps8_answer_requantize", ["ps8_requantize_saturate"], "casts without clamping: it wraps",
                                  _ps8("ps8_answer_requantize", ("torch.clamp(q + zero_point, qmin, qmax).to(dtype)",
                                                                 "(q + zero_point).to(dtype)"))),
-    "requantize-forgets-the-31": ("ps8_answer_requantize", _PS8_RQ + _PS8_CONV, "shifts by `shift` only, as if M0 were M * 2^31 * 2^shift",
+    "requantize-forgets-the-31": ("ps8_answer_requantize", _PS8_RQ, "shifts by `shift` only, as if M0 were M * 2^31 * 2^shift",
                                   _ps8("ps8_answer_requantize", ("n = 31 + torch.as_tensor", "n = 1 + torch.as_tensor"))),
     # 4. the layer
     "conv-forgets-input-zero-point": ("ps8_answer_conv", _PS8_CONV, "accumulates q_x * q_w without subtracting z_x",
@@ -1657,6 +1656,36 @@ assert _PS2_K_OVER_2.count("p = (k - 1) // 2 if padding is None") == 3
 SCENARIOS["ps2_cost"]["padding-k-over-2"] = (
     "ps2_answer_conv_macs", ["ps2_conv_macs", "ps2_dsc_macs"], "padding=None as K // 2: right for odd K only",
     _PS2_K_OVER_2.replace("p = (k - 1) // 2 if padding is None", "p = k // 2 if padding is None"))
+
+
+# (issue 21, classes 1, 3 and 7) found by the exhaustive mutation run and a read of the checks: a
+# parameter ignored, truncation for rounding, a boundary, a threshold; and correct answers of other types
+SCENARIOS["ps6_roofline"]["measure-warmup-ignored"] = (
+    "ps6_answer_measure", ["ps6_measure_gemm"], "measure_gemm makes one untimed call whatever warmup= says",
+    _edited("ps6_roofline", "ps6_answer_measure",
+            ("    for _ in range(warmup):  # first calls", "    for _ in range(1):  # first calls")))
+SCENARIOS["ps6_roofline"]["alternative-roof-geomspace-20"] = (
+    "ps6_answer_plot", [], "the roof sampled at 20 points of np.geomspace (the corner rounded, not cut)",
+    _edited("ps6_roofline", "ps6_answer_plot",
+            ("xs = [lo, ridge, hi]", "xs = list(np.geomspace(lo, hi, 20))")))
+SCENARIOS["ps8_quantization"]["conv-bias-truncated"] = (
+    "ps8_answer_conv", ["ps8_conv_exact"], "the int32 bias truncated toward 0, not rounded",
+    _edited("ps8_quantization", "ps8_answer_conv", ("round(float(b) / s)", "int(float(b) / s)")))
+SCENARIOS["ps8_quantization"]["pitfall-rule-2db"] = (
+    "ps8_answer_pitfall", ["ps8_pitfall_verdict"], "calls per-channel better only above 2 dB, not 1 dB",
+    _edited("ps8_quantization", "ps8_answer_pitfall", ("pc > pt + 1", "pc > pt + 2")))
+SCENARIOS["ps8_quantization"]["alternative-qparams-0d-array"] = (
+    "ps8_answer_qparams", [], "the scale returned as a 0-d numpy array (a number the text allows)",
+    _edited("ps8_quantization", "ps8_answer_qparams",
+            ("return scale, int(min(max(zero_point, qmin), qmax))",
+             "return np.asarray(scale), int(min(max(zero_point, qmin), qmax))")))
+SCENARIOS["ps9_latency_search"]["metric-boundary-outside"] = (
+    "ps9_answer_metric", ["ps9_metric"], "a prediction exactly 10% off counted as outside (< 0.1)",
+    _edited("ps9_latency_search", "ps9_answer_metric", ("/ m <= 0.1", "/ m < 0.1")))
+SCENARIOS["ps9_latency_search"]["alternative-pick-numpy-str"] = (
+    "ps9_answer_pick", [], "the name returned as a numpy str_ (a str)",
+    _edited("ps9_latency_search", "ps9_answer_pick",
+            ("return None if best is None else best[2]", "return None if best is None else np.str_(best[2])")))
 
 
 if __name__ == "__main__":

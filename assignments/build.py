@@ -8,7 +8,12 @@ An assignment is authored in real files (STYLE.md, rule 11):
   reference answers between ``### BEGIN/END SOLUTION``, visible self-checks);
 - assignments/<id>/checks.py: the hidden checks, a module that imports what it uses from
   assignments/toolkit.py (the helpers all assignments share);
-- assignments/<id>/kernel.py, where the checks need helpers that run in the learner's kernel.
+- assignments/<id>/kernel.py, where the checks need helpers that run in the learner's kernel;
+- where a check runs a learner's function with the solution's helpers in place of the learner's own
+  (so a mistake in a helper costs the helper's cells only), cells.py defines ``reference_src()``: the
+  text of those reference answers, built from the answer cells (``reference_text``). The setup cell
+  loads it as the module ``assignments/<id>/reference.py`` (no such file: the cells are its one
+  source), which the checks import and send to the kernel.
 An assignment not converted yet is still read from solutions/<id>_src.py (``cells`` and a ``CHECKS``
 string that uses the toolkit's names without importing them).
 
@@ -112,6 +117,17 @@ def notebook(cells) -> nbformat.NotebookNode:
     return nb
 
 
+def reference_text(cells, keep, head: str = "") -> str:
+    """The cells of ``cells`` whose grade id is in ``keep``, in order, with the ``### BEGIN/END
+    SOLUTION`` lines removed, after ``head`` (if any), two blank lines apart: a module's text."""
+    parts = [head] if head else []
+    for c in cells:
+        if c is not None and c.metadata.get("nbgrader", {}).get("grade_id") in keep:
+            parts.append("\n".join(line for line in c.source.split("\n")
+                                   if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")))
+    return "\n\n\n".join(parts)
+
+
 def authored(assignment: str) -> bool:
     """Is the assignment authored in assignments/<id>/ (else still in solutions/<id>_src.py)?"""
     return (ROOT / "assignments" / assignment / "checks.py").is_file()
@@ -126,16 +142,24 @@ def _old_source(assignment: str):
 def texts(assignment: str) -> tuple[dict[str, str], bool]:
     """({path: text} the setup cell of ``assignment`` loads, in order; are its checks old-style?).
 
-    Authored in assignments/<id>/: the toolkit, the kernel helpers if any, the checks, from the files.
+    Authored in assignments/<id>/: the toolkit, the kernel helpers if any, from the files, the
+    reference answers if cells.py defines ``reference_src`` (as assignments/<id>/reference.py), the checks.
     Not converted yet: the toolkit and solutions/<id>_src.py's CHECKS string (named <id>_checks.py,
     as before), whose names are injected.
     """
     toolkit = {loader.TOOLKIT: (ROOT / loader.TOOLKIT).read_text()}
     if not authored(assignment):
         return {**toolkit, f"{assignment}_checks.py": _old_source(assignment).CHECKS}, True
-    own = [f"assignments/{assignment}/{name}" for name in ("kernel.py", "checks.py")
-           if (ROOT / "assignments" / assignment / name).is_file()]
-    return {**toolkit, **{path: (ROOT / path).read_text() for path in own}}, False
+    found = dict(toolkit)
+    kernel = f"assignments/{assignment}/kernel.py"
+    if (ROOT / kernel).is_file():
+        found[kernel] = (ROOT / kernel).read_text()
+    reference_src = getattr(importlib.import_module(f"assignments.{assignment}.cells"), "reference_src", None)
+    if reference_src is not None:
+        found[f"assignments/{assignment}/reference.py"] = reference_src()
+    checks = f"assignments/{assignment}/checks.py"
+    found[checks] = (ROOT / checks).read_text()
+    return found, False
 
 
 def load(assignment: str, remote=None, replace: dict[str, str] | None = None):

@@ -1,6 +1,6 @@
 """ps9_latency_search's devices: trusted helpers that run where the learner's code runs (the kernel).
 
-The hidden checks (CHECKS in ps9_latency_search_src.py) place this file's text in the kernel with
+The hidden checks (assignments/ps9_latency_search/checks.py) place this file's text in the kernel with
 ``kernel_define`` and drive the learner's functions with it; what the runners return is plain data
 (numbers, strings, lists, dicts) and the verdict is computed in the grader.
 

@@ -63,7 +63,9 @@ EMP_STACKS = [([(3, 1), (3, 1)], 15, None), ([(3, 2), (5, 1), (3, 2)], 41, None)
               ([(1, 1), (3, 2), (3, 2), (3, 1)], 40, None), ([(7, 1)], 12, None), ([(3, 1, 2)], 15, None),
               ([(3, 2), (3, 1, 3)], 31, None), ([(5, 1), (3, 1)], 17, (0, 1, 1)), ([(3, 1), (7, 1)], 21, (1, 0, 2)),
               # output (input) channels with different fields: channel 0's is smaller than channel 1's
-              ([(3, 1), (5, 1)], 17, (1, 2, 2, 0, None)), ([(5, 1), (3, 1)], 17, (0, 2, 1, None, 0))]
+              ([(3, 1), (5, 1)], 17, (1, 2, 2, 0, None)), ([(5, 1), (3, 1)], 17, (0, 2, 1, None, 0)),
+              # a field of 9 on a 9 x 9 input: only the centre output pixel sees all of it, any other is cut off
+              ([(5, 1), (5, 1)], 9, None)]
 EMP_REF, taps_of = [], {}
 for i, (layers, size, taps) in enumerate(EMP_STACKS):
     torch.manual_seed(30 + i)

@@ -1,6 +1,6 @@
 """ps8_quantization's references and probe, against oracles that share no code with them.
 
-The hidden checks (solutions/ps8_quantization_src.py) compute their references at setup, with
+The hidden checks (assignments/ps8_quantization/checks.py) compute their references at setup, with
 torch's quantized ops as oracles for some; here the rest is checked independently: the fixed-point
 references against exact rational arithmetic (fractions.Fraction), the integer depthwise layer
 against torch's quantized conv on a second engine, and the probe that watches the learner's calls
@@ -98,7 +98,7 @@ def test_integer_layer_matches_torch_quantized_conv(grader, engine):
 
 def test_probe_catches_torch_quantization_and_mnlib(grader):
     """The probe reports torch's quantization (C functions, Tensor.int_repr, torch.ao) and mnlib; plain code passes."""
-    watched = grader["kernel_define"](grader["KERNEL_SRC"], "watched")
+    watched = grader["kernel_define"](grader["kernel"], "watched")
     x = torch.tensor([0.1, -0.4, 2.0])
 
     def plain(t):

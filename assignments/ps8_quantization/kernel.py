@@ -1,6 +1,6 @@
 """ps8_quantization's probe: a trusted helper that runs where the learner's code runs (the kernel).
 
-The hidden checks (CHECKS in ps8_quantization_src.py) place this file's text in the kernel with
+The hidden checks (assignments/ps8_quantization/checks.py) place this file's text in the kernel with
 ``kernel_define`` and call the learner's functions through ``watched``: it runs one call while a
 profile hook records what the exercise forbids, and returns the result and that record as plain
 data; the verdict is computed in the grader.

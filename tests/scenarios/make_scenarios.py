@@ -992,6 +992,7 @@ _ps8 = lambda cell, *edits: _edited("ps8_quantization", cell, *edits)  # noqa: E
 _PS8_Q = ["ps8_quantize", "ps8_quantize_ties", "ps8_quantize_clamp"]
 _PS8_RQ = ["ps8_requantize", "ps8_requantize_ties", "ps8_requantize_saturate"]
 _PS8_CONV = ["ps8_conv_close", "ps8_conv_exact"]
+_PS8_PIT = ["ps8_pitfall_sqnr", "ps8_pitfall_verdict"]
 
 SCENARIOS["ps8_quantization"] = {
     # 1. per-tensor affine
@@ -1021,7 +1022,9 @@ def dequantize(q, scale, zero_point):
     return (scale * (q.to(torch.float64) - zero_point)).float()
 """),
     # 2. per-channel weights
-    "per-channel-wrong-axis": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"],
+    # (the hidden checks of the conv and the pitfall run the reference helpers, but their cells' visible
+    # examples run the learner's own: a mistake that breaks those examples also costs those cells, in sight)
+    "per-channel-wrong-axis": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero", "ps8_pitfall_sqnr"],
                                "one scale per input channel (axis 1)", """
 def quantize_per_channel(w):
     amax = w.detach().abs().transpose(0, 1).reshape(w.shape[1], -1).amax(dim=1).double()
@@ -1033,14 +1036,16 @@ def quantize_per_channel(w):
     "per-channel-max-not-absmax": ("ps8_answer_per_channel", ["ps8_per_channel"],
                                    "the range from max(w), which misses a channel's large negative weights",
                                    _ps8("ps8_answer_per_channel", ("w.detach().abs().reshape", "w.detach().reshape"))),
-    "per-channel-one-scale": ("ps8_answer_per_channel", ["ps8_per_channel"], "one scale for the whole tensor, repeated",
+    # the SQNR cell's visible example runs the learner's own quantize_per_channel, and with one scale its
+    # per-channel SQNR is not "a few tens of dB": that assert fails in plain sight
+    "per-channel-one-scale": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_pitfall_sqnr"], "one scale for the whole tensor, repeated",
                               _ps8("ps8_answer_per_channel", (".amax(dim=1).double()", ".amax(dim=1).max().repeat(w.shape[0]).double()"))),
     "per-channel-divides-by-128": ("ps8_answer_per_channel", ["ps8_per_channel"], "max|w| / 128 (the int8 range's size)",
                                    _ps8("ps8_answer_per_channel", ("amax / 127", "amax / 128"))),
     "per-channel-zero-scale": ("ps8_answer_per_channel", ["ps8_per_channel_zero"], "an all-zero channel gets scale 0",
                                _ps8("ps8_answer_per_channel", ("torch.where(amax > 0, amax / 127, torch.ones_like(amax))",
                                                                "amax / 127"))),
-    "per-channel-uses-observer": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"],
+    "per-channel-uses-observer": ("ps8_answer_per_channel", ["ps8_per_channel", "ps8_per_channel_zero"] + _PS8_PIT,
                                   "hands the work to torch.ao's observer and torch.quantize_per_channel", """
 def quantize_per_channel(w):
     from torch.ao.quantization import PerChannelMinMaxObserver
@@ -1080,10 +1085,10 @@ def requantize(acc, M0, shift, zero_point, dtype):
 """),
     "requantize-no-rounding": ("ps8_answer_requantize", _PS8_RQ, "(acc * M0) >> n: the shift floors",
                                _ps8("ps8_answer_requantize", ("prod + torch.bitwise_left_shift(torch.ones_like(n), n - 1)", "prod"))),
-    "requantize-no-saturation": ("ps8_answer_requantize", ["ps8_requantize_saturate"], "casts without clamping: it wraps",
+    "requantize-no-saturation": ("ps8_answer_requantize", ["ps8_requantize_saturate"] + _PS8_CONV, "casts without clamping: it wraps",
                                  _ps8("ps8_answer_requantize", ("torch.clamp(q + zero_point, qmin, qmax).to(dtype)",
                                                                 "(q + zero_point).to(dtype)"))),
-    "requantize-forgets-the-31": ("ps8_answer_requantize", _PS8_RQ, "shifts by `shift` only, as if M0 were M * 2^31 * 2^shift",
+    "requantize-forgets-the-31": ("ps8_answer_requantize", _PS8_RQ + ["ps8_conv_close"], "shifts by `shift` only, as if M0 were M * 2^31 * 2^shift",
                                   _ps8("ps8_answer_requantize", ("n = 31 + torch.as_tensor", "n = 1 + torch.as_tensor"))),
     # 4. the layer
     "conv-forgets-input-zero-point": ("ps8_answer_conv", _PS8_CONV, "accumulates q_x * q_w without subtracting z_x",

@@ -1,7 +1,7 @@
 """Write the nbgrader source notebooks solutions/<id>/<id>.ipynb from the authored files assignments/<id>/.
 
-Run: .venv/bin/python -m assignments.build [ID ...]   (or solutions/build_notebooks.py, the same;
-then release them: ``make release``, see tests/nbgrader_harness.py)
+Run: .venv/bin/python -m assignments.build [ID ...]   (then release them: ``make release``, see
+tests/nbgrader_harness.py)
 
 An assignment is authored in real files (STYLE.md, rule 11):
 - assignments/<id>/cells.py: ``cells(setup_cell)``, the notebook's cells in order (markdown, the
@@ -14,8 +14,6 @@ An assignment is authored in real files (STYLE.md, rule 11):
   text of those reference answers, built from the answer cells (``reference_text``). The setup cell
   loads it as the module ``assignments/<id>/reference.py`` (no such file: the cells are its one
   source), which the checks import and send to the kernel.
-An assignment not converted yet is still read from solutions/<id>_src.py (``cells`` and a ``CHECKS``
-string that uses the toolkit's names without importing them).
 
 Every notebook has the same shape:
 1. a hidden 0-point grade cell, first of all code cells, that pastes assignments/loader.py's
@@ -40,8 +38,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-
-sys.dont_write_bytecode = True  # importing an old solutions/<id>_src.py must leave no __pycache__ in solutions/
 
 ROOT = Path(__file__).resolve().parent.parent
 if __name__ == "__main__" and str(ROOT) not in sys.path:  # run as a file: python assignments/build.py
@@ -82,11 +78,10 @@ def tests(grade_id: str, points: int, doc: str, visible: str, hidden: str):
     return nbformat.v4.new_code_cell(src, metadata=_meta(grade_id, grade=True, locked=True, points=points))
 
 
-def setup(assignment: str, texts: dict[str, str], *, injected: bool = False):
+def setup(assignment: str, texts: dict[str, str]):
     """The hidden 0-point grade cell that must run before any answer cell.
 
-    ``texts``: {path: text} for ``loader.load_checks`` (the toolkit first, the checks last);
-    ``injected``: the checks are an old-style CHECKS string (the toolkit's names not imported).
+    ``texts``: {path: text} for ``loader.load_checks`` (the toolkit first, the checks last).
     """
     for path, text in texts.items():
         assert "'''" not in text, f"{path}: the hidden sources are pasted inside r''' ... ''' literals"
@@ -99,7 +94,7 @@ def setup(assignment: str, texts: dict[str, str], *, injected: bool = False):
 {inspect.getsource(loader.check_functions)}
 
 {GRADER} = check_functions(load_checks({{
-{pasted}}}, remote=globals().get("_AG_REMOTE"), injected={injected!r},  # _AG_REMOTE: set when the autograder runs it
+{pasted}}}, remote=globals().get("_AG_REMOTE"),  # _AG_REMOTE: set when the autograder runs it
     stderr_to_stdout=globals().get("_AG_REMOTE") is None))
 del load_checks, check_functions
 {HIDDEN_END}"""
@@ -128,29 +123,12 @@ def reference_text(cells, keep, head: str = "") -> str:
     return "\n\n\n".join(parts)
 
 
-def authored(assignment: str) -> bool:
-    """Is the assignment authored in assignments/<id>/ (else still in solutions/<id>_src.py)?"""
-    return (ROOT / "assignments" / assignment / "checks.py").is_file()
-
-
-def _old_source(assignment: str):
-    if str(SOLUTIONS) not in sys.path:  # the old sources import build_notebooks by name from there
-        sys.path.insert(0, str(SOLUTIONS))
-    return importlib.import_module(f"{assignment}_src")
-
-
-def texts(assignment: str) -> tuple[dict[str, str], bool]:
-    """({path: text} the setup cell of ``assignment`` loads, in order; are its checks old-style?).
-
-    Authored in assignments/<id>/: the toolkit, the kernel helpers if any, from the files, the
-    reference answers if cells.py defines ``reference_src`` (as assignments/<id>/reference.py), the checks.
-    Not converted yet: the toolkit and solutions/<id>_src.py's CHECKS string (named <id>_checks.py,
-    as before), whose names are injected.
+def texts(assignment: str) -> dict[str, str]:
+    """{path: text} the setup cell of ``assignment`` loads, in order: the toolkit, the kernel helpers
+    if any, from the files, the reference answers if cells.py defines ``reference_src`` (as
+    assignments/<id>/reference.py), the checks.
     """
-    toolkit = {loader.TOOLKIT: (ROOT / loader.TOOLKIT).read_text()}
-    if not authored(assignment):
-        return {**toolkit, f"{assignment}_checks.py": _old_source(assignment).CHECKS}, True
-    found = dict(toolkit)
+    found = {loader.TOOLKIT: (ROOT / loader.TOOLKIT).read_text()}
     kernel = f"assignments/{assignment}/kernel.py"
     if (ROOT / kernel).is_file():
         found[kernel] = (ROOT / kernel).read_text()
@@ -159,27 +137,23 @@ def texts(assignment: str) -> tuple[dict[str, str], bool]:
         found[f"assignments/{assignment}/reference.py"] = reference_src()
     checks = f"assignments/{assignment}/checks.py"
     found[checks] = (ROOT / checks).read_text()
-    return found, False
+    return found
 
 
 def load(assignment: str, remote=None, replace: dict[str, str] | None = None):
     """The checks module the setup cell of ``assignment`` builds, loaded here from the files (for the
     tests). ``replace``: {path: text} to load in place of a file's text (a test's variant)."""
-    found, injected = texts(assignment)
+    found = texts(assignment)
     unknown = set(replace or {}) - set(found)
     if unknown:
         raise ValueError(f"{sorted(unknown)}: not among {assignment}'s texts {list(found)}")
-    return loader.load_checks({**found, **(replace or {})}, remote=remote, injected=injected)
+    return loader.load_checks({**found, **(replace or {})}, remote=remote)
 
 
 def make(assignment: str) -> nbformat.NotebookNode:
-    """The source notebook of ``assignment``, from its authored files (or its old solutions/<id>_src.py)."""
-    found, injected = texts(assignment)
-    if injected:
-        cells = _old_source(assignment).cells
-    else:
-        cells = importlib.import_module(f"assignments.{assignment}.cells").cells
-    return notebook(cells(setup(assignment, found, injected=injected)))
+    """The source notebook of ``assignment``, from its authored files."""
+    cells = importlib.import_module(f"assignments.{assignment}.cells").cells
+    return notebook(cells(setup(assignment, texts(assignment))))
 
 
 def build(assignment: str) -> Path:

@@ -24,10 +24,6 @@ so a traceback names the real file and line; a module's ``__loader__.get_source`
 so ``inspect`` and tracebacks show its lines even where the file is absent, and ``kernel_define``
 can send a kernel module's text to the learner's kernel.
 
-Checks not yet converted (a ``CHECKS = r'''...'''`` string in ``solutions/<id>_src.py`` that uses
-the toolkit's names without importing them) load with ``injected=True``: they run in the toolkit's
-own namespace, as they always did.
-
 ``load_checks`` and ``check_functions`` must stay self-contained (every import inside it, no name from this module):
 only its source travels into the notebook.
 """
@@ -36,15 +32,14 @@ from __future__ import annotations
 TOOLKIT = "assignments/toolkit.py"
 
 
-def load_checks(texts, remote=None, injected=False, stderr_to_stdout=False):
+def load_checks(texts, remote=None, stderr_to_stdout=False):
     """Execute the toolkit and one assignment's modules from their texts; return the checks module.
 
     ``texts``: {path relative to the repository: source text}, the toolkit
     (``assignments/toolkit.py``) first, the checks last, the assignment's kernel helpers (if any)
     between them. ``remote``: the grader's client (autograder.remote.Client) when the grader runs
     the checks in its own process, else None (they run where they are loaded: in the learner's
-    kernel under plain nbgrader, or in a test). ``injected``: the checks are an old-style text that
-    uses the toolkit's names without importing them; it runs in the toolkit's namespace.
+    kernel under plain nbgrader, or in a test).
     ``stderr_to_stdout``: in the kernel under plain nbgrader, which zeroes a test cell on any stderr
     output, send stderr to stdout: the course's rule (autograder/execute.py, cell_score) is that only
     an error costs points, so library warnings (matplotlib, torch) cost nothing, on every machine.
@@ -101,19 +96,13 @@ def load_checks(texts, remote=None, injected=False, stderr_to_stdout=False):
     last = None
     for path in paths:
         text = texts[path]
-        if injected and path == paths[-1]:  # old style: the checks run in the toolkit's namespace
-            exec(compile(text, path, "exec"), last.__dict__)
-            break
         name = path.removesuffix(".py").replace("/", ".")
-        if injected:
-            name = "grader"  # as the old setup cell named the shared namespace
         mod = module(name, path, text)
         if path == "assignments/toolkit.py":
             mod.REMOTE, mod.GUARD_SOURCE = remote, text  # its parameters: the client, and its own text for the kernel
-        if not injected:
-            parent, _, child = name.rpartition(".")
-            setattr(package_of(parent), child, mod)
-            private[name] = mod
+        parent, _, child = name.rpartition(".")
+        setattr(package_of(parent), child, mod)
+        private[name] = mod
         exec(compile(text, path, "exec"), mod.__dict__)
         last = mod
     return last

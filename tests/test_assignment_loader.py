@@ -60,7 +60,7 @@ def test_a_broken_check_names_its_real_file_and_line():
     last = traceback.extract_tb(raised.value.__traceback__)[-1]
     assert (last.filename, last.lineno, last.name) == (path, want, "check_param_counts")
 
-    texts, _ = build.texts("ps1_dsc")
+    texts = build.texts("ps1_dsc")
     cell = build.setup("ps1_dsc", {**texts, path: broken})
     hidden = cell.source.split("### BEGIN HIDDEN TESTS\n", 1)[1].split("### END HIDDEN TESTS", 1)[0]
     ns = {"__name__": "__main__", "_AG_REMOTE": None}
@@ -100,16 +100,6 @@ def test_answers_that_patch_builtins_or_the_import_do_not_reach_the_checks(monke
     checks.check_unit(-1)
     with pytest.raises(checks.Fail, match="expected 1 or -1"):
         checks.check_unit(5)
-
-
-def test_old_style_checks_still_run_in_the_toolkit_namespace():
-    """Checks not converted yet (solutions/<id>_src.py's CHECKS) use the toolkit's names without importing them."""
-    checks = loader.load_checks({loader.TOOLKIT: TOOLKIT, "fx_checks.py": "def check_y(v):\n    need(v, 'no')\n"},
-                                injected=True)
-    checks.check_y(True)
-    with pytest.raises(checks.Fail, match="no"):
-        checks.check_y(False)
-    assert loader.check_functions(checks).check_y is checks.check_y
 
 
 def test_outcomes_are_decided_by_type_not_by_wording():

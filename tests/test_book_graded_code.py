@@ -1,7 +1,7 @@
 """Does any book page print the reference code of a graded function openly, next to its exercise?
 
 The list of graded functions is derived from the assignments' sources (assignments/<id>/checks.py and
-cells.py, or solutions/<id>_src.py for one not moved there yet), not typed here: (a) every mnlib function
+cells.py), not typed here: (a) every mnlib function
 or class that a hidden check compares against (``mnlib.<module>.<name>`` or an alias of an imported mnlib
 module in the checks' text), and (b) every function or class that a
 learner writes in an answer cell and that mnlib also defines under that name. Model builders and
@@ -20,7 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTHORED = sorted(p.parent for p in (ROOT / "assignments").glob("ps*/checks.py"))
-OLD_SOURCES = sorted((ROOT / "solutions").glob("ps*_src.py"))
 PAGES = sorted((ROOT / "book").rglob("*.md"))
 TITLE = "Reference implementation — open after the assignment"
 INPUT_MODULES = {"models", "configs"}
@@ -29,14 +28,6 @@ INPUT_MODULES = {"models", "configs"}
 def _mnlib_modules():
     return {p.stem: importlib.import_module(f"mnlib.{p.stem}") for p in (ROOT / "mnlib").glob("*.py")
             if not p.stem.startswith("_")}
-
-
-def _checks_text(src: str) -> str:
-    """The CHECKS string of an assignment source (the hidden checks), found with ast, not by slicing."""
-    for node in ast.parse(src).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CHECKS" for t in node.targets):
-            return _text(node.value)
-    return ""
 
 
 def _text(node) -> str:
@@ -65,9 +56,6 @@ def _sources():
         kernel = folder / "kernel.py"
         checks = (folder / "checks.py").read_text() + (kernel.read_text() if kernel.is_file() else "")
         yield folder.name, checks, (folder / "cells.py").read_text()
-    for path in OLD_SOURCES:
-        src = path.read_text()
-        yield path.name.removesuffix("_src.py"), _checks_text(src), src
 
 
 def graded_functions() -> dict[str, set[str]]:

@@ -1693,6 +1693,17 @@ SCENARIOS["ps9_latency_search"]["alternative-pick-numpy-str"] = (
             ("return None if best is None else best[2]", "return None if best is None else np.str_(best[2])")))
 
 
+# (issue 21, class 3) a pixel other than the centre, seen only where the field fills its input; and
+# ps6's padding for an even kernel
+SCENARIOS["ps3_receptive_field"]["empirical-off-centre-pixel"] = (
+    "ps3_answer_empirical", ["ps3_empirical"], "back-propagates an interior pixel a third of the way in, not the centre",
+    _edited("ps3_receptive_field", "ps3_answer_empirical",
+            ("y[0, :, h // 2, w // 2]", "y[0, :, h // 3, w // 3]")))
+SCENARIOS["ps6_roofline"]["out-size-padding-k-over-2"] = (
+    "ps6_answer_conv", ["ps6_conv_intensity"], "'same' padding as K // 2: right for odd K only",
+    _edited("ps6_roofline", "ps6_answer_conv", ("p = (k - 1) // 2", "p = k // 2")))
+
+
 if __name__ == "__main__":
     for aid in sys.argv[1:] or sorted(SCENARIOS):
         for p in build(aid):

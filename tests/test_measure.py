@@ -107,9 +107,16 @@ def test_the_trap_demonstration_runs_both_allocators(quick_record):
     # the tunables took effect in the child: its 37.7 MB weight reorder buffer is no longer
     # unmapped and faulted back in (9,217 pages) on every call. Not a pinned measurement: 37.7 MB is the
     # arithmetic of the 3x3x1024x1024 fp32 weights (9 * 1024**2 * 4 bytes / 4096-byte pages = 9,216 pages,
-    # plus a partial one); the bound asks that at least ~40% of them fault per call.
-    assert std["default"]["page_faults_per_call_median"] > 4000
-    assert std["tuned"]["page_faults_per_call_median"] < 0.01 * std["default"]["page_faults_per_call_median"]
+    # plus a partial one); the bound asks that at least ~40% of them fault per call. Whether the default
+    # allocator re-faults it depends on the C library and the kernel's temporaries, and one quick run on
+    # a shared CI machine has shown 0 (as ch08b says, the page has a branch for it): then this run cannot
+    # tell whether the tunables help, and says so rather than failing or passing on nothing.
+    default, tuned = std["default"]["page_faults_per_call_median"], std["tuned"]["page_faults_per_call_median"]
+    assert tuned <= max(default, 50), (default, tuned)  # the tunables never add faults
+    if default <= 4000:
+        pytest.skip(f"the default allocator did not re-fault the buffer in this run ({default:.0f} faults per "
+                    "call): the trap did not show, so this run cannot tell whether the tunables remove it")
+    assert tuned < 0.01 * default
 
 
 def test_cpu_clock_needs_one_thread(capsys):

@@ -52,12 +52,8 @@ def _call(what, fn, *args, alone=()):
     return res["out"]
 
 
-def _float(v, what):
-    return real_value(v, what)  # every number the words allow: numpy scalars, 0-d and one-element arrays, tensors
-
-
 def _int(v, what):
-    x = _float(v, what)
+    x = real_value(v, what)
     need(math.isfinite(x) and x == int(x), f"{what} should be an integer, got {x!r}")
     return int(x)
 
@@ -116,7 +112,7 @@ def check_qparams(affine_qparams):
         what = f"affine_qparams({lo}, {hi}, {NAME[dt]})"
         res = _call(what, affine_qparams, lo, hi, dt)
         need(isinstance(res, (tuple, list)) and len(res) == 2, f"{what} should return (scale, zero_point)")
-        scale, zp = _float(res[0], what + "'s scale"), _int(res[1], what + "'s zero point")
+        scale, zp = real_value(res[0], what + "'s scale"), _int(res[1], what + "'s zero point")
         close_float(scale, s, what + ": the scale", rel=1e-6)
         need(zp == z, f"{what}: the zero point is off by {zp - z} (the real 0 must map exactly to it, "
                       "and the range must include 0)")
@@ -126,7 +122,7 @@ def check_qparams(affine_qparams):
         what = f"affine_qparams(0.0, 0.0, {NAME[dt]}) (an all-zero tensor)"
         res = _call(what, affine_qparams, 0.0, 0.0, dt)
         need(isinstance(res, (tuple, list)) and len(res) == 2, f"{what} should return (scale, zero_point)")
-        scale, zp = _float(res[0], what + "'s scale"), _int(res[1], what + "'s zero point")
+        scale, zp = real_value(res[0], what + "'s scale"), _int(res[1], what + "'s zero point")
         need(math.isfinite(scale) and scale > 0, f"{what}: the scale should be a positive number, got {scale!r}")
         need(QRANGE[dt][0] <= zp <= QRANGE[dt][1], f"{what}: the zero point {zp} is outside {QRANGE[dt]}")
 
@@ -541,7 +537,7 @@ def check_pitfall_sqnr(depthwise_pitfall):
         w, x, a, b, verdict = row
         what, res = _pitfall(depthwise_pitfall, w, x)
         for key, ref in (("per_tensor_db", a), ("per_channel_db", b)):
-            got = _float(res[key], f"{what}[{key!r}]")
+            got = real_value(res[key], f"{what}[{key!r}]")
             need(abs(got - ref) <= 0.05, f"{what}: {key} should be the SQNR in dB of the layer's output with "
                                          f"weights quantized that way; yours is off by {got - ref:+.3g} dB")
 
@@ -556,7 +552,7 @@ def check_pitfall_verdict(depthwise_pitfall):
         what, res = _pitfall(depthwise_pitfall, w, x)
         need(isinstance(res["better"], str), f"{what}['better'] should be a string, got {kind(res['better'])}")
         # judged on the function's own numbers (a wrong SQNR costs the SQNR cell, not this one too)
-        pt, pc = _float(res["per_tensor_db"], f"{what}['per_tensor_db']"), _float(res["per_channel_db"], f"{what}['per_channel_db']")
+        pt, pc = real_value(res["per_tensor_db"], f"{what}['per_tensor_db']"), real_value(res["per_channel_db"], f"{what}['per_channel_db']")
         own = "per-channel" if pc > pt + 1 else ("per-tensor" if pt > pc + 1 else "same")
         near = min(abs(pc - pt - 1), abs(pt - pc - 1)) < 1e-9  # exactly on the rule: either side will do
         need(str.__str__(res["better"]) == own or near,

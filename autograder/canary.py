@@ -102,7 +102,7 @@ def _canary_roots(opts: Options) -> list[pathlib.Path]:
     if authored.is_dir():
         roots += sorted(authored.glob("*.py"))  # toolkit.py, loader.py, build.py, __init__.py
         if (authored / opts.assignment).is_dir():
-            roots.append(authored / opts.assignment)  # cells.py, checks.py, kernel.py
+            roots.append(authored / opts.assignment)  # notebook.py, checks.py, kernel.py
     spec = importlib.util.find_spec("mnlib")
     if spec is not None and spec.origin:
         roots.append(pathlib.Path(spec.origin).parent)

@@ -145,3 +145,107 @@ def test_a_guarded_call_into_mnlib_is_not_own_work():
     assert tk.Guard(["cost.py"]).call("own", lambda: torch.ones(1).sum().item()) == 1.0
     with pytest.raises(tk.ProfilerTampered, match="leave sys.setprofile alone"):
         tk.Guard(["cost.py"]).call("tampers", lambda: sys.setprofile(None))
+
+
+def _long_string_lines(path, longest=5):
+    """Lines of ``path``'s string literals longer than ``longest`` lines, docstrings excluded: source
+    written as text, which no linter, editor or import graph sees."""
+    import ast
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str)}
+    parts = {id(v) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr) for v in ast.walk(node) if v is not node}
+    total = 0
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Constant, ast.JoinedStr)) and id(node) not in docstrings | parts:
+            if isinstance(node, ast.Constant) and not isinstance(node.value, str):
+                continue
+            n = node.end_lineno - node.lineno + 1
+            total += n if n > longest else 0
+    return total
+
+
+def test_no_cell_check_or_kernel_helper_is_authored_as_a_string():
+    """Is every notebook cell, hidden check and kernel helper of the nine assignments authored as code
+    (assignments/<id>/notebook.py, checks.py, kernel.py), not as text inside a string literal? The one
+    long literal left is build.py's template of the setup cell (it writes the cell, it is no cell's
+    source)."""
+    found = {str(p.relative_to(ROOT)): _long_string_lines(p) for p in sorted((ROOT / "assignments").rglob("*.py"))}
+    long = {p: n for p, n in found.items() if n}
+    print(f"lines in string literals over 5 lines under assignments/: {sum(long.values())} {long}")
+    assert set(long) <= {"assignments/build.py"} and sum(long.values()) <= 15, long
+    assert sorted(p.parent.name for p in (ROOT / "assignments").glob("*/notebook.py")) == sorted(build.IDS)
+
+
+def test_the_measure_sees_source_in_strings(tmp_path):
+    """The measure above counts a multi-line literal and leaves docstrings out."""
+    f = tmp_path / "x.py"
+    f.write_text('"""doc\n\n\n\n\n\n"""\nCELL = """\na = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"""\nshort = """\n1\n"""\n')
+    assert _long_string_lines(f) == 7
+
+
+NOTEBOOK = '''"""A notebook of two cells."""
+
+
+# %% [markdown]
+# # Title
+#
+#     indented $x \\\\times y$
+
+# %% setup
+from assignments.ps1_dsc import checks as _ps_grader  # the build writes the setup cell here
+
+# %% answer fx_answer reference
+def f(x):
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+# %% tests fx_f points=3
+"""Does f double?"""
+assert f(2) == 4
+### BEGIN HIDDEN TESTS
+_ps_grader.check_f(f)
+### END HIDDEN TESTS
+'''
+
+
+def test_the_notebook_format_gives_cells_metadata_and_the_reference_module():
+    """Do the ``# %%`` headers give the cells, their nbgrader metadata and the reference text?"""
+    cells, reference = build.parse("ps1_dsc", NOTEBOOK)
+    assert cells[0].cell_type == "markdown" and cells[0].source == "# Title\n\n    indented $x \\\\times y$"
+    assert cells[1] is None and reference == ["fx_answer"]
+    assert cells[2].metadata.nbgrader == {"grade": False, "grade_id": "fx_answer", "locked": False,
+                                          "schema_version": 3, "solution": True, "task": False}
+    assert cells[3].metadata.nbgrader["points"] == 3 and cells[3].metadata.nbgrader["locked"]
+    assert cells[3].source.startswith('"""Does f double?"""\n') and cells[3].source.endswith("### END HIDDEN TESTS")
+    assert build.reference_text(cells, reference) == "def f(x):\n    return 2 * x"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("# %% tests fx_f points=3", "# %% tests fx_f"), "says its points"),
+    (("# %% answer fx_answer reference", "# %% answer"), "names its grade id"),
+    (("# %% answer fx_answer reference", "# %% answr fx_answer"), "unknown cell header"),
+    (("# %% answer fx_answer reference", "# %% answer fx_answer weight=2"), "unknown option"),
+    (("# # Title", "Title"), "markdown cell is lines of"),
+    (('"""Does f double?"""\n', ""), "one-line docstring"),
+    (("### END HIDDEN TESTS\n", ""), "HIDDEN TESTS block"),
+    (("assert f(2) == 4", "assert f(2) == 4 and _ps_grader"), "only inside the hidden block"),
+    (("  # the build writes the setup cell here", ""), "the setup cell holds one line"),
+    (("# %% setup\nfrom assignments.ps1_dsc import checks as _ps_grader  # the build writes the setup cell here\n", ""),
+     "one '# %% setup' cell"),
+])
+def test_a_malformed_notebook_source_is_refused_with_its_line(edit, message):
+    """Does each way of breaking the format give an error naming the file (and the line where there is one)?"""
+    with pytest.raises(build.NotebookSourceError, match=message) as refused:
+        build.parse("ps1_dsc", NOTEBOOK.replace(*edit, 1))
+    assert str(refused.value).startswith("assignments/ps1_dsc/notebook.py")
+
+
+def test_the_setup_cell_comes_before_every_code_cell():
+    """A code cell above the setup cell would run before the grader's namespace exists: refused."""
+    moved = NOTEBOOK.replace("# %% [markdown]", "# %% readonly fx_imports\nimport math\n\n# %% [markdown]", 1)
+    with pytest.raises(build.NotebookSourceError, match="before the first code cell"):
+        build.parse("ps1_dsc", moved)

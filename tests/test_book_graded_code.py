@@ -1,7 +1,7 @@
 """Does any book page print the reference code of a graded function openly, next to its exercise?
 
 The list of graded functions is derived from the assignments' sources (assignments/<id>/checks.py and
-cells.py), not typed here: (a) every mnlib function
+notebook.py), not typed here: (a) every mnlib function
 or class that a hidden check compares against (``mnlib.<module>.<name>`` or an alias of an imported mnlib
 module in the checks' text), and (b) every function or class that a
 learner writes in an answer cell and that mnlib also defines under that name. Model builders and
@@ -55,7 +55,7 @@ def _sources():
     for folder in AUTHORED:
         kernel = folder / "kernel.py"
         checks = (folder / "checks.py").read_text() + (kernel.read_text() if kernel.is_file() else "")
-        yield folder.name, checks, (folder / "cells.py").read_text()
+        yield folder.name, checks, (folder / "notebook.py").read_text()
 
 
 def graded_functions() -> dict[str, set[str]]:

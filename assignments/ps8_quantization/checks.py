@@ -6,7 +6,7 @@ Every call of a learner's function goes through a probe (assignments/ps8_quantiz
 records calls of torch's quantization and of mnlib: an answer that hands the work to them is not the
 learner's own work (``need_own``: NotOwnWork fails the whole check). int8_depthwise_conv and
 depthwise_pitfall run with the solution's helpers in place of the learner's (the module ``reference``,
-built from the cells: cells.py, ``reference_src``), so a mistake in a helper costs its own cells only.
+the cells marked ``reference`` in notebook.py), so a mistake in a helper costs its own cells only.
 
 Run in the grader's private namespace (assignments/loader.py); the references are computed here,
 when the setup cell runs, before any answer cell.

@@ -4,8 +4,8 @@ pick_under_budget, judged on fake devices whose every call costs a known time
 (assignments/ps9_latency_search/kernel.py), and the real-machine part for its method only.
 
 holdout_score is run with the solution's measure_layers, fit_predictor, predict and within_10_percent
-in place of the learner's (the module ``reference``, built from the answer cells: cells.py,
-``reference_src``), so a mistake in one of them costs its own cell only.
+in place of the learner's (the module ``reference``, the answer cells marked ``reference`` in
+notebook.py), so a mistake in one of them costs its own cell only.
 
 Run in the grader's private namespace (assignments/loader.py); the references are computed here,
 when the setup cell runs, before any answer cell.

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from assignments import build
+
 ROOT = Path(__file__).resolve().parents[1]
 AUTHORED = sorted(p.parent for p in (ROOT / "assignments").glob("ps*/checks.py"))
 PAGES = sorted((ROOT / "book").rglob("*.md"))
@@ -41,28 +43,26 @@ def _text(node) -> str:
     return ""                                                           # a name or a call: not text we can see
 
 
-def _answer_names(src: str) -> set[str]:
-    """Top-level defs and classes in the code of the answer(...) cells."""
-    names = set()
-    for node in ast.walk(ast.parse(src)):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "answer" and len(node.args) >= 2:
-            names |= set(re.findall(r"^(?:def|class) (\w+)", _text(node.args[1]), re.M))
-    return names
+def _answer_names(assignment: str) -> set[str]:
+    """Top-level defs and classes of the answer cells of assignments/<assignment>/notebook.py."""
+    cells, _ = build.parse(assignment)
+    return {name for c in cells if c is not None and c.metadata.get("nbgrader", {}).get("solution")
+            for name in re.findall(r"^(?:def|class) (\w+)", c.source, re.M)}
 
 
 def _sources():
-    """(assignment, text of its hidden checks, source of its cells) for every assignment."""
+    """(assignment, text of its hidden checks and kernel helpers) for every assignment."""
     for folder in AUTHORED:
         kernel = folder / "kernel.py"
         checks = (folder / "checks.py").read_text() + (kernel.read_text() if kernel.is_file() else "")
-        yield folder.name, checks, (folder / "notebook.py").read_text()
+        yield folder.name, checks
 
 
 def graded_functions() -> dict[str, set[str]]:
     """{mnlib object name: assignments that grade it}."""
     mods = _mnlib_modules()
     out: dict[str, set[str]] = {}
-    for ps, checks, src in _sources():
+    for ps, checks in _sources():
         alias = {a: m for m, a in re.findall(r"import mnlib\.(\w+) as (\w+)", checks)}
         refs = set(re.findall(r"\bmnlib\.(\w+)\.(\w+)", checks))
         refs |= {(alias[a], n) for a, n in re.findall(r"\b(\w+)\.(\w+)", checks) if a in alias}
@@ -71,7 +71,7 @@ def graded_functions() -> dict[str, set[str]]:
         for mod, name in refs:
             if mod in mods and mod not in INPUT_MODULES and callable(getattr(mods[mod], name, None)):
                 out.setdefault(name, set()).add(ps)
-        for name in _answer_names(src):
+        for name in _answer_names(ps):
             if any(callable(getattr(m, name, None)) for m in mods.values()):
                 out.setdefault(name, set()).add(ps)
     return out

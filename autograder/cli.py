@@ -1,4 +1,4 @@
-"""``python -m autograder {release,collect,grade,feedback,export,selfcheck,check}``."""
+"""``python -m autograder {release,collect,grade,watch,feedback,export,selfcheck,check,similarity}``."""
 from __future__ import annotations
 
 import argparse
@@ -69,6 +69,22 @@ def parser() -> argparse.ArgumentParser:
                         "grade refuses and names them")
     p.add_argument("--no-canary", dest="canary", action="store_false",  # exit 3: the canary refused; 4: some errors
                    help="skip grading the reference answers first (they must score full marks, or nothing is graded)")
+    p = sub.add_parser("watch", help="grade submissions as they arrive (nbgrader's exchange or a folder) and send "
+                       "each learner's feedback page; course.toml's [watch] says what learners see before the due time")
+    _common(p)
+    p.add_argument("--exchange", default=None, metavar="ROOT", help="nbgrader's exchange root (learners use "
+                   "`nbgrader submit` and `nbgrader fetch_feedback`)")
+    p.add_argument("--course", default=None, help="nbgrader's course id in the exchange")
+    p.add_argument("--inbox", default=None, metavar="DIR", help="a plain folder of <student>/<notebook>.ipynb instead")
+    p.add_argument("--once", action="store_true", help="answer what has arrived, then stop")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between looks (default 1)")
+    p.add_argument("--trust-names", action="store_true", help="grade an inbound folder whose owner is not the "
+                   "student it names (an exchange whose accounts are not the student ids)")
+    p.add_argument("--timeout-cell", type=int, default=DEFAULT["timeout_cell"], help="seconds per cell")
+    p.add_argument("--timeout-notebook", type=float, default=DEFAULT["timeout_notebook"],
+                   help="seconds per notebook, all cells")
+    p.add_argument("--memory-mb", type=int, default=DEFAULT["memory_mb"], help="memory limit of a student's kernel")
+    p.add_argument("--unsafe", action="store_true", help="run student code without the sandbox")
     p = sub.add_parser("feedback", help="HTML report per student, hidden tests removed, readable offline")
     _common(p)
     p = sub.add_parser("export", help="grades.csv and a score histogram PNG")
@@ -127,7 +143,7 @@ def main(argv=None) -> int:
 
 
 def _run(a) -> int:
-    if a.cmd in ("collect", "export", "similarity"):  # submissions, rosters and marks: the owner's alone
+    if a.cmd in ("collect", "export", "similarity", "watch"):  # submissions, rosters and marks: the owner's alone
         with private():
             return _run_cmd(a)
     return _run_cmd(a)
@@ -173,6 +189,11 @@ def _run_cmd(a) -> int:
                 print(f"review   {r.student} ({r.score:g}/{r.max_score:g}): " + "; ".join(r.flags))
         if errors:
             return 4
+    elif a.cmd == "watch":
+        from .watch import watch
+        n = watch(_options(a), exchange=a.exchange, course=a.course, inbox=a.inbox, once=a.once,
+                  interval=a.interval, trust_names=a.trust_names)
+        print(f"watch: answered {n} submission(s)")
     elif a.cmd == "feedback":
         from .feedback import feedback
         feedback(_options(a))

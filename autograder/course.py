@@ -24,6 +24,17 @@ an autograder.result.StudentResult (``apply``: into a result's JSON form).
     s03 = 2026-10-08T23:59:00+02:00
     s07 = "3d"
 
+    [watch]                       # grading as submissions arrive (python -m autograder watch)
+    before_due = "visible"        # what a learner's feedback shows before the (extended) due time:
+                                  # "visible" (the visible checks' outcomes, no score), "score" (the
+                                  # score only), "full" (the whole page); after it, always "full"
+    per_day = 3                   # gradings per learner and assignment per calendar day (in the
+                                  # assignment's time zone, else UTC); 0: no limit
+    # an assignment may override either: [assignments.ps1_dsc] watch = { per_day = 5 }
+
+Without a [watch] section, ``watch`` shows the visible checks only and grades three times a day, so
+that nobody can learn the hidden checks by resubmitting.
+
 A late submission keeps ``(1 - penalty)`` of its raw score, with ``penalty = min(cap, per_day x
 days)`` and ``days`` the number of started 24-hour periods after the (extended) due time plus grace.
 Times are compared as instants, so a daylight-saving change between due time and submission
@@ -46,7 +57,9 @@ COURSE_FILE = "course.toml"
 DAY = dt.timedelta(days=1)
 MISSING_TIME = ("late", "on_time", "error")
 POLICY_KEYS = {"per_day", "cap", "grace_minutes", "not_accepted_after_days", "missing_time"}
-ASSIGNMENT_KEYS = {"due", "timezone", "title", "canvas_id", "late", "extensions"}
+ASSIGNMENT_KEYS = {"due", "timezone", "title", "canvas_id", "late", "extensions", "watch"}
+BEFORE_DUE = ("visible", "score", "full")
+WATCH_KEYS = {"before_due", "per_day"}
 
 
 class CourseError(ValueError):
@@ -63,6 +76,14 @@ class Policy:
 
 
 @dataclasses.dataclass(frozen=True)
+class WatchPolicy:
+    """What ``watch`` shows a learner before the due time, and how often it grades one a day."""
+
+    before_due: str = "visible"
+    per_day: int = 3  # 0: no limit
+
+
+@dataclasses.dataclass(frozen=True)
 class Assignment:
     id: str
     due: dt.datetime                      # timezone-aware
@@ -70,6 +91,7 @@ class Assignment:
     extensions: dict = dataclasses.field(default_factory=dict)  # student -> aware datetime
     title: str | None = None
     canvas_id: int | None = None
+    watch: WatchPolicy = WatchPolicy()
 
     def due_for(self, student: str) -> dt.datetime:
         return self.extensions.get(student, self.due)
@@ -79,6 +101,7 @@ class Assignment:
 class Course:
     path: pathlib.Path
     assignments: dict  # id -> Assignment
+    watch: WatchPolicy = WatchPolicy()  # the course's default (an assignment's own is in Assignment.watch)
 
 
 def _line(text: str, pattern: str) -> int | None:
@@ -153,17 +176,41 @@ def _policy(table: dict, base: Policy, path, text: str) -> Policy:
     return dataclasses.replace(base, **kw)
 
 
+def _watch(table, base: WatchPolicy, path, text: str) -> WatchPolicy:
+    if not isinstance(table, dict):
+        raise CourseError(f"{_where(path, text, 'watch')}: watch must be a table (before_due, per_day)")
+    bad = set(table) - WATCH_KEYS
+    if bad:
+        k = sorted(bad)[0]
+        raise CourseError(f"{_where(path, text, k)}: unknown key {k!r} in watch (known: before_due, per_day)")
+    kw = {}
+    if "before_due" in table:
+        v = table["before_due"]
+        if v not in BEFORE_DUE:
+            raise CourseError(f"{_where(path, text, 'before_due')}: before_due = {v!r}: one of {', '.join(BEFORE_DUE)}")
+        kw["before_due"] = v
+    if "per_day" in table:
+        v = table["per_day"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise CourseError(f"{_where(path, text, 'per_day')}: watch's per_day = {v!r}: a whole number of gradings "
+                              "a day, 0 for no limit")
+        kw["per_day"] = v
+    return dataclasses.replace(base, **kw)
+
+
 def parse(text: str, path="course.toml") -> Course:
     """Parse the course file's text; every error names ``path`` and the line."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line N, column M)"
         raise CourseError(f"{path}: not valid TOML: {exc}") from None
-    unknown = set(data) - {"late", "assignments"}
+    unknown = set(data) - {"late", "assignments", "watch"}
     if unknown:
         k = sorted(unknown)[0]
-        raise CourseError(f"{path}, line {_line(text, re.escape(k)) or '?'}: unknown section {k!r} (expected [late], [assignments.<id>])")
+        raise CourseError(f"{path}, line {_line(text, re.escape(k)) or '?'}: unknown section {k!r} "
+                          "(expected [late], [watch], [assignments.<id>])")
     base = _policy(data.get("late", {}), Policy(), path, text)
+    watch = _watch(data.get("watch", {}), WatchPolicy(), path, text)
     out = {}
     for aid, a in data.get("assignments", {}).items():
         header = r"^\s*\[assignments\." + re.escape(aid) + r"\]"
@@ -199,8 +246,8 @@ def parse(text: str, path="course.toml") -> Course:
         if canvas_id is not None and (isinstance(canvas_id, bool) or not isinstance(canvas_id, int)):
             raise CourseError(f"{_where(path, text, 'canvas_id')}: canvas_id = {canvas_id!r} must be an integer")
         out[aid] = Assignment(aid, due, _policy(a.get("late", {}), base, path, text), ext,
-                              a.get("title"), canvas_id)
-    return Course(pathlib.Path(path), out)
+                              a.get("title"), canvas_id, _watch(a.get("watch", {}), watch, path, text))
+    return Course(pathlib.Path(path), out, watch)
 
 
 def load(workspace) -> Course | None:

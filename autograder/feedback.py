@@ -63,7 +63,8 @@ def scrub(nb, secret_sources: dict[str, str]) -> None:
             continue
         if held:  # its error in one line, and the grader's partial-credit report (which cases failed, points)
             cell.outputs = [_short(o) if o.get("output_type") == "error" else o for o in cell.outputs
-                            if o.get("output_type") == "error" or o.get("metadata", {}).get(PARTIAL)]
+                            if o.get("output_type") == "error" or o.get("metadata", {}).get(PARTIAL)
+                            or o.get("metadata", {}).get("autograder_withheld")]
         else:
             cleaned = []
             for o in cell.outputs:
@@ -112,16 +113,17 @@ def offline(html: str, mathjax: bool = False) -> str:
     return MATHJAX.sub("<!-- MathJax not installed: maths shows as TeX -->", html)
 
 
-def feedback(opts: Options, log=console.stdout) -> list[pathlib.Path]:
-    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student; return the paths.
+def feedback(opts: Options, log=console.stdout, only: set[str] | None = None) -> list[pathlib.Path]:
+    """Write feedback/<student>/<assignment>/<notebook>.html for every graded student (``only``: these
+    students); return the paths.
 
     Written privately (umask 077: the pages hold grades), like everything the grader writes."""
     from .wslock import private
     with private():
-        return _feedback(opts, log)
+        return _feedback(opts, log, only)
 
 
-def _feedback(opts: Options, log) -> list[pathlib.Path]:
+def _feedback(opts: Options, log, only: set[str] | None = None) -> list[pathlib.Path]:
     ws = pathlib.Path(opts.workspace)
     zone = due_zone(ws, opts.assignment)
     cfg = config(opts)
@@ -133,6 +135,8 @@ def _feedback(opts: Options, log) -> list[pathlib.Path]:
     written = []
     mathjax = vendor_mathjax(ws / "feedback")
     for (_, student), res in sorted(load_results(ws, opts.assignment).items()):
+        if only is not None and student not in only:
+            continue
         if res.status == "error":
             continue  # the grader failed, not the student: nothing to show until it is graded
         graded = sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb"))
@@ -321,3 +325,106 @@ def _note_page(assignment: str, res: StudentResult, zone=None) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title>{WRAP_CSS}"
             f"</head><body><h1>{_escape(assignment)}: {res.score:g} / {res.max_score:g}</h1>"
             + said + (late_note(res, zone) if res.late is not None else "") + "</body></html>")
+
+
+# ------------------------------------------------------------------ pages for ``watch`` (before the due time)
+VIEWS = ("full", "visible", "score")
+WITHHELD = "(this cell's hidden checks: their result is shown after the due time)"
+WITHHELD_KEY = "autograder_withheld"  # output metadata: the note visible_only puts where a result waits
+
+
+def visible_only(nb) -> None:
+    """Keep in ``nb`` (an autograded notebook, before ``scrub``) only what running its visible checks
+    shows: in every cell that holds hidden tests, the grader's partial-credit report goes, and so does
+    any error that the traceback does not place in the cell's visible lines (the grader writes a hidden
+    check's verdict as an error without a kernel traceback: it is withheld, never shown as passed)."""
+    from .execute import failing_line, hidden_line_numbers
+    for cell in nb.cells:
+        if cell.cell_type != "code" or BEGIN not in cell.source or not cell.metadata.get("nbgrader", {}).get("points"):
+            continue  # the grader's setup cell (0 points) has no result to withhold
+        hidden = hidden_line_numbers(cell.source)
+        kept, withheld = [], False
+        for o in cell.outputs:
+            if o.get("metadata", {}).get(PARTIAL):
+                withheld = True
+                continue
+            if o.get("output_type") == "error":
+                at = failing_line(nbformat.NotebookNode(outputs=[o], source=cell.source))
+                if at is None or at[0] in hidden:
+                    withheld = True
+                    continue
+            kept.append(o)
+        has_error = any(o.get("output_type") == "error" for o in kept)
+        if withheld or not has_error:  # the visible checks passed; what the hidden ones said waits
+            kept.append(nbformat.v4.new_output("display_data", data={"text/plain": WITHHELD},
+                                               metadata={WITHHELD_KEY: True}))
+        cell.outputs = kept
+
+
+def _after_body(html: str, fragment: str) -> str:
+    """``fragment`` right after the page's <body ...> tag (the lab template's body has attributes)."""
+    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + fragment, html, count=1)
+
+
+def _banner(view: str, due: str) -> str:
+    later = f"after the due time ({_escape(due)})" if due else "when your instructor releases them"
+    if view == "visible":
+        said = ("This page shows what your notebook's <b>visible</b> checks said when the grader ran it. The hidden "
+                f"checks' results and your score are shown {later}.")
+    else:
+        said = f"Your score is shown now; the details of every check are shown {later}."
+    return f"<div style='border:2px solid #888;padding:0.5em;margin:0.5em 0'><p>{said}</p></div>"
+
+
+def student_pages(opts: Options, student: str, view: str, dest: pathlib.Path, due: str = "") -> list[pathlib.Path]:
+    """One student's feedback pages as ``watch`` sends them before the due time, written to
+    ``dest/<notebook>.html``: ``full`` (the page ``feedback`` writes), ``visible`` (``visible_only``:
+    no score, no hidden check's result), ``score`` (the score and status only). Maths shows as TeX
+    (a page travels alone through nbgrader's exchange). Missing or unreadable work: the note page."""
+    if view not in VIEWS:
+        raise ValueError(f"feedback view {view!r}: one of {', '.join(VIEWS)}")
+    ws = pathlib.Path(opts.workspace)
+    zone = due_zone(ws, opts.assignment)
+    res = load_results(ws, opts.assignment).get((opts.assignment, student))
+    if res is None or res.status == "error":
+        return []
+    graded = sorted((ws / "autograded" / student / opts.assignment).glob("*.ipynb"))
+    cfg = config(opts)
+    written = []
+    if not graded or view == "score":
+        page = _note_page(opts.assignment, res, zone)
+        if view == "score" and graded:
+            page = page.replace("<body>", "<body>" + _banner(view, due), 1)
+        for name in [p.stem for p in graded] or ["index"]:
+            atomic_write(dest / f"{name}.html", page.encode())
+            written.append(dest / f"{name}.html")
+        return written
+    with Gradebook(cfg.CourseDirectory.db_url) as gb:
+        sources = {nb.name: {c.name: c.source or "" for c in nb.source_cells}
+                   for nb in gb.find_assignment(opts.assignment).notebooks}
+    exporter = _exporter(cfg) if view == "full" else HTMLExporter()
+    for path in graded:
+        nb = nbformat.read(path, as_version=4)
+        if view == "visible":
+            visible_only(nb)
+        scrub(nb, sources.get(path.stem, {}))
+        resources = {"nbgrader": {"student": student, "assignment": opts.assignment, "notebook": path.stem,
+                                  "db_url": cfg.CourseDirectory.db_url}}
+        html, _ = exporter.from_notebook_node(nb, resources=resources)
+        html = html.replace("</head>", WRAP_CSS + "</head>", 1)
+        if view == "visible":
+            html = _after_body(html, _banner(view, due))
+        elif res.late is not None:
+            html = counting_header(html, res, path.stem, len(graded))
+            html = html.replace("<body>", "<body>" + late_note(res, zone), 1)
+        if res.status != "graded" and res.message:
+            html = _after_body(html, f"<p><b>Grading note:</b> {_escape(res.message)}</p>")
+        atomic_write(dest / f"{path.stem}.html", offline(html, False).encode())
+        written.append(dest / f"{path.stem}.html")
+    return written
+
+
+def message_page(assignment: str, title: str, text: str) -> str:
+    """A plain page with one message (``watch``: a submission over the day's limit, or not gradable)."""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_escape(assignment)}</title>{WRAP_CSS}"
+            f"</head><body><h1>{_escape(assignment)}: {_escape(title)}</h1><p>{_escape(text)}</p></body></html>")

@@ -240,7 +240,7 @@ class Progress:
         self.stream.flush()
 
 
-def plan(opts: Options, regrade: bool = False) -> tuple[list, list, dict]:
+def plan(opts: Options, regrade: bool = False, only: set[str] | None = None) -> tuple[list, list, dict]:
     """(to_grade, to_resync, info) for the workspace: what is missing or stale, what only needs the gradebook.
 
     ``info["unreadable"]``: the result files that could not be read (ResultFileError: corrupt, or another
@@ -249,7 +249,8 @@ def plan(opts: Options, regrade: bool = False) -> tuple[list, list, dict]:
     ws = pathlib.Path(opts.workspace)
     notebooks = notebook_names(opts.assignment, opts.source)
     src_sha = source_digest(opts.assignment, opts.source)
-    students = sorted(p.parent.name for p in (ws / "submitted").glob(f"*/{opts.assignment}") if p.is_dir())
+    students = sorted(p.parent.name for p in (ws / "submitted").glob(f"*/{opts.assignment}")
+                      if p.is_dir() and (only is None or p.parent.name in only))
     unreadable: list[ResultFileError] = []
     stored = load_results(ws, opts.assignment, errors=unreadable)
     todo, keep, withdrawn = [], [], []
@@ -294,8 +295,10 @@ def ensure_assignment(opts: Options) -> list[str]:
 
 @wslock.holding("grade")  # one grader per workspace and assignment; a second one is refused, naming the first
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=console.stderr,
-          progress_stream=sys.stderr, scheduler: str | None = None) -> dict:
+          progress_stream=sys.stderr, scheduler: str | None = None, only: set[str] | None = None) -> dict:
     """Grade what is missing or stale (everything with ``regrade``); return a summary dict.
+
+    ``only``: these students alone (``watch`` grades one arrival at a time).
 
     ``scheduler`` (tcp://HOST:PORT): grade the students on that Dask cluster (autograder/cluster.py)
     instead of ``workers`` local processes; this process still writes everything.
@@ -315,7 +318,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         log("  " + sandbox.describe(kernel_limits(opts), probe).replace("\n", "\n  "))
     for w in ensure_assignment(opts):
         log("warning: " + w)
-    todo, keep, info = plan(opts, regrade)
+    todo, keep, info = plan(opts, regrade, only)
     stored = info["stored"]
     for exc in info["unreadable"]:
         log(f"warning: {exc}; grading that student again")

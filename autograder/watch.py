@@ -178,7 +178,11 @@ def _release(arrival: Arrival, pages: list[pathlib.Path], exchange_feedback: pat
     """Put each page where ``nbgrader fetch_feedback`` looks for it (exchange only); return the paths."""
     if exchange_feedback is None or arrival.secret is None:
         return [str(p) for p in pages]
-    exchange_feedback.mkdir(mode=0o755, parents=True, exist_ok=True)
+    if not exchange_feedback.is_dir():
+        exchange_feedback.mkdir(parents=True)
+        # as nbgrader's release_feedback makes it: learners may open a page by its name (the hash of
+        # their own secret), never list the folder; set explicitly, the watch runs under umask 077
+        os.chmod(exchange_feedback, 0o711)
     out = []
     names = [p.stem for p in arrival.notebooks] or ["index"]
     by_name = {p.stem: p for p in pages}

@@ -71,7 +71,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.run.unsafe and sys.platform == "linux":  # no launcher to watch us: the kernel dies with this process
             return [sys.executable, "-I", "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *argv]
         return sandbox.wrap(argv, scratch=self.run.scratch, readable=self.run.readable,
-                            limits=self.run.limits, unsafe=self.run.unsafe)
+                            limits=self.run.limits, unsafe=self.run.unsafe, warm=True,
+                            preload=sandbox.preload_for(self.run.preflight))
 
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         kw.setdefault("env", dict(os.environ))

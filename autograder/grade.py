@@ -37,7 +37,7 @@ from .execute import THREAD_ENV
 from .files import atomic_write
 
 from .gradebook import prepare, record_retrying
-from .job import grade_one
+from .job import grade_one, kernel_modules
 from .nbgrader_config import RELEASE
 from .options import Options, backstop_s, config, kernel_limits
 from .release import generate, notebook_names, same_tree, source_digest
@@ -295,10 +295,12 @@ def ensure_assignment(opts: Options) -> list[str]:
 
 @wslock.holding("grade")  # one grader per workspace and assignment; a second one is refused, naming the first
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=console.stderr,
-          progress_stream=sys.stderr, scheduler: str | None = None, only: set[str] | None = None) -> dict:
+          progress_stream=sys.stderr, scheduler: str | None = None, only: set[str] | None = None,
+          probe: sandbox.Probe | None = None) -> dict:
     """Grade what is missing or stale (everything with ``regrade``); return a summary dict.
 
-    ``only``: these students alone (``watch`` grades one arrival at a time).
+    ``only``: these students alone (``watch`` grades one arrival at a time); ``probe``: the sandbox
+    probed already by the caller (``watch``, once for its life), else probed here.
 
     ``scheduler`` (tcp://HOST:PORT): grade the students on that Dask cluster (autograder/cluster.py)
     instead of ``workers`` local processes; this process still writes everything.
@@ -307,7 +309,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     if not (ws / "submitted").is_dir():
         raise ValueError(f"workspace: {ws} has no submitted/ folder; run `collect` first")
     prepare(config(opts).CourseDirectory.db_url)  # a database that refuses: say so before anything is graded
-    probe = sandbox.probe()
+    probe = probe or sandbox.probe()
     if opts.unsafe:
         log("UNSAFE: student code runs with your rights, without the sandbox (--unsafe).")
     elif not probe.ok:
@@ -391,6 +393,10 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         jobs.insert(0, (CANARY, info["notebooks"], canary_submission(opts, info["notebooks"])))
         canary["pending"] = True
     n = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
+    if jobs and not scheduler and not opts.unsafe:  # one process that imports what the notebook imports
+        preload = sandbox.preload_for(kernel_modules(opts, info["notebooks"]))  # once; each kernel is its fork
+        sandbox.share_zygote(preload)
+        log(sandbox.zygote_status(preload))
     bar = Progress(len(todo), n, progress_stream)
     try:
         if jobs and scheduler:

@@ -69,6 +69,16 @@ def foreign_notebook(nb, source: pathlib.Path, assignment: str, name: str) -> st
             f"{assignment}'s (cell ids such as {sorted(ids)[0]!r})")
 
 
+def kernel_modules(opts: Options, notebooks: list[str]) -> list[str]:
+    """The modules the assignment's own notebooks import (kernel_probe.needed_modules)."""
+    sources = []
+    for name in notebooks:
+        source_nb = pathlib.Path(opts.source) / opts.assignment / name
+        if source_nb.is_file():
+            sources += [c.source for c in nbformat.read(source_nb, as_version=4).cells if c.cell_type == "code"]
+    return needed_modules(sources)
+
+
 def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> StudentResult:
     """Grade one student's submission; return the result record (the worker writes no gradebook).
 
@@ -137,10 +147,8 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
         discarded = discarded_edits(submitted_sources, released_sources)  # read-only cells edited: put back
         discarded_all += [f"{stem}:{gid}" for gid in discarded]
         run = Run(limits=limits, unsafe=opts.unsafe, wall_s=opts.timeout_notebook)
-        source_nb = pathlib.Path(opts.source) / opts.assignment / name
-        if source_nb.is_file():  # the kernel must import what the reference imports, before any cell runs
-            run.preflight = needed_modules([c.source for c in nbformat.read(source_nb, as_version=4).cells
-                                            if c.cell_type == "code"])
+        if (pathlib.Path(opts.source) / opts.assignment / name).is_file():
+            run.preflight = kernel_modules(opts, [name])  # the kernel must import them before any cell runs
         for extra in (pathlib.Path(opts.source) / opts.assignment).iterdir():  # data files the notebook reads
             if extra.is_file() and extra.suffix != ".ipynb":
                 shutil.copy(extra, run.scratch / extra.name)

@@ -185,17 +185,25 @@ def _child_env(spec: dict, uid: int) -> dict:
     return env
 
 
-def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int) -> int:
+def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int, alive: int | None = None) -> int:
     """Copy the kernel's raw stdout/stderr to ours (at most ``budget`` bytes) until it exits.
 
     If our parent (the grader) dies, we are re-parented: kill the kernel then, so a grader killed
-    with SIGKILL leaves no kernel running.
+    with SIGKILL leaves no kernel running. Started by the zygote, ``alive`` is the connection to the
+    process the grader started (``via_zygote``): its end closing means that process died.
     """
     import select
 
     status = None
+    watched = [alive] if alive is not None else []
     while pipes or status is None:
-        if status is None and os.getppid() != parent:
+        gone = False
+        if watched:
+            ready, _, _ = select.select(watched, [], [], 0)
+            if ready and not os.read(alive, 1):
+                gone, watched = True, []
+        # started by the zygote, only the connection counts: the zygote's own end must not kill a kernel
+        if status is None and (gone or (alive is None and os.getppid() != parent)):
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -245,12 +253,15 @@ def _drop_capabilities(libc) -> None:
             break
 
 
-def launch(spec: dict, argv: list[str]) -> int:
+def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) -> int:
     """Launcher: cgroups, namespaces, new root, drop privileges, exec; return exit status.
 
     As root, the kernel gets an unprivileged uid of its own (UID_BASE + the launcher's pid). Rootless,
     everything happens inside a user namespace and the kernel keeps this account's uid, confined by
     the same mount, PID, network, IPC and UTS namespaces.
+
+    ``start(argv, env)`` (the zygote's, autograder/zygote.py): run the kernel in this process instead
+    of exec'ing ``argv``, after every step above; ``alive``: see ``_relay``.
     """
     os.umask(0o022)  # the mount points made below must be reachable by the kernel's uid, whatever the grader's umask
     libc = _libc()
@@ -276,8 +287,8 @@ def launch(spec: dict, argv: list[str]) -> int:
         try:
             os.dup2(out_w, 1)
             os.dup2(err_w, 2)
-            for fd in (out_r, out_w, err_r, err_w):
-                os.close(fd)
+            for fd in (out_r, out_w, err_r, err_w) + ((alive,) if alive is not None else ()):
+                os.close(fd)  # the kernel never holds the zygote's connection: it could answer in our name
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             # own process group: jupyter_client signals the launcher's group, and the launcher
             # forwards; in one group the kernel would get each SIGINT twice and lose its reply
@@ -295,6 +306,8 @@ def launch(spec: dict, argv: list[str]) -> int:
                 os.setresuid(uid, uid, uid)
             _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change clears it
+            if start is not None:
+                start(argv, _child_env(spec, uid))  # returns only if it could not start the kernel here
             os.execvpe(argv[0], argv, _child_env(spec, uid))
         except BaseException as e:  # noqa: BLE001 - report and never return into the launcher
             os.write(2, f"sandbox: cannot start {argv[0]}: {e}\n".encode())
@@ -314,7 +327,7 @@ def launch(spec: dict, argv: list[str]) -> int:
         signal.signal(signal.SIGALRM, lambda *_: forward(signal.SIGKILL, None))
         signal.setitimer(signal.ITIMER_REAL, float(spec["limits"]["wall_s"]))
     # no threads after unshare(CLONE_NEWPID) (clone fails), so relay output in this loop
-    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent)
+    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent, alive)
     signal.setitimer(signal.ITIMER_REAL, 0)
     for path in spec["cgroups"].values():
         kill_cgroup(pathlib.Path(path))
@@ -349,7 +362,72 @@ def kill_cgroup(path: pathlib.Path) -> None:
             time.sleep(0.02)
 
 
+def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
+    """Ask the zygote (autograder/zygote.py) at ``sock_path`` to launch ``argv`` as ``launch`` would, in
+    a process it forks with torch already imported; stand for that process until it ends: forward
+    signals to it, exit with its status. Our stdin/stdout/stderr travel with the request, so the
+    kernel's output reaches the grader as from ``launch``. If we die (SIGKILL included), our end of the
+    connection closes and that process kills the kernel."""
+    import select
+    import socket
+
+    parent = os.getppid()
+    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the grader's worker dies: so do we, and the
+    if os.getppid() != parent:                               # kernel with us (its launcher sees our end close)
+        return 128 + signal.SIGKILL
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(sock_path)
+        socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv}).encode() + b"\n"], [0, 1, 2])
+        buf = b""
+        while b"\n" not in buf:
+            more = conn.recv(4096)
+            if not more:
+                raise OSError("the zygote closed the connection")
+            buf += more
+        line, buf = buf.split(b"\n", 1)
+        first = json.loads(line)
+    except (OSError, ValueError) as exc:  # no zygote after all: start the kernel from scratch, same steps
+        print(f"sandbox: the zygote at {sock_path} did not answer ({exc}); starting the kernel from scratch",
+              file=sys.stderr)
+        conn.close()
+        return launch(spec, argv)
+    pid = first.get("pid")
+    if not isinstance(pid, int):
+        print(f"sandbox: the zygote refused ({first.get('error', first)}); starting the kernel from scratch",
+              file=sys.stderr)
+        conn.close()
+        return launch(spec, argv)
+
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)  # the launcher there sends SIGINT on, and SIGKILL for the others
+        except ProcessLookupError:
+            pass
+
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(s, forward)
+    while b"\n" not in buf and os.getppid() == parent:  # re-parented: the grader is gone
+        try:
+            if select.select([conn], [], [], 0.2)[0]:
+                more = conn.recv(4096)
+                if not more:
+                    break
+                buf += more
+        except InterruptedError:
+            continue
+    if os.getppid() != parent:
+        return 128 + signal.SIGKILL
+    try:
+        return int(json.loads(buf.split(b"\n", 1)[0])["status"])
+    except (ValueError, KeyError, TypeError):
+        return 128 + signal.SIGKILL  # the connection closed without a status: that process was killed
+
+
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "launch" and sys.argv[3] == "--":
         sys.exit(launch(json.loads(sys.argv[2]), sys.argv[4:]))
-    sys.exit("usage: launcher.py launch SPEC -- ARGV (started by autograder.sandbox.wrap)")
+    if len(sys.argv) >= 5 and sys.argv[1] == "via-zygote" and sys.argv[4] == "--":
+        sys.exit(via_zygote(sys.argv[2], json.loads(sys.argv[3]), sys.argv[5:]))
+    sys.exit("usage: launcher.py launch SPEC -- ARGV, or via-zygote SOCKET SPEC -- ARGV "
+             "(started by autograder.sandbox.wrap)")

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from . import launcher
 from .launcher import CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, _check, _libc
@@ -220,8 +221,11 @@ def _container_advice() -> str:
 
 
 def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path],
-         limits: Limits, unsafe: bool = False) -> list[str]:
-    """Return the argv that runs ``argv`` confined (cwd stays the caller's, if inside scratch)."""
+         limits: Limits, unsafe: bool = False, warm: bool = False, preload: tuple[str, ...] = ()) -> list[str]:
+    """Return the argv that runs ``argv`` confined (cwd stays the caller's, if inside scratch).
+
+    ``warm``: a kernel (``python -m ipykernel_launcher ...``), forked from this process's zygote for
+    ``preload`` (``zygote_socket``), confined by the same steps."""
     if unsafe:
         return list(argv)
     if sys.platform != "linux":
@@ -244,7 +248,102 @@ def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path]
         "venv_bin": str(pathlib.Path(sys.prefix) / "bin"),
     }
     # -I -S: the launcher runs as root and must not import anything from the working directory.
-    return [sys.executable, "-I", "-S", os.path.abspath(launcher.__file__), "launch", json.dumps(spec), "--", *argv]
+    here = [sys.executable, "-I", "-S", os.path.abspath(launcher.__file__)]
+    sock = zygote_socket(preload) if warm else None
+    if sock is not None:  # the same steps, in a fork of a process that has imported torch already
+        return [*here, "via-zygote", sock, json.dumps(spec), "--", *argv]
+    return [*here, "launch", json.dumps(spec), "--", *argv]
+
+
+# --------------------------------------------------------------------------- the zygote (warm kernels)
+ZYGOTE_ENV = "AUTOGRADER_ZYGOTE"  # "0": start every kernel from scratch
+ZYGOTE_START_S = 120.0
+# What a zygote may import beyond ipykernel, when the assignment's own notebook imports it: heavy,
+# third-party, fixed for the life of a grader. Never mnlib or the course's code (they may change while a
+# zygote lives), never what the notebook does not import itself (a kernel then carries no library its
+# learner did not ask for: a notebook that forks many processes costs what it costs without a zygote).
+PRELOADABLE = ("numpy", "torch")
+_ZYGOTES: dict[tuple, dict] = {}  # preload -> this process's zygote: owner pid, Popen, socket, or why it failed
+
+
+def preload_for(modules) -> tuple[str, ...]:
+    """The modules a zygote for an assignment importing ``modules`` imports beforehand."""
+    return tuple(m for m in PRELOADABLE if m in set(modules or ()))
+
+
+def zygote_socket(preload: tuple[str, ...] = ()) -> str | None:
+    """The socket of this process's zygote for ``preload`` (autograder/zygote.py), started on first
+    use; None when switched off (``AUTOGRADER_ZYGOTE=0``) or when it cannot start here (then kernels
+    start from scratch, as before: slower, same confinement; the reason is in ``zygote_status()``)."""
+    if os.environ.get(ZYGOTE_ENV, "1") == "0" or sys.platform != "linux":
+        return None
+    z = _ZYGOTES.setdefault(tuple(preload), {})
+    if z.get("owner") == os.getpid():
+        proc = z.get("proc")
+        if proc is not None and proc.poll() is None and os.path.exists(z["sock"]):
+            return z["sock"]
+        if proc is None:
+            return None  # failed before, in this process: do not retry for every kernel
+        if proc.poll() is None:  # its folder is gone (a test's temporary folder removed): a new one
+            proc.kill()
+            proc.wait()
+    elif z.get("shared") and os.path.exists(z.get("sock", "")):
+        return z["sock"]  # a worker forked by a grader that shares its zygote (share_zygote)
+    z.clear()  # else a forked worker starts its own
+    z["owner"] = os.getpid()
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="ag-zygote-"))  # 0700: only this account reaches the socket
+    sock = str(folder / "zygote.sock")
+    env = {k: v for k, v in os.environ.items() if k in launcher.SAFE_ENV}
+    env.update({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8"),
+                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"})
+    script = os.path.join(os.path.dirname(os.path.abspath(launcher.__file__)), "zygote.py")
+    with open(folder / "zygote.log", "wb") as log:  # the zygote keeps writing it for its whole life
+        proc = subprocess.Popen([sys.executable, script, sock, str(os.getpid()), *preload], cwd="/", env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + ZYGOTE_START_S
+    while not os.path.exists(sock) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not os.path.exists(sock):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        z["failed"] = (folder / "zygote.log").read_text(errors="replace").strip()[-500:] or \
+            f"exit status {proc.returncode}"
+        return None
+    z.update(proc=proc, sock=sock, folder=folder)
+    return sock
+
+
+def share_zygote(preload: tuple[str, ...] = ()) -> str | None:
+    """Start this process's zygote for ``preload`` now and let the workers it forks use it (one zygote
+    for a batch, or for a watch's whole life, instead of one per worker process); its socket, or None."""
+    sock = zygote_socket(preload)
+    if sock is not None:
+        _ZYGOTES[tuple(preload)]["shared"] = True
+    return sock
+
+
+def zygote_status(preload: tuple[str, ...] = ()) -> str:
+    """One line for the log: warm kernels from this process's zygote, or why not."""
+    if os.environ.get(ZYGOTE_ENV, "1") == "0":
+        return f"kernels: started from scratch ({ZYGOTE_ENV}=0)"
+    failed = _ZYGOTES.get(tuple(preload), {}).get("failed")
+    if failed:
+        return f"kernels: started from scratch (the zygote did not start: {failed})"
+    return ("kernels: forked from a zygote that has imported ipykernel"
+            + "".join(f", {m}" for m in preload) + " (autograder/zygote.py)")
+
+
+def stop_zygotes() -> None:
+    """Stop this process's zygotes (each also stops by itself when this process ends)."""
+    for z in _ZYGOTES.values():
+        proc = z.get("proc")
+        if proc is not None and z.get("owner") == os.getpid():
+            proc.kill()
+            proc.wait()
+            shutil.rmtree(z["folder"], ignore_errors=True)
+    _ZYGOTES.clear()
 
 
 def cgroup_name(scratch: pathlib.Path) -> str:

@@ -251,8 +251,11 @@ def answer(opts: Options, arrival: Arrival, journal: Journal, state: dict, *, ex
     sha = source_digest(opts.assignment, opts.source)
     run = dataclasses.replace(opts, canary=state.get("canary_sha") != sha)
     # the watch holds the workspace's lock already: the undecorated grade, for this student alone
+    if "probe" not in state:
+        from . import sandbox
+        state["probe"] = sandbox.probe()
     summary = grade.__wrapped__(run, workers=1, only={arrival.student}, log=lambda *_: None,
-                                progress_stream=io.StringIO())
+                                progress_stream=io.StringIO(), probe=state["probe"])
     if summary.get("canary_s") is not None:  # it ran (grade runs it only when someone is graded) and passed
         state["canary_sha"] = sha
         log(f"canary: the reference answers score full marks ({summary['canary_s']:.1f} s)")

@@ -1,0 +1,109 @@
+"""Is a kernel forked from the zygote (autograder/zygote.py) confined as a kernel started from scratch,
+fresh per submission, and faster to start?
+
+Each test runs a real notebook in a real kernel through the grader's executor (execute.RunsInSandbox),
+with the assignment's imports preloaded as ``grade`` does (``Run.preflight``). The hostile corpus
+(test_hostile.py), the SIGKILL tests and the rootless batch run through the zygote too: this file
+checks what is particular to it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+from nbgrader.preprocessors import Execute
+
+from autograder import sandbox
+from autograder.execute import Run, RunsInSandbox
+
+PROBE = sandbox.probe()
+pytestmark = pytest.mark.skipif(not PROBE.ok, reason=f"sandbox unavailable: {PROBE.reason}")
+LIMITS = sandbox.Limits(wall_s=120, cpu_s=60, memory_bytes=1024**3, nproc=64)
+
+REPORT = """
+import sys
+warm = "torch" in sys.modules  # before this cell imports anything: was the kernel forked with torch loaded?
+import json, os, random, socket
+import numpy, torch
+status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2)
+    net = "reached"
+except OSError as e:
+    net = type(e).__name__
+try:
+    open(SECRET).read()
+    secret = "read"
+except OSError as e:
+    secret = type(e).__name__
+print(json.dumps({"warm": warm, "pid": os.getpid(), "uid": os.getuid(), "nnp": status["NoNewPrivs"].strip(),
+                  "capeff": status["CapEff"].strip(), "capbnd": status["CapBnd"].strip(), "net": net,
+                  "secret": secret, "draws": [torch.rand(1).item(), float(numpy.random.rand()), random.random()],
+                  "threads": torch.get_num_threads(), "cwd": os.getcwd()}))
+"""
+
+
+class _Exec(RunsInSandbox, Execute):
+    pass
+
+
+def _report(secret: pathlib.Path, preflight=("torch",)) -> dict:
+    nb = new_notebook(cells=[new_code_cell(f"SECRET = {str(secret)!r}"), new_code_cell(REPORT)])
+    run = Run(limits=LIMITS, unsafe=False, wall_s=120)
+    run.preflight = list(preflight)
+    try:
+        ex = _Exec(run=run)
+        ex.timeout = 60
+        ex.preprocess(nb, {"metadata": {"path": str(run.scratch)}})
+        scratch = str(run.scratch)
+    finally:
+        run.close()
+    text = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.get("output_type") == "stream")
+    assert text, nb.cells[1].outputs
+    return {**json.loads(text), "scratch": scratch}
+
+
+@pytest.fixture(scope="module")
+def secret(tmp_path_factory):
+    path = tmp_path_factory.mktemp("grader-only") / "answer_key.txt"
+    path.write_text("the grader's")
+    return path
+
+
+def test_a_forked_kernel_is_confined_like_a_fresh_one(secret):
+    r = _report(secret)
+    assert r["warm"], "torch was not loaded before the first cell: the kernel did not come from the zygote"
+    assert r["pid"] == 1  # PID 1 of its own PID namespace
+    if os.geteuid() == 0:
+        assert r["uid"] >= sandbox.UID_BASE  # a uid of its own, not root's
+    assert r["nnp"] == "1" and int(r["capeff"], 16) == 0 and int(r["capbnd"], 16) == 0
+    assert r["net"] != "reached"
+    assert r["secret"] in ("FileNotFoundError", "PermissionError")  # the grader's files are not in its root
+    assert r["threads"] == 1  # the thread settings of a kernel from scratch
+    assert r["cwd"] == r["scratch"]
+
+
+def test_two_forked_kernels_never_share_random_draws(secret):
+    a, b = _report(secret), _report(secret)
+    assert a["warm"] and b["warm"]
+    for x, y in zip(a["draws"], b["draws"]):  # torch, numpy, random: each reseeded from the OS per kernel
+        assert x != y
+    if os.geteuid() == 0:
+        assert a["uid"] != b["uid"]  # one uid per kernel, as from scratch
+
+
+def test_a_notebook_that_imports_no_torch_gets_no_torch(secret):
+    """The zygote preloads only what the assignment's notebook imports: a kernel carries no library its
+    learner did not ask for (a fork-heavy notebook costs what it costs without a zygote)."""
+    r = _report(secret, preflight=())
+    assert not r["warm"]
+
+
+def test_switched_off_every_kernel_starts_from_scratch(secret, monkeypatch):
+    monkeypatch.setenv(sandbox.ZYGOTE_ENV, "0")
+    r = _report(secret)
+    assert not r["warm"] and r["pid"] == 1 and r["nnp"] == "1"
+    assert "from scratch" in sandbox.zygote_status()

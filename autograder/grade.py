@@ -293,6 +293,21 @@ def ensure_assignment(opts: Options) -> list[str]:
 
 
 
+# What a grading worker imports for its first notebook (the checks import torch and mnlib; the executor
+# IPython's and nbgrader's machinery): about 2 s of CPU. Imported once in the process that forks the
+# workers, each worker starts with them. Importing starts no thread, so forking stays safe.
+WORKER_MODULES = ("torch", "mnlib", "IPython", "ipykernel", "sqlalchemy", "autograder.execute", "autograder.remote")
+
+
+def preload_worker_modules() -> None:
+    import importlib
+    for name in WORKER_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass  # the worker says what is missing, as without this
+
+
 @wslock.holding("grade")  # one grader per workspace and assignment; a second one is refused, naming the first
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=console.stderr,
           progress_stream=sys.stderr, scheduler: str | None = None, only: set[str] | None = None,
@@ -397,6 +412,7 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         preload = sandbox.preload_for(kernel_modules(opts, info["notebooks"]))  # once; each kernel is its fork
         sandbox.share_zygote(preload)
         log(sandbox.zygote_status(preload))
+        preload_worker_modules()
     bar = Progress(len(todo), n, progress_stream)
     try:
         if jobs and scheduler:

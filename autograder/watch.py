@@ -300,6 +300,8 @@ def watch(opts: Options, *, exchange: str | None = None, course: str | None = No
 
     old = {s: signal.signal(s, ask_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     journal = Journal(ws / "watch" / opts.assignment / "journal.jsonl")
+    from .grade import preload_worker_modules
+    preload_worker_modules()  # once, not in every grading worker it forks
     feedback_dir = pathlib.Path(exchange) / course / "feedback" if exchange else None
     state: dict = {}
     answered = 0

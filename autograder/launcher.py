@@ -232,6 +232,17 @@ def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int, alive: int
     return status
 
 
+def _alive(pid) -> bool:
+    """Is process ``pid`` running (None: not known, taken as alive)? A zombie counts as gone."""
+    if pid is None:
+        return True
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
 def _enter_user_namespace(libc) -> None:
     """Rootless: a new user namespace in which this account's uid and gid map to themselves.
 
@@ -268,6 +279,10 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
     rootless = spec.get("rootless", False)
     uid = os.getuid() if rootless else UID_BASE + os.getpid()
     parent = os.getppid()
+    if alive is None and not _alive(spec.get("parent")):
+        # the process that asked for us (sandbox.wrap's caller) died before we looked: we were
+        # re-parented, and watching our new parent would keep the kernel alive. Nothing launched yet.
+        return 128 + signal.SIGKILL
     scratch = spec["scratch"]
     have_mem = _setup_cgroups(spec)
     if not rootless:
@@ -372,8 +387,8 @@ def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
     import socket
 
     parent = os.getppid()
-    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the grader's worker dies: so do we, and the
-    if os.getppid() != parent:                               # kernel with us (its launcher sees our end close)
+    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the worker dies: so do we, and the kernel
+    if not _alive(spec.get("parent")) or os.getppid() != parent:  # with us (its launcher sees our end close)
         return 128 + signal.SIGKILL
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

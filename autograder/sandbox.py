@@ -246,6 +246,9 @@ def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path]
         "cgroup_home": str(where.home) if where.home else None,  # v2: where the launcher goes back to
         "rootless": os.geteuid() != 0,
         "venv_bin": str(pathlib.Path(sys.prefix) / "bin"),
+        # the process that starts the launcher: if it is gone before the launcher looks, the launcher
+        # must not adopt whoever inherited it as the parent it watches
+        "parent": os.getpid(),
     }
     # -I -S: the launcher runs as root and must not import anything from the working directory.
     here = [sys.executable, "-I", "-S", os.path.abspath(launcher.__file__)]

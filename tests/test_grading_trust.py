@@ -246,6 +246,28 @@ SCALE = {
 }
 
 
+CASES_NOTEBOOK = '''"""fx_cases: one answer, one tests cell whose hidden check scores four cases."""
+
+# %% setup
+from assignments.fx_cases import checks as _ps_grader  # the build writes the setup cell here
+
+# %% answer answer_scale
+import torch
+
+def scale(x, k):
+    ### BEGIN SOLUTION
+    return x * k
+    ### END SOLUTION
+
+# %% tests test_scale points=4
+"""Does scale(x, k) multiply by k?"""
+assert torch.equal(scale(torch.ones(2), 1), torch.ones(2)), 'scale(x, 1) should be x'
+### BEGIN HIDDEN TESTS
+_ps_grader.check_scale(scale)
+### END HIDDEN TESTS
+'''
+
+
 @pytest.fixture(scope="module")
 def cases_course(tmp_path_factory):
     """An assignment whose hidden check scores four cases (assignments/toolkit.py's Cases), run in the grader."""
@@ -253,12 +275,8 @@ def cases_course(tmp_path_factory):
     from assignments import loader
     tmp = tmp_path_factory.mktemp("cases")
     texts = {loader.TOOLKIT: (REPO / loader.TOOLKIT).read_text(), "assignments/fx_cases/checks.py": CHECKS}
-    cells = [B.setup("fx_cases", texts),
-             B.answer("answer_scale", "import torch\n\ndef scale(x, k):\n    ### BEGIN SOLUTION\n    return x * k\n"
-                                      "    ### END SOLUTION"),
-             B.tests("test_scale", 4, "Does scale(x, k) multiply by k?",
-                     "assert torch.equal(scale(torch.ones(2), 1), torch.ones(2)), 'scale(x, 1) should be x'",
-                     "_ps_grader.check_scale(scale)")]
+    cells, _ = B.parse("fx_cases", CASES_NOTEBOOK)  # the assignment as it would be authored
+    cells = [B.setup("fx_cases", texts) if c is None else c for c in cells]
     src = tmp / "solutions"
     (src / "fx_cases").mkdir(parents=True)
     nbformat.write(B.notebook(cells), src / "fx_cases" / "fx_cases.ipynb")

@@ -393,7 +393,8 @@ def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(sock_path)
-        socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv}).encode() + b"\n"], [0, 1, 2])
+        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("JPY_")}  # as _child_env keeps
+        socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv, "env": env}).encode() + b"\n"], [0, 1, 2])
         buf = b""
         while b"\n" not in buf:
             more = conn.recv(4096)

@@ -54,9 +54,12 @@ def start_kernel(argv: list[str], env: dict) -> None:
     if "torch" in sys.modules:
         sys.modules["torch"].seed()
     from ipykernel import kernelapp
+    extra = []
+    if env.get("JPY_PARENT_PID", "").isdigit():  # the trait's default was read from the zygote's environment
+        extra.append(f"--IPKernelApp.parent_handle={env['JPY_PARENT_PID']}")
     status = 0
     try:
-        kernelapp.launch_new_instance(argv=argv[3:])
+        kernelapp.launch_new_instance(argv=[*argv[3:], *extra])
     except SystemExit as exc:
         status = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - the kernel's own crash, reported as a kernel would
@@ -85,6 +88,11 @@ def _child(conn: socket.socket, fds: list[int], request: dict) -> None:
     for sig in (signal.SIGCHLD, signal.SIGTERM):  # the zygote's own handlers: a launcher's are the defaults
         signal.signal(sig, signal.SIG_DFL)
     os.setpgid(0, 0)
+    # the environment jupyter_client gave the kernel (its safe part), not the zygote's: the kernel's own
+    # variables (JPY_PARENT_PID, MPLBACKEND, ...) are then those of a kernel started from scratch
+    os.environ.clear()
+    os.environ.update({k: str(v) for k, v in dict(request.get("env") or {}).items()
+                       if k in launcher.SAFE_ENV or k.startswith("JPY_")})
     status = 127
     try:
         conn.sendall(json.dumps({"pid": os.getpid()}).encode() + b"\n")

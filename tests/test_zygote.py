@@ -42,7 +42,11 @@ except OSError as e:
 print(json.dumps({"warm": warm, "pid": os.getpid(), "uid": os.getuid(), "nnp": status["NoNewPrivs"].strip(),
                   "capeff": status["CapEff"].strip(), "capbnd": status["CapBnd"].strip(), "net": net,
                   "secret": secret, "draws": [torch.rand(1).item(), float(numpy.random.rand()), random.random()],
-                  "threads": torch.get_num_threads(), "cwd": os.getcwd()}))
+                  "threads": torch.get_num_threads(), "cwd": os.getcwd(),
+                  "env": {k: v for k, v in os.environ.items() if k not in ("JPY_PARENT_PID", "HOME", "IPYTHONDIR",
+                          "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "XDG_CACHE_HOME", "USER_SCRATCH")},
+                  "parent_pid_known": "JPY_PARENT_PID" in os.environ,
+                  "parent_handle": bool(__import__("ipykernel.kernelapp").kernelapp.IPKernelApp.instance().parent_handle)}))
 """
 
 
@@ -103,7 +107,12 @@ def test_a_notebook_that_imports_no_torch_gets_no_torch(secret):
 
 
 def test_switched_off_every_kernel_starts_from_scratch(secret, monkeypatch):
+    """From scratch: no torch before the first cell, the same confinement, and the same environment
+    variables as a forked kernel (jupyter_client's, not the zygote's: a kernel cannot tell them apart)."""
+    warm = _report(secret)
     monkeypatch.setenv(sandbox.ZYGOTE_ENV, "0")
     r = _report(secret)
     assert not r["warm"] and r["pid"] == 1 and r["nnp"] == "1"
     assert "from scratch" in sandbox.zygote_status()
+    assert warm["env"] == r["env"]
+    assert warm["parent_pid_known"] == r["parent_pid_known"] and warm["parent_handle"] == r["parent_handle"]

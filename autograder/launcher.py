@@ -407,12 +407,14 @@ def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
         print(f"sandbox: the zygote at {sock_path} did not answer ({exc}); starting the kernel from scratch",
               file=sys.stderr)
         conn.close()
+        _libc().prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)  # as a launcher we must outlive the worker to clean up
         return launch(spec, argv)
     pid = first.get("pid")
     if not isinstance(pid, int):
         print(f"sandbox: the zygote refused ({first.get('error', first)}); starting the kernel from scratch",
               file=sys.stderr)
         conn.close()
+        _libc().prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)  # as a launcher we must outlive the worker to clean up
         return launch(spec, argv)
 
     def forward(signum, _frame):

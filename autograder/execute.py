@@ -27,8 +27,7 @@ from nbgrader.preprocessors import Execute
 from . import kernel_probe, remote, sandbox
 
 # One thread per worker: N workers on N cores must not oversubscribe them (torch reads OMP_NUM_THREADS).
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"}
+from .launcher import THREAD_ENV  # noqa: E402,F401 - one home (the zygote's environment uses it too)
 
 
 class EnvironmentFault(remote.GraderSetupError):

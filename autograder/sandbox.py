@@ -298,8 +298,7 @@ def zygote_socket(preload: tuple[str, ...] = ()) -> str | None:
     sock = str(folder / "zygote.sock")
     env = {k: v for k, v in os.environ.items() if k in launcher.SAFE_ENV}
     env.update({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": env.get("LANG", "C.UTF-8"),
-                "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-                "NUMEXPR_NUM_THREADS": "1", "VECLIB_MAXIMUM_THREADS": "1"})
+                **launcher.THREAD_ENV})
     script = os.path.join(os.path.dirname(os.path.abspath(launcher.__file__)), "zygote.py")
     with open(folder / "zygote.log", "wb") as log:  # the zygote keeps writing it for its whole life
         proc = subprocess.Popen([sys.executable, script, sock, str(os.getpid()), *preload], cwd="/", env=env,

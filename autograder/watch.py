@@ -156,11 +156,17 @@ def _zone(policy, assignment: str):
     return a.due.tzinfo if a is not None else dt.timezone.utc
 
 
+def _policy(policy, assignment: str) -> course_file.WatchPolicy:
+    """The assignment's [watch] settings: its own, else the course's, else the defaults."""
+    a = policy.assignments.get(assignment) if policy is not None else None
+    return a.watch if a is not None else (policy.watch if policy is not None else course_file.WatchPolicy())
+
+
 def view_for(policy, assignment: str, student: str, now: dt.datetime) -> tuple[str, str]:
     """(the page's view, the due time as shown): ``full`` after the learner's due time, else the
     course's ``before_due``; without a due time for the assignment, ``before_due`` always."""
     a = policy.assignments.get(assignment) if policy is not None else None
-    watch = a.watch if a is not None else (policy.watch if policy is not None else course_file.WatchPolicy())
+    watch = _policy(policy, assignment)
     if a is None:
         return watch.before_due, ""
     due = a.due_for(student)
@@ -170,8 +176,7 @@ def view_for(policy, assignment: str, student: str, now: dt.datetime) -> tuple[s
 
 
 def per_day(policy, assignment: str) -> int:
-    a = policy.assignments.get(assignment) if policy is not None else None
-    return (a.watch if a is not None else (policy.watch if policy is not None else course_file.WatchPolicy())).per_day
+    return _policy(policy, assignment).per_day
 
 
 def _release(arrival: Arrival, pages: list[pathlib.Path], exchange_feedback: pathlib.Path | None) -> list[str]:

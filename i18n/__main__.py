@@ -1,0 +1,52 @@
+"""``python -m i18n update | status | check | build``: the zh_CN edition's catalogues and build."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import catalog
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m i18n", description=__doc__)
+    parser.add_argument("command", choices=["update", "status", "check", "build", "export", "apply"])
+    parser.add_argument("po", nargs="?", help="export/apply: a page's catalogue (book/locale/zh_CN/LC_MESSAGES/...po)")
+    parser.add_argument("blocks", nargs="?", help="apply: the file of translated blocks")
+    args = parser.parse_args(argv)
+    if args.command in ("export", "apply"):
+        from pathlib import Path
+
+        from . import blocks
+        if not args.po or (args.command == "apply" and not args.blocks):
+            parser.error(f"{args.command} needs a .po file" + (" and a blocks file" if args.command == "apply" else ""))
+        if args.command == "export":
+            print(blocks.export(Path(args.po)))
+            return 0
+        problems = blocks.apply(Path(args.po), Path(args.blocks).read_text(encoding="utf-8"))
+        for line in problems:
+            print(f"{args.blocks}: {line}")
+        print(f"{args.po}: " + (f"NOT written, {len(problems)} problem(s)" if problems else "written"), file=sys.stderr)
+        return 1 if problems else 0
+    if args.command == "update":
+        for path in catalog.update():
+            print(path)
+        return 0
+    if args.command == "status":
+        done = total = 0
+        for page, (n, m) in catalog.status().items():
+            done, total = done + n, total + m
+            print(f"{n:5d} / {m:5d}  {page}")
+        print(f"{done:5d} / {total:5d}  translated messages in all")
+        return 0
+    if args.command == "check":
+        problems = catalog.markup_problems()
+        for line in problems:
+            print(line)
+        print(f"{len(problems)} markup problem(s)", file=sys.stderr)
+        return 1 if problems else 0
+    from .edition import build_edition
+    return build_edition()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

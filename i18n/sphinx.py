@@ -1,0 +1,41 @@
+"""Run Jupyter Book 1's Sphinx build with the book's own configuration and some overrides.
+
+``jupyter-book build`` always uses ``_build/.doctrees``; a second language (or the gettext
+builder) needs its own doctree folder, which only the Python entry point lets us choose.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from jupyter_book.sphinx import build_sphinx
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "_build"
+LOCALE_DIR = ROOT / "book" / "locale"
+LANGUAGE = "zh_CN"
+# One jupyter-cache for every edition: myst-nb would otherwise put it beside the output folder,
+# and a build into _build/html/zh_CN would execute every page a second time.
+CACHE = BUILD / ".jupyter_cache"
+
+
+def build(builder: str, outdir: Path, *, language: str | None = None, warningiserror: bool = False,
+          keep_going: bool = False, quiet: bool = False) -> int:
+    overrides = {
+        "external_toc_path": str(ROOT / "_toc.yml"),
+        "latex_individualpages": False,
+        "nb_execution_cache_path": str(CACHE),
+        "gettext_compact": False,      # one catalogue per page: book/part1/ch02_dsc.po
+        "gettext_uuid": False,
+        "gettext_location": True,
+        "gettext_additional_targets": [],
+    }
+    if language:
+        overrides.update({"language": language, "locale_dirs": [str(LOCALE_DIR)]})
+    tag = language or builder
+    result = build_sphinx(
+        ROOT, outdir, noconfig=True, path_config=str(ROOT / "_config.yml"), confoverrides=overrides,
+        doctreedir=str(BUILD / f".doctrees-{tag}"), builder=builder,
+        warningiserror=warningiserror, keep_going=keep_going, quiet=quiet)
+    if isinstance(result, BaseException):
+        raise result
+    return int(result or 0)

@@ -38,10 +38,12 @@ lock:
 	  .venv-lock/bin/python -m pip freeze --all --exclude-editable | LC_ALL=C sort -f; } > $(LOCK)
 	rm -rf .venv-lock
 
-# The executed book in _build/html (jupyter-cache keeps unchanged pages from running again).
-# -W turns warnings, a failing cell among them, into a failed build.
+# The executed book in _build/html (jupyter-cache keeps unchanged pages from running again), then its
+# Simplified Chinese edition in _build/html/zh_CN from the same executed pages (python -m i18n build
+# fails if it would execute anything). -W turns warnings, a failing cell among them, into a failed build.
 book: venv
 	$(VENV)/bin/jupyter-book build . -W --keep-going
+	$(PY) -m i18n build
 
 # The whole suite. The browser tests read the built book, so the book is built first.
 test: book lint

@@ -9,10 +9,23 @@ from . import catalog
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m i18n", description=__doc__)
-    parser.add_argument("command", choices=["update", "status", "check", "build", "export", "apply"])
+    parser.add_argument("command", choices=["update", "status", "check", "build", "export", "apply", "run-page"])
     parser.add_argument("po", nargs="?", help="export/apply: a page's catalogue (book/locale/zh_CN/LC_MESSAGES/...po)")
     parser.add_argument("blocks", nargs="?", help="apply: the file of translated blocks")
     args = parser.parse_args(argv)
+    if args.command == "run-page":
+        from pathlib import Path
+
+        from . import glued
+        if not args.po:
+            parser.error("run-page needs a page (book/part1/ch03_cost.md)")
+        nb = glued.run_page(Path(args.po))
+        missing = glued.english_without_chinese(nb)
+        for key, text in missing.items():
+            print(f"{key}: glued English without {key}@{glued.ZH}: {text[:100]!r}")
+        print(f"{args.po}: {len(glued.glued(nb))} glued values, {len(missing)} in English words without a "
+              "Chinese form", file=sys.stderr)
+        return 1 if missing else 0
     if args.command in ("export", "apply"):
         from pathlib import Path
 

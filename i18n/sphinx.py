@@ -19,7 +19,7 @@ CACHE = BUILD / ".jupyter_cache"
 
 
 def build(builder: str, outdir: Path, *, language: str | None = None, warningiserror: bool = False,
-          keep_going: bool = False, quiet: bool = False) -> int:
+          keep_going: bool = False, quiet: bool = False, extra: dict | None = None) -> int:
     overrides = {
         "external_toc_path": str(ROOT / "_toc.yml"),
         "latex_individualpages": False,
@@ -31,6 +31,7 @@ def build(builder: str, outdir: Path, *, language: str | None = None, warningise
     }
     if language:
         overrides.update({"language": language, "locale_dirs": [str(LOCALE_DIR)]})
+    overrides.update(extra or {})
     tag = language or builder
     result = build_sphinx(
         ROOT, outdir, noconfig=True, path_config=str(ROOT / "_config.yml"), confoverrides=overrides,

@@ -43,3 +43,20 @@ def interface(obj) -> str:
     head = f"{obj.__module__}.{obj.__qualname__}({', '.join(show(p) for p in params)})"
     doc = inspect.getdoc(obj) or ""
     return head + ("\n" + "\n".join("    " + line for line in doc.splitlines()) if doc else "")
+
+
+# The book's second edition (book/_ext/editions.py shows ``key@zh_CN`` wherever a page pastes ``key``).
+ZH = "zh_CN"
+
+
+def glue_editions(key: str, en, zh) -> None:
+    """Glue a value the page's code chose in words, in both editions, from one execution.
+
+    ``en`` is pasted by ``{glue:text}`key``` / ``{glue:md}`key``` in the English edition and ``zh``
+    in the Chinese one: a verdict, a phrase or a table whose words the code picks from what it
+    measured. Numbers stay with ``glue`` (the same in both editions).
+    """
+    from myst_nb import glue
+
+    glue(key, en, display=False)
+    glue(f"{key}@{ZH}", zh, display=False)

@@ -55,9 +55,28 @@ def _ids(path):
     return set(re.findall(r'\bid="([^"]+)"', path.read_text(encoding="utf-8")))
 
 
-@pytest.mark.parametrize("page_name", toc_pages())
+# Characters drawn in the page's own font that come out as the font's missing-glyph box: drawn on a
+# canvas and compared with a code point no font has (U+0378 is unassigned). The detector checks
+# itself first: the unassigned point must match the box, and a Latin letter must not.
+MISSING_GLYPHS = """() => {
+  const canvas = document.createElement('canvas'); canvas.width = 48; canvas.height = 48;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const article = document.querySelector('article') || document.body;
+  ctx.font = '36px ' + getComputedStyle(article).fontFamily;
+  const draw = (c) => { ctx.clearRect(0, 0, 48, 48); ctx.fillText(c, 4, 38);
+                        return ctx.getImageData(0, 0, 48, 48).data.join(','); };
+  const box = draw('\u0378');
+  const chars = [...new Set([...article.innerText].filter(c => c.codePointAt(0) > 0x2000))];
+  return {selfcheck: draw('\u0379') === box && draw('A') !== box,
+          missing: chars.filter(c => draw(c) === box), checked: chars.length};
+}"""
+EDITION_PAGES = toc_pages() + [f"zh_CN/{p}" for p in toc_pages()]
+
+
+@pytest.mark.parametrize("page_name", EDITION_PAGES)
 def test_page(page_name, server, browser):
-    """Does this page load cleanly, offline, with math typeset, images loaded and links resolving?"""
+    """Does this page load cleanly, offline, with math typeset, images loaded and links resolving?
+    (Both editions; on a Chinese page, is every character drawn by a font, none as a box?)"""
     url = f"{server}/{page_name}.html"
     errors, outside = [], []
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -81,6 +100,7 @@ def test_page(page_name, server, browser):
                 raw: els.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))}; }""")
     images = page.evaluate("""() => [...document.images].map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0}))""")
     links = page.evaluate("""() => [...document.querySelectorAll('a[href]')].map(a => a.href)""")
+    glyphs = page.evaluate(MISSING_GLYPHS) if page_name.startswith("zh_CN/") else None
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / (page_name.replace("/", "__") + ".png")), full_page=True)
     page.close()
@@ -103,6 +123,44 @@ def test_page(page_name, server, browser):
         elif parsed.fragment and target.suffix == ".html" and parsed.fragment not in _ids(target):
             bad_links.append(href)
     assert not bad_links, f"internal links that do not resolve: {bad_links[:5]}"
+    if glyphs is not None:
+        assert glyphs["selfcheck"], "the missing-glyph detector does not tell a box from a letter here"
+        assert glyphs["checked"] > 20, f"only {glyphs['checked']} non-Latin characters on a Chinese page"
+        assert not glyphs["missing"], f"characters drawn as a missing-glyph box: {glyphs['missing'][:20]}"
+
+
+def test_language_switch_leads_to_the_same_page_both_ways(server, browser):
+    """From an English chapter the switch opens the same chapter in Chinese, and back."""
+    page = browser.new_page()
+    page.goto(f"{server}/book/part1/ch04_receptive_field.html", wait_until="load")
+    assert page.evaluate("document.documentElement.lang").startswith("en")
+    page.click("a.edition-link[hreflang='zh-CN']")
+    page.wait_for_load_state("load")
+    assert page.url == f"{server}/zh_CN/book/part1/ch04_receptive_field.html"
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert "感受野" in page.inner_text("article h1")
+    page.click("a.edition-link[hreflang='en']")
+    page.wait_for_load_state("load")
+    assert page.url == f"{server}/book/part1/ch04_receptive_field.html"
+    assert "Receptive field" in page.inner_text("article h1") or "receptive field" in page.inner_text("article h1").lower()
+    page.close()
+
+
+def test_chinese_search_finds_a_chinese_term(server, browser):
+    """The Chinese edition's search box, offline: a glossary term finds Chinese pages that use it."""
+    outside = []
+    page = browser.new_page()
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)
+    page.goto(f"{server}/zh_CN/search.html", wait_until="networkidle")
+    page.goto(f"{server}/zh_CN/search.html?q=感受野", wait_until="networkidle")
+    page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0", timeout=20000)
+    hits = page.evaluate("""() => [...document.querySelectorAll('#search-results li a')].map(a => a.href)""")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "zh_CN__search_感受野.png"), full_page=False)
+    page.close()
+    assert not outside, outside[:5]
+    assert any(h.startswith(f"{server}/zh_CN/") and "ch04_receptive_field" in h for h in hits), hits[:10]
+    assert all(h.startswith(f"{server}/zh_CN/") for h in hits), [h for h in hits if "/zh_CN/" not in h][:5]
 
 
 def test_every_page_offers_its_notebook_for_download():

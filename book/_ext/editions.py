@@ -1,0 +1,167 @@
+"""The book's two editions (English, and Simplified Chinese built with ``python -m i18n build``).
+
+Three things Sphinx's translation path does not do for an executed MyST-NB book:
+
+* **Glue inside a translated message.** Sphinx's Locale transform parses each translated message
+  as a new, small document; MyST-NB's glue roles look their key up in the document's notebook,
+  which that small document lacks (and MyST-NB drops the page's own once it is parsed), so
+  ``{glue:text}`key``` in a translation came out empty, with no warning. Here the page's notebook
+  renderer is kept until the page has been read, and the glue lookup of a translated message
+  falls back to it: the Chinese page shows the value the English
+  page's execution glued (nothing runs twice).
+* **Glued values that are words.** A verdict chosen in code (``glue("verdict", "... faster")``) is
+  prose, not a number. A page may glue a second value under ``key@zh_CN`` (one execution computes
+  both); the zh_CN edition shows it wherever the page pastes ``key``.
+* **The language switch**: every page links to the same page in the other edition.
+
+Every pasted value also carries the class ``glue-key-<key>`` in both editions, so that a test can
+check, key by key, that the two editions show the same value.
+
+Loaded by both builds (``_config.yml``); it changes nothing in the English pages but the switch.
+"""
+from __future__ import annotations
+
+# The editions, their link text and their folder under _build/html.
+EDITIONS = {"en": ("English", ""), "zh_CN": ("中文", "zh_CN/")}
+HREFLANG = {"en": "en", "zh_CN": "zh-CN"}
+
+_RENDERERS: dict = {}   # docname -> the notebook renderer of the page now being read
+
+
+class _KeepRenderer(dict):
+    """A document's attributes while MyST-NB parses it: its renderer is kept when the parser drops it."""
+
+    def __init__(self, attributes, docname):
+        super().__init__(attributes)
+        self.docname = docname
+
+    def pop(self, key, *default):
+        if key == "nb_renderer" and key in self:
+            _RENDERERS[self.docname] = self[key]
+        return super().pop(key, *default)
+
+
+def _keep_renderer(parse):
+    """Wrap MyST-NB's parser: the page's renderer (its notebook's glue data) outlives the parse, for
+    the translated messages Locale parses next; it is dropped when the page has been read."""
+    def wrapped(self, inputstring, document):
+        env = getattr(document.settings, "env", None)
+        if env is None:
+            return parse(self, inputstring, document)
+        document.attributes = _KeepRenderer(document.attributes, env.docname)
+        try:
+            return parse(self, inputstring, document)
+        finally:
+            document.attributes = dict(document.attributes)
+
+    wrapped.__wrapped__ = parse
+    return wrapped
+
+
+def _forget_page(app, doctree):
+    _RENDERERS.pop(app.env.docname, None)
+
+
+def _language(document) -> str:
+    env = getattr(document.settings, "env", None)
+    return (env.config.language if env is not None else None) or "en"
+
+
+def _edition_lookup(retrieve):
+    """Wrap MyST-NB's glue lookup: the page's notebook for translated messages, key@lang first."""
+    from myst_nb.core.variables import RetrievalError
+
+    def lookup(document, key):
+        page = document
+        env = getattr(document.settings, "env", None)
+        if "nb_renderer" not in document and env is not None and env.docname in _RENDERERS:
+            page = {"nb_renderer": _RENDERERS[env.docname]}   # all retrieve_glue_data reads
+        language = _language(document)
+        if language != "en" and "@" not in key:
+            try:
+                return retrieve(page, f"{key}@{language}")
+            except RetrievalError:
+                pass
+        return retrieve(page, key)
+
+    lookup.__wrapped__ = retrieve
+    return lookup
+
+
+def _glue_class(key: str) -> str:
+    """The class a pasted value carries in both editions, so a test can pair them up by key."""
+    import re
+
+    return "glue-key-" + re.sub(r"[^A-Za-z0-9_-]", "-", key)
+
+
+def _tagging(run, key_of):
+    from docutils import nodes
+
+    def tagged(self):
+        result = run(self)
+        made = result[0] if isinstance(result, tuple) else result
+        for node in made:
+            if isinstance(node, nodes.Element):
+                node["classes"].append(_glue_class(key_of(self)))
+        return result
+
+    tagged.__wrapped__ = run
+    return tagged
+
+
+def _role_key(role) -> str:
+    key = role.text.split("::")[-1]
+    return key.rsplit(":", 1)[0] if type(role).__name__ != "PasteRoleAny" else key
+
+
+def _patch_glue():
+    from myst_nb import sphinx_
+    from myst_nb.ext.glue import directives, roles
+
+    if not hasattr(sphinx_.Parser.parse, "__wrapped__"):
+        sphinx_.Parser.parse = _keep_renderer(sphinx_.Parser.parse)
+    for module in (roles, directives):
+        if not hasattr(module.retrieve_glue_data, "__wrapped__"):
+            module.retrieve_glue_data = _edition_lookup(module.retrieve_glue_data)
+    for role in (roles.PasteRoleAny, roles.PasteTextRole, roles.PasteMarkdownRole):
+        if not hasattr(role.run, "__wrapped__"):
+            role.run = _tagging(role.run, _role_key)
+    for directive in (directives.PasteAnyDirective, directives.PasteMarkdownDirective,
+                      directives.PasteFigureDirective, directives.PasteMathDirective):
+        if not hasattr(directive.run, "__wrapped__"):
+            directive.run = _tagging(directive.run, lambda d: d.arguments[0].split("::")[-1])
+
+
+def _switch(app, pagename, templatename, context, doctree):
+    here = app.config.language or "en"
+    if here not in EDITIONS:
+        return
+    up = "../" * (pagename.count("/") + (1 if EDITIONS[here][1] else 0))
+    links, alternates = [], []
+    for language, (label, folder) in EDITIONS.items():
+        href = f"{up}{folder}{pagename}.html"
+        alternates.append(f'<link rel="alternate" hreflang="{HREFLANG[language]}" href="{href}" />')
+        if language != here:
+            links.append(f'<a class="edition-link" href="{href}" hreflang="{HREFLANG[language]}" '
+                         f'lang="{HREFLANG[language]}">{label}</a>')
+    context["metatags"] = context.get("metatags", "") + "\n".join(alternates)
+    context["body"] = (f'<p class="edition-switch" aria-label="language / 语言">{" ".join(links)}</p>\n'
+                       + context.get("body", ""))
+
+
+def _static(app, config):
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parent.parent / "_static")
+    if folder not in config.html_static_path:
+        config.html_static_path.append(folder)
+
+
+def setup(app):
+    _patch_glue()
+    app.connect("config-inited", _static)
+    app.connect("doctree-read", _forget_page)
+    app.connect("html-page-context", _switch)
+    app.add_css_file("editions.css")
+    return {"parallel_read_safe": False, "parallel_write_safe": True}

@@ -1,0 +1,187 @@
+"""The Simplified Chinese edition (i18n/, book/_ext/editions.py, book/locale/zh_CN).
+
+Without a build: every translation keeps its English message's markup and uses the glossary's
+term for each concept it names, and both checks catch what they are for. With the built book:
+every page exists in both editions and links to its twin, every glued value the English edition
+shows is the value the Chinese edition shows (or the Chinese form the same execution glued beside
+it), no glued English phrase lacks a Chinese form, and the Chinese search index holds Chinese words.
+"""
+import html.parser
+import json
+import re
+from collections import defaultdict
+
+import pytest
+
+from helpers import HTML, ROOT, toc_pages
+from i18n import catalog, glued, markup, terms
+
+ZH = HTML / "zh_CN"
+
+
+# --- the catalogues, no build needed ---------------------------------------------------------------
+
+def test_every_translation_keeps_its_markup():
+    assert catalog.markup_problems() == []
+
+
+def test_markup_check_catches_what_a_translation_can_lose():
+    english = "Within {glue:text}`max_err`, see $K^2$ and `groups=C` in [ch. 2](part1/ch02_dsc.md)."
+    assert markup.problems(english, "在 {glue:text}`max_err` 以内，见 $K^2$ 与 `groups=C`（[第 2 章](part1/ch02_dsc.md)）。") == []
+    lost = markup.problems(english, "在误差以内，见 $K^2$ 与 `groups=C`（[第 2 章](part1/ch02_dsc.md)）。")
+    assert lost == ["missing role '{glue:text}`max_err`'"]
+    assert markup.problems(english, "在 {glue:text}`max_err` 以内，见 $K^3$ 与 `groups=C`（[第 2 章](part1/ch02_dsc.md)）。") \
+        == ["missing math '$K^2$'", "added math '$K^3$'"]
+    assert markup.problems(english, "") == []          # untranslated: the English is shown
+
+
+def test_translations_use_the_glossary_terms():
+    known = terms.concepts()
+    found = []
+    for path in catalog.catalogues():
+        for message in catalog.read(path):
+            if message.id and message.string:
+                found += [f"{path.name}:{message.lineno}: {p}" for p in terms.problems(message.id, message.string, known)]
+    assert not found, "\n".join(found[:30])
+
+
+def test_term_check_reads_the_glossary_and_catches_a_synonym():
+    known = terms.concepts()
+    table = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    by_english = {e: c for c in known for e in c.english}
+    # every checked pair is a row of the glossary page as written there
+    for english, concept in by_english.items():
+        assert english in table and concept.chinese[0] in table
+    assert by_english["inverted residual"].chinese[0] == "倒残差"
+    assert "逐通道卷积" in by_english["depthwise convolution"].chinese      # an accepted alternative
+    assert terms.problems("Each inverted residual block expands.", "每个倒置残差块先扩展。", known)
+    assert terms.problems("Each inverted residual block expands.", "每个倒残差块先扩展。", known) == []
+    assert terms.problems("Receptive fields grow.", "感受区域变大。", known)           # plural, synonym
+    assert terms.problems("`receptive_field(layers)` returns it.", "`receptive_field(layers)` 返回它。", known) == []
+
+
+def test_every_page_has_a_translated_catalogue():
+    status = catalog.status()
+    for page in toc_pages():
+        assert page in status, f"{page}: no catalogue in book/locale/zh_CN (python -m i18n update)"
+        done, total = status[page]
+        assert done > 0, f"{page}: nothing translated"
+
+
+# --- the built editions ----------------------------------------------------------------------------
+
+class _Pasted(html.parser.HTMLParser):
+    """The text of every element carrying a glue-key-<key> class (book/_ext/editions.py)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.values = defaultdict(list)
+        self._open = []          # [key, depth, parts] of the pasted elements we are inside
+        self._depth = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("br", "img", "meta", "link", "input", "hr", "col"):
+            return
+        self._depth += 1
+        for cls in (dict(attrs).get("class") or "").split():
+            if cls.startswith("glue-key-"):
+                self._open.append([cls[len("glue-key-"):], self._depth, []])
+
+    def handle_endtag(self, tag):
+        if tag in ("br", "img", "meta", "link", "input", "hr", "col"):
+            return
+        while self._open and self._open[-1][1] == self._depth:
+            key, _, parts = self._open.pop()
+            self.values[key].append(" ".join("".join(parts).split()))
+        self._depth -= 1
+
+    def handle_data(self, data):
+        for entry in self._open:
+            entry[2].append(data)
+
+
+def _pasted(path):
+    parser = _Pasted()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.values
+
+
+def _latest_notebooks():
+    from jupyter_cache import get_cache
+    cache = get_cache(ROOT / "_build" / ".jupyter_cache")
+    latest = {}
+    for record in cache.list_cache_records():
+        if record.uri not in latest or record.created > latest[record.uri].created:
+            latest[record.uri] = record
+    return {uri: cache.get_cache_bundle(r.pk).nb for uri, r in latest.items()}
+
+
+def _built():
+    if not (ZH / "index.html").exists():
+        pytest.fail("the Chinese edition is not built: run `make book` first (make test does)")
+
+
+@pytest.mark.book
+def test_every_page_exists_in_both_editions_and_links_to_its_twin():
+    _built()
+    for page in toc_pages():
+        en, zh = HTML / f"{page}.html", ZH / f"{page}.html"
+        assert zh.exists(), f"{page}: no Chinese page"
+        en_text, zh_text = en.read_text(encoding="utf-8"), zh.read_text(encoding="utf-8")
+        assert '<html lang="zh-CN"' in zh_text or "lang=\"zh_CN\"" in zh_text, f"{page}: Chinese page not marked zh-CN"
+        to_zh = re.search(r'class="edition-link" href="([^"]+)" hreflang="zh-CN"', en_text)
+        to_en = re.search(r'class="edition-link" href="([^"]+)" hreflang="en"', zh_text)
+        assert to_zh and (en.parent / to_zh.group(1)).resolve() == zh.resolve(), f"{page}: English switch"
+        assert to_en and (zh.parent / to_en.group(1)).resolve() == en.resolve(), f"{page}: Chinese switch"
+
+
+@pytest.mark.book
+def test_every_glued_value_is_the_same_in_both_editions():
+    """The Chinese pages show the English execution's values: key by key, the same text, except where
+    the page glued a Chinese form (key@zh_CN) beside it, which is then what the Chinese page shows."""
+    _built()
+    zh_forms = {}
+    for uri, nb in _latest_notebooks().items():
+        for key, text in glued.glued(nb).items():
+            if key.endswith("@zh_CN"):
+                zh_forms[(uri.split("/book/", 1)[-1][:-3], key[:-len("@zh_CN")])] = text
+    compared = differ = 0
+    problems = []
+    for page in toc_pages():
+        en, zh = _pasted(HTML / f"{page}.html"), _pasted(ZH / f"{page}.html")
+        short = page.split("book/", 1)[-1]
+        assert set(en) == set(zh), f"{page}: pasted keys differ: {sorted(set(en) ^ set(zh))[:10]}"
+        for key, values in en.items():
+            if (short, key) in zh_forms:
+                differ += 1
+                if zh[key] == values and re.search(r"[A-Za-z]{3,}", " ".join(values)):
+                    problems.append(f"{page}: {key} has a Chinese form but the Chinese page shows {values[0][:60]!r}")
+                continue
+            compared += len(values)
+            if zh[key] != values:
+                problems.append(f"{page}: {key}: English {values[:2]} but Chinese {zh[key][:2]}")
+            if any(v == "" for v in zh[key]):
+                problems.append(f"{page}: {key} pasted empty on the Chinese page")
+    assert not problems, "\n".join(problems[:20])
+    assert compared > 500, f"only {compared} glued values compared: is the glue-key class gone?"
+
+
+@pytest.mark.book
+def test_no_glued_english_phrase_lacks_a_chinese_form():
+    missing = []
+    for uri, nb in _latest_notebooks().items():
+        if not (ROOT / uri).exists() and not uri.startswith(str(ROOT)):
+            continue
+        missing += [f"{uri.split('/book/', 1)[-1]}: {key} = {text[:80]!r}"
+                    for key, text in glued.english_without_chinese(nb).items()]
+    assert not missing, "\n".join(missing[:40])
+
+
+@pytest.mark.book
+def test_chinese_search_index_holds_chinese_words():
+    _built()
+    text = (ZH / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1:text.rindex(")")])
+    for word in ("感受野", "卷积", "量化"):
+        assert word in index["terms"], f"{word} is not in the Chinese search index"
+    assert "深度可分离卷积" in index["terms"], "the glossary's terms are not whole words to the segmenter"

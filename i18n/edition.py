@@ -10,35 +10,37 @@ from __future__ import annotations
 import sqlite3
 import sys
 
-from . import terms
-from .sphinx import BUILD, CACHE, LANGUAGE, build
+from pathlib import Path
 
-OUT = BUILD / "html" / LANGUAGE
+from . import terms
+from .sphinx import BUILD, CACHE, LANGUAGE, ROOT, build
+
 TITLE = "MobileNet：从原理到设备"
 
 
-def _records() -> int:
-    db = CACHE / "global.db"
+def _records(root: Path) -> int:
+    db = root / CACHE.relative_to(ROOT) / "global.db"
     if not db.exists():
         return 0
     with sqlite3.connect(db) as con:
         return con.execute("select count(*) from nbcache").fetchone()[0]
 
 
-def build_edition() -> int:
-    before = _records()
+def build_edition(root: Path = ROOT) -> int:
+    build_dir = root / BUILD.relative_to(ROOT)
+    before = _records(root)
     if before == 0:
         print("python -m i18n build: no executed pages in _build/.jupyter_cache; build the English book "
               "first (make book)", file=sys.stderr)
         return 2
     # The search index segments Chinese text with jieba; the glossary's terms are its user
     # dictionary, so that 深度可分离卷积 is one word to search for, not four.
-    words = BUILD / "zh_CN-search-words.txt"
+    words = build_dir / "zh_CN-search-words.txt"
     words.write_text("".join(f"{term} 100000\n" for term in terms.chinese_terms() if " " not in term),
                      encoding="utf-8")
-    status = build("html", OUT, language=LANGUAGE, warningiserror=True, keep_going=True,
+    status = build("html", build_dir / "html" / LANGUAGE, language=LANGUAGE, root=root, warningiserror=True, keep_going=True,
                    extra={"html_title": TITLE, "html_search_options": {"dict": str(words)}})
-    added = _records() - before
+    added = _records(root) - before
     if added:
         print(f"python -m i18n build: the zh_CN build executed {added} page(s) that the English build "
               "had not cached; its numbers would not be the English edition's", file=sys.stderr)

@@ -19,23 +19,24 @@ CACHE = BUILD / ".jupyter_cache"
 
 
 def build(builder: str, outdir: Path, *, language: str | None = None, warningiserror: bool = False,
-          keep_going: bool = False, quiet: bool = False, extra: dict | None = None) -> int:
+          keep_going: bool = False, quiet: bool = False, extra: dict | None = None, root: Path = ROOT) -> int:
+    """Build the book at ``root`` (the course's own, or a test's small one) with ``builder``."""
     overrides = {
-        "external_toc_path": str(ROOT / "_toc.yml"),
+        "external_toc_path": str(root / "_toc.yml"),
         "latex_individualpages": False,
-        "nb_execution_cache_path": str(CACHE),
+        "nb_execution_cache_path": str(root / CACHE.relative_to(ROOT)),
         "gettext_compact": False,      # one catalogue per page: book/part1/ch02_dsc.po
         "gettext_uuid": False,
         "gettext_location": True,
         "gettext_additional_targets": [],
     }
     if language:
-        overrides.update({"language": language, "locale_dirs": [str(LOCALE_DIR)]})
+        overrides.update({"language": language, "locale_dirs": [str(root / LOCALE_DIR.relative_to(ROOT))]})
     overrides.update(extra or {})
     tag = language or builder
     result = build_sphinx(
-        ROOT, outdir, noconfig=True, path_config=str(ROOT / "_config.yml"), confoverrides=overrides,
-        doctreedir=str(BUILD / f".doctrees-{tag}"), builder=builder,
+        root, outdir, noconfig=True, path_config=str(root / "_config.yml"), confoverrides=overrides,
+        doctreedir=str(root / BUILD.relative_to(ROOT) / f".doctrees-{tag}"), builder=builder,
         warningiserror=warningiserror, keep_going=keep_going, quiet=quiet)
     if isinstance(result, BaseException):
         raise result

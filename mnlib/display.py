@@ -60,3 +60,66 @@ def glue_editions(key: str, en, zh) -> None:
 
     glue(key, en, display=False)
     glue(f"{key}@{ZH}", zh, display=False)
+
+
+def show_editions(en, zh) -> None:
+    """Display ``en`` as the cell's output; the zh_CN edition shows ``zh`` in its place.
+
+    For a table (``md_table``) or any displayable object whose words the page chooses: both forms come
+    from the one execution, and book/_ext/editions.py picks the edition's form when it renders.
+    """
+    from IPython.core.formatters import format_display_data
+    from IPython.display import publish_display_data
+
+    data, metadata = format_display_data(en)
+    zh_data, zh_metadata = format_display_data(zh)
+    publish_display_data(data, metadata={**metadata, "editions": {ZH: {"data": zh_data, "metadata": zh_metadata}}})
+
+
+# Fonts that draw Simplified Chinese (Debian's fonts-wqy-microhei, which .ci/run installs, comes first).
+CJK_FONTS = ("WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Source Han Sans SC")
+
+
+def cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FONTS if name in installed), None)
+
+
+def figure_editions(draw) -> None:
+    """Draw a figure twice, with English and with Chinese labels, and display it for both editions.
+
+    ``draw(t)`` makes and returns the figure, writing every label as ``t("English", "中文")``. The
+    Chinese figure uses the page's usual font with a CJK font as fallback (so digits and symbols look
+    the same in both); without a CJK font installed it is the English figure, and the cell says so.
+    """
+    import sys
+
+    import matplotlib.pyplot as plt
+    from IPython.core.formatters import format_display_data
+    from IPython.display import publish_display_data
+
+    en = draw(lambda english, chinese: english)
+    data, metadata = format_display_data(en)
+    plt.close(en)
+    font = cjk_font()
+    if font is None:
+        print("no CJK font installed (Debian: fonts-wqy-microhei): the Chinese edition shows this figure "
+              "with English labels", file=sys.stderr)
+        publish_display_data(data, metadata=metadata)
+        return
+    # matplotlib falls back glyph by glyph along font.family: Latin, digits and the minus sign from the
+    # usual font, Chinese from the CJK one. A glyph neither has would be drawn as a box: refused.
+    import warnings
+
+    base = plt.rcParams["font.sans-serif"][0]
+    with plt.rc_context({"font.family": [base, font]}), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        zh = draw(lambda english, chinese: chinese)
+        zh_data, zh_metadata = format_display_data(zh)
+        plt.close(zh)
+    missing = sorted({str(w.message) for w in caught if "missing from font" in str(w.message)})
+    if missing:
+        raise RuntimeError(f"the Chinese figure would draw boxes: {missing[:3]}")
+    publish_display_data(data, metadata={**metadata, "editions": {ZH: {"data": zh_data, "metadata": zh_metadata}}})

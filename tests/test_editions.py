@@ -185,3 +185,100 @@ def test_chinese_search_index_holds_chinese_words():
     for word in ("感受野", "卷积", "量化"):
         assert word in index["terms"], f"{word} is not in the Chinese search index"
     assert "深度可分离卷积" in index["terms"], "the glossary's terms are not whole words to the segmenter"
+
+
+# --- a small book through both builds: the mechanisms themselves -------------------------------------
+
+PAGE = '''---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A measured page
+
+```{code-cell} python
+:tags: [remove-cell]
+from myst_nb import glue
+from mnlib.display import glue_editions, show_editions, figure_editions, md_table
+glue("n_layers", f"{6 * 7}", display=False)
+glue_editions("verdict", "the first network is faster", "第一个网络更快")
+```
+
+This run counts {glue:text}`n_layers` layers, and {glue:text}`verdict`.
+
+```{code-cell} python
+show_editions(md_table(["layer", "MACs"], [["pointwise", "9"]]), md_table(["层", "MACs"], [["逐点卷积", "9"]]))
+```
+
+```{code-cell} python
+import matplotlib.pyplot as plt
+
+def draw(t):
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [1, 2])
+    ax.set_xlabel(t("time (ms)", "时间（ms）"))
+    return fig
+
+figure_editions(draw)
+```
+'''
+
+CATALOGUE = '''msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=utf-8\\n"
+"Language: zh_CN\\n"
+
+msgid "A measured page"
+msgstr "一个测量页"
+
+msgid "This run counts {glue:text}`n_layers` layers, and {glue:text}`verdict`."
+msgstr "本次运行数出 {glue:text}`n_layers` 层，而且{glue:text}`verdict`。"
+'''
+
+
+@pytest.mark.slow
+def test_a_small_book_shows_one_execution_in_both_editions(tmp_path):
+    """Glue inside a translated sentence, a Chinese form glued beside an English verdict, a table and a
+    figure displayed in both forms: the Chinese page shows the English execution's number, the Chinese
+    verdict, table and figure, and building it executes nothing."""
+    import shutil
+    import subprocess
+
+    from i18n.edition import build_edition
+
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    shutil.copytree(ROOT / "book" / "_ext", tmp_path / "book" / "_ext")
+    shutil.copytree(ROOT / "book" / "_static", tmp_path / "book" / "_static")
+    shutil.copy(ROOT / "book" / "glossary.md", tmp_path / "book" / "glossary.md")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/page\n")
+    (tmp_path / "book" / "page.md").write_text(PAGE, encoding="utf-8")
+    po = tmp_path / "book" / "locale" / "zh_CN" / "LC_MESSAGES" / "book" / "page.po"
+    po.parent.mkdir(parents=True)
+    po.write_text(CATALOGUE, encoding="utf-8")
+
+    assert build_edition(root=tmp_path) == 2          # no English build yet: refused, nothing executed
+    english = subprocess.run([str(ROOT / ".venv" / "bin" / "jupyter-book"), "build", str(tmp_path), "-W"],
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert english.returncode == 0, english.stdout[-3000:] + english.stderr[-2000:]
+    assert build_edition(root=tmp_path) == 0
+
+    en = (tmp_path / "_build" / "html" / "book" / "page.html").read_text(encoding="utf-8")
+    zh = (tmp_path / "_build" / "html" / "zh_CN" / "book" / "page.html").read_text(encoding="utf-8")
+    assert ">42</span> layers, and <span" in en and "the first network is faster" in en
+    assert re.search(r"本次运行数出 <span [^>]*glue-key-n_layers[^>]*>42</span> 层，而且<span [^>]*>第一个网络更快</span>", zh), zh[:3000]
+    assert "the first network is faster" not in zh
+    assert "<th" in en and ">layer<" in en and ">层<" in zh and ">逐点卷积<" in zh and ">layer<" not in zh
+    en_images = re.findall(r'<img[^>]+src="([^"]+\.png)"', en)
+    zh_images = re.findall(r'<img[^>]+src="([^"]+\.png)"', zh)
+    assert len(en_images) == len(zh_images) == 1
+    from mnlib.display import cjk_font
+    if cjk_font() is not None:                        # the Chinese figure is another drawing
+        en_png = (tmp_path / "_build" / "html" / "book" / en_images[0]).read_bytes()
+        zh_png = (tmp_path / "_build" / "html" / "zh_CN" / "book" / zh_images[0]).read_bytes()
+        assert en_png != zh_png

@@ -12,6 +12,9 @@ Three things Sphinx's translation path does not do for an executed MyST-NB book:
 * **Glued values that are words.** A verdict chosen in code (``glue("verdict", "... faster")``) is
   prose, not a number. A page may glue a second value under ``key@zh_CN`` (one execution computes
   both); the zh_CN edition shows it wherever the page pastes ``key``.
+* **Outputs that are words.** A cell may display a table or a figure with an ``editions`` entry in
+  its output metadata (``mnlib.display.show_editions``, ``figure_editions``): the zh_CN edition
+  renders that entry's data in the output's place.
 * **The language switch**: every page links to the same page in the other edition.
 
 Every pasted value also carries the class ``glue-key-<key>`` in both editions, so that a test can
@@ -115,12 +118,38 @@ def _role_key(role) -> str:
     return key.rsplit(":", 1)[0] if type(role).__name__ != "PasteRoleAny" else key
 
 
+_LANGUAGE = {"now": "en"}   # the language of this build (one per process)
+
+
+def _edition_outputs(outputs_of):
+    """Wrap MyST-NB's access to a cell's outputs: an output carrying this edition's form shows it."""
+    def outputs(self, cell_index):
+        count, found = outputs_of(self, cell_index)
+        language = _LANGUAGE["now"]
+        if language == "en":
+            return count, found
+        swapped = []
+        for output in found:
+            form = output.get("metadata", {}).get("editions", {}).get(language)
+            if form:
+                output = type(output)({**output, "data": form["data"], "metadata": form.get("metadata", {})})
+            swapped.append(output)
+        return count, swapped
+
+    outputs.__wrapped__ = outputs_of
+    return outputs
+
+
 def _patch_glue():
     from myst_nb import sphinx_
     from myst_nb.ext.glue import directives, roles
 
+    from myst_nb.core.execute.base import NotebookClientBase
+
     if not hasattr(sphinx_.Parser.parse, "__wrapped__"):
         sphinx_.Parser.parse = _keep_renderer(sphinx_.Parser.parse)
+    if not hasattr(NotebookClientBase.code_cell_outputs, "__wrapped__"):
+        NotebookClientBase.code_cell_outputs = _edition_outputs(NotebookClientBase.code_cell_outputs)
     for module in (roles, directives):
         if not hasattr(module.retrieve_glue_data, "__wrapped__"):
             module.retrieve_glue_data = _edition_lookup(module.retrieve_glue_data)
@@ -153,6 +182,7 @@ def _switch(app, pagename, templatename, context, doctree):
 def _static(app, config):
     from pathlib import Path
 
+    _LANGUAGE["now"] = config.language or "en"
     folder = str(Path(__file__).resolve().parent.parent / "_static")
     if folder not in config.html_static_path:
         config.html_static_path.append(folder)

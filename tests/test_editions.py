@@ -68,6 +68,24 @@ def test_every_page_has_a_translated_catalogue():
         assert done > 0, f"{page}: nothing translated"
 
 
+def test_every_sentence_of_prose_is_translated():
+    """A message of four English words or more is prose, unless it is display maths (\\text{} words)
+    or a bibliographic entry (authors, year, title: names, kept as published), or a term of the
+    glossary's English column (the glossary shows both columns as they are)."""
+    glossary = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8").splitlines()
+    english_column = {line.split("|")[1].strip() for line in glossary if line.startswith("| ")}
+    untranslated = []
+    for path in catalog.catalogues():
+        for message in catalog.read(path):
+            if not message.id or message.string or message.id.startswith("\n"):
+                continue
+            if re.match(r"\*\*[^*]+\.\*\* ", message.id) or message.id in english_column:
+                continue
+            if len(glued.english_words(message.id)) >= 4:
+                untranslated.append(f"{path.relative_to(catalog.PO_DIR)}: {message.id[:80]}")
+    assert not untranslated, "\n".join(untranslated[:30])
+
+
 # --- the built editions ----------------------------------------------------------------------------
 
 class _Pasted(html.parser.HTMLParser):

@@ -292,30 +292,40 @@ def report_table(report: cost.CostReport, machine: Machine, dtype_bytes: int = 4
 
 KIND_COLOURS = {"conv": "tab:blue", "depthwise": "tab:red", "pointwise": "tab:green",
                 "grouped": "tab:purple", "linear": "tab:orange", "se": "tab:brown"}
+# The kinds in the Chinese edition's figures (the course glossary's terms).
+KIND_NAMES_ZH = {"conv": "卷积", "depthwise": "深度卷积", "pointwise": "逐点卷积", "grouped": "分组卷积",
+                 "linear": "全连接层", "se": "挤压-激励模块"}
 
 
-def plot_roofline(machine: Machine, rows=None, ax=None, title: str | None = None):
+def plot_roofline(machine: Machine, rows=None, ax=None, title: str | None = None, t=None):
     """Log-log roofline of ``machine`` (GMAC/s vs MAC/byte), ridge point marked, layers as points
-    coloured by kind (placed at their intensity and their roofline-attainable rate)."""
+    coloured by kind (placed at their intensity and their roofline-attainable rate).
+
+    ``t(english, chinese)`` picks the words of the labels (``mnlib.display.figure_editions`` passes it
+    to draw the Chinese edition); without it they are English. A ``title`` given is used as it is.
+    """
     import matplotlib.pyplot as plt
 
+    t = t or (lambda en, zh: en)
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4.5))
     rows = [r for r in (rows or []) if r.macs]
     lo = min([machine.balance / 100] + [r.intensity / 2 for r in rows])
     hi = max([machine.balance * 100] + [r.intensity * 2 for r in rows])
     xs = [lo * (hi / lo) ** (k / 200) for k in range(201)]
-    ax.loglog(xs, [attainable(x, machine) / 1e9 for x in xs], color="black", lw=2, label="roofline")
+    ax.loglog(xs, [attainable(x, machine) / 1e9 for x in xs], color="black", lw=2, label=t("roofline", "屋顶线"))
     ax.axvline(machine.balance, color="grey", ls=":", lw=1)
     ax.plot([machine.balance], [machine.peak_macs_per_s / 1e9], "k^", ms=8,
-            label=f"ridge point {machine.balance:.3g} MAC/byte")
+            label=t(f"ridge point {machine.balance:.3g} MAC/byte",
+                    f"脊点（机器平衡点）{machine.balance:.3g} MAC/byte"))
     for kind in sorted({r.kind for r in rows}):
         pts = [r for r in rows if r.kind == kind]
         ax.scatter([r.intensity for r in pts], [r.attainable_macs_per_s / 1e9 for r in pts],
-                   s=22, alpha=0.8, color=KIND_COLOURS.get(kind, "tab:gray"), label=kind, zorder=3)
-    ax.set_xlabel("operational intensity (MAC/byte; FLOP/byte = 2x)")
-    ax.set_ylabel("attainable rate (GMAC/s)")
-    ax.set_title(title or f"roofline of {machine.name}")
+                   s=22, alpha=0.8, color=KIND_COLOURS.get(kind, "tab:gray"),
+                   label=t(kind, KIND_NAMES_ZH.get(kind, kind)), zorder=3)
+    ax.set_xlabel(t("operational intensity (MAC/byte; FLOP/byte = 2x)", "算术强度（MAC/byte；FLOP/byte = 2x）"))
+    ax.set_ylabel(t("attainable rate (GMAC/s)", "可达速率（GMAC/s）"))
+    ax.set_title(title or t(f"roofline of {machine.name}", f"{machine.name} 的屋顶线"))
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
     return ax

@@ -300,3 +300,18 @@ def test_a_small_book_shows_one_execution_in_both_editions(tmp_path):
         en_png = (tmp_path / "_build" / "html" / "book" / en_images[0]).read_bytes()
         zh_png = (tmp_path / "_build" / "html" / "zh_CN" / "book" / zh_images[0]).read_bytes()
         assert en_png != zh_png
+
+
+@pytest.mark.book
+def test_every_figure_a_page_draws_has_chinese_labels():
+    """Every figure a page displays carries its Chinese drawing (figure_editions), so the Chinese
+    edition shows no English axis labels or legends."""
+    missing = []
+    for uri, nb in _latest_notebooks().items():
+        for index, cell in enumerate(nb.cells):
+            for output in cell.get("outputs", []):
+                if "image/png" in output.get("data", {}) and \
+                        "image/png" not in output.get("metadata", {}).get("editions", {}).get("zh_CN", {}).get("data", {}):
+                    missing.append(f"{uri.split('/book/', 1)[-1]}: cell {index}")
+    assert not missing, ("figures without a Chinese drawing (draw them with mnlib.display.figure_editions; "
+                         "a CJK font must be installed: fonts-wqy-microhei): " + ", ".join(missing[:20]))

@@ -110,16 +110,41 @@ def figure_editions(draw) -> None:
         publish_display_data(data, metadata=metadata)
         return
     # matplotlib falls back glyph by glyph along font.family: Latin, digits and the minus sign from the
-    # usual font, Chinese from the CJK one. A glyph neither has would be drawn as a box: refused.
+    # usual font, Chinese from the CJK one. Its maths renderer does not fall back: a label that mixes
+    # Chinese with $...$ is drawn in the CJK font (which has Latin letters too). A glyph still missing
+    # would be drawn as a box (matplotlib warns, or logs it for maths): refused.
+    import logging
+    import re
     import warnings
 
+    from matplotlib.text import Text
+
+    class _Caught(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    logged = _Caught()
+    logger = logging.getLogger("matplotlib")
     base = plt.rcParams["font.sans-serif"][0]
-    with plt.rc_context({"font.family": [base, font]}), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        zh = draw(lambda english, chinese: chinese)
-        zh_data, zh_metadata = format_display_data(zh)
-        plt.close(zh)
-    missing = sorted({str(w.message) for w in caught if "missing from font" in str(w.message)})
+    logger.addHandler(logged)
+    try:
+        with plt.rc_context({"font.family": [base, font]}), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            zh = draw(lambda english, chinese: chinese)
+            for text in zh.findobj(Text):
+                label = text.get_text()
+                if "$" in label and re.search(r"[\u3000-\u9fff\uff00-\uffef]", label):
+                    text.set_fontfamily(font)
+            zh_data, zh_metadata = format_display_data(zh)
+            plt.close(zh)
+    finally:
+        logger.removeHandler(logged)
+    missing = sorted({str(w.message) for w in caught if "missing from font" in str(w.message)}
+                     | {m for m in logged.messages if "does not have a glyph" in m})
     if missing:
         raise RuntimeError(f"the Chinese figure would draw boxes: {missing[:3]}")
     publish_display_data(data, metadata={**metadata, "editions": {ZH: {"data": zh_data, "metadata": zh_metadata}}})

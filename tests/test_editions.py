@@ -315,3 +315,52 @@ def test_every_figure_a_page_draws_has_chinese_labels():
                     missing.append(f"{uri.split('/book/', 1)[-1]}: cell {index}")
     assert not missing, ("figures without a Chinese drawing (draw them with mnlib.display.figure_editions; "
                          "a CJK font must be installed: fonts-wqy-microhei): " + ", ".join(missing[:20]))
+
+
+def _figure_outputs(draw, **patches):
+    """Run figure_editions outside a kernel (IPython's PNG formatter on), returning what it displays."""
+    from unittest import mock
+
+    import matplotlib
+    matplotlib.use("agg")
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.core.pylabtools import select_figure_formats
+
+    from mnlib import display
+    select_figure_formats(InteractiveShell.instance(), {"png"})
+    shown = []
+    with mock.patch("IPython.display.publish_display_data", lambda data, metadata=None: shown.append((data, metadata))):
+        display.figure_editions(draw)
+    return shown
+
+
+def _draw(t):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_ylabel(t("field $R$ (pixels)", "感受野 $R$（像素）"))     # maths: no glyph fallback there
+    ax.set_xlabel(t("time (ms)", "时间（ms）"))
+    return fig
+
+
+def test_a_figure_is_drawn_twice_with_chinese_labels_even_beside_maths():
+    from mnlib.display import cjk_font
+    if cjk_font() is None:
+        pytest.skip("no CJK font installed (fonts-wqy-microhei)")
+    (data, metadata), = _figure_outputs(_draw)
+    zh = metadata["editions"]["zh_CN"]["data"]["image/png"]
+    assert data["image/png"] and zh and zh != data["image/png"]
+
+
+def test_a_chinese_figure_with_boxes_is_refused():
+    """Without the CJK family on a label that mixes Chinese and maths, matplotlib's maths renderer draws
+    boxes (it only logs it): figure_editions must fail the page, not show boxes."""
+    from unittest import mock
+
+    from matplotlib.text import Text
+
+    from mnlib.display import cjk_font
+    if cjk_font() is None:
+        pytest.skip("no CJK font installed (fonts-wqy-microhei)")
+    with mock.patch.object(Text, "set_fontfamily", lambda self, family: None), \
+            pytest.raises(RuntimeError, match="would draw boxes"):
+        _figure_outputs(_draw)

@@ -55,6 +55,7 @@ def apply(po_path: Path, text: str) -> list[str]:
         message = messages[n - 1]
         if "\n" not in message.id:
             string = " ".join(part.strip() for part in string.splitlines() if part.strip())
+        string = markup.escape_block_start(string)
         for problem in markup.problems(message.id, string):
             problems.append(f"block {n}: {problem}")
         message.string = string

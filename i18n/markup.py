@@ -33,12 +33,30 @@ def protected(text: str) -> Counter:
     return found
 
 
+# Sphinx parses each translation alone, as a document of its own: a translation that begins like a
+# Markdown block (a numbered heading "6. MobileNetV2" reads as a list starting at 6) is no longer a
+# title or a paragraph, and Sphinx silently keeps the English. Escaped ("6\\. ", "\\+ ") it stays text.
+_BLOCK_START = re.compile(r"^(?:\d{1,9}[.)]|[-*+>]|#{1,6})(?:\s|$)")
+
+
+def escape_block_start(msgstr: str) -> str:
+    match = _BLOCK_START.match(msgstr)
+    if not match:
+        return msgstr
+    marker = match.group(0).rstrip()
+    escaped = (marker[:-1] + "\\" + marker[-1]) if marker[0].isdigit() else "\\" + marker
+    return escaped + msgstr[len(marker):]
+
+
 def problems(msgid: str, msgstr: str) -> list[str]:
     """What the translation lost or added; an empty list when it carries every piece over."""
     if not msgstr:
         return []
     want, got = protected(msgid), protected(msgstr)
     out = []
+    if _BLOCK_START.match(msgstr):
+        out.append(f"begins like a Markdown list, quote or heading, so Sphinx would keep the English: "
+                   f"write {escape_block_start(msgstr)[:12]!r}")
     for (kind, piece), n in sorted((want - got).items()):
         out.append(f"missing {kind} {piece!r}" + (f" (x{n})" if n > 1 else ""))
     for (kind, piece), n in sorted((got - want).items()):

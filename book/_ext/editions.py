@@ -65,6 +65,38 @@ def _forget_page(app, doctree):
     _RENDERERS.pop(app.env.docname, None)
 
 
+def _translate_captions():
+    """The parts' captions of the table of contents (_toc.yml) in this edition's language.
+
+    sphinx-external-toc inserts the toctrees (priority 100) after Sphinx's Locale transform (20)
+    has translated the page, so their captions stayed English although the catalogue has them.
+    """
+    from sphinx import addnodes
+    from sphinx.transforms import SphinxTransform
+
+    class TranslateCaptions(SphinxTransform):
+        default_priority = 101
+
+        def apply(self, **kwargs):
+            import os
+
+            from sphinx.locale import init as init_locale
+            from sphinx.util.i18n import docname_to_domain
+
+            if (self.config.language or "en") == "en":
+                return
+            dirs = [os.path.join(self.env.srcdir, d) for d in self.config.locale_dirs]
+            domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+            catalog, found = init_locale(dirs, self.config.language, domain)
+            if not found:
+                return
+            for node in self.document.findall(addnodes.toctree):
+                if node.get("caption"):
+                    node["caption"] = node["rawcaption"] = catalog.gettext(node["caption"])
+
+    return TranslateCaptions
+
+
 def _language(document) -> str:
     env = getattr(document.settings, "env", None)
     return (env.config.language if env is not None else None) or "en"
@@ -191,6 +223,7 @@ def _static(app, config):
 def setup(app):
     _patch_glue()
     app.connect("config-inited", _static)
+    app.add_transform(_translate_captions())
     app.connect("doctree-read", _forget_page)
     app.connect("html-page-context", _switch)
     app.add_css_file("editions.css")

@@ -6,6 +6,18 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"  # the built book (make book)
+# The front matter that makes a Markdown file a MyST notebook (every page of the book opens with it).
+MYST_HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
 
 
 def toc_pages() -> list[str]:

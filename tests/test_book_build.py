@@ -6,20 +6,10 @@ import subprocess
 
 import pytest
 
-from helpers import HTML, ROOT, toc_pages
+from helpers import HTML, MYST_HEADER, ROOT, toc_pages
 
 JB = str(ROOT / ".venv" / "bin" / "jupyter-book")
-HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-"""
+HEADER = MYST_HEADER
 
 
 def _mini_book(tmp_path, cell):

@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import pytest
 
-from helpers import HTML, ROOT, toc_pages
+from helpers import HTML, MYST_HEADER, ROOT, toc_pages
 from i18n import catalog, glued, markup, terms
 
 ZH = HTML / "zh_CN"
@@ -212,17 +212,7 @@ def test_chinese_search_index_holds_chinese_words():
 
 # --- a small book through both builds: the mechanisms themselves -------------------------------------
 
-PAGE = '''---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+PAGE = MYST_HEADER + '''
 # A measured page
 
 ```{code-cell} python

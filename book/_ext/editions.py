@@ -1,20 +1,21 @@
 """The book's two editions (English, and Simplified Chinese built with ``python -m i18n build``).
 
-Three things Sphinx's translation path does not do for an executed MyST-NB book:
+What Sphinx's translation path does not do for an executed MyST-NB book:
 
 * **Glue inside a translated message.** Sphinx's Locale transform parses each translated message
   as a new, small document; MyST-NB's glue roles look their key up in the document's notebook,
   which that small document lacks (and MyST-NB drops the page's own once it is parsed), so
   ``{glue:text}`key``` in a translation came out empty, with no warning. Here the page's notebook
   renderer is kept until the page has been read, and the glue lookup of a translated message
-  falls back to it: the Chinese page shows the value the English
-  page's execution glued (nothing runs twice).
+  falls back to it: the Chinese page shows the value the English page's execution glued
+  (nothing runs twice).
 * **Glued values that are words.** A verdict chosen in code (``glue("verdict", "... faster")``) is
   prose, not a number. A page may glue a second value under ``key@zh_CN`` (one execution computes
   both); the zh_CN edition shows it wherever the page pastes ``key``.
 * **Outputs that are words.** A cell may display a table or a figure with an ``editions`` entry in
   its output metadata (``mnlib.display.show_editions``, ``figure_editions``): the zh_CN edition
   renders that entry's data in the output's place.
+* **The parts' captions** of the table of contents, inserted after the page was translated.
 * **The language switch**: every page links to the same page in the other edition.
 
 Every pasted value also carries the class ``glue-key-<key>`` in both editions, so that a test can

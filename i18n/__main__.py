@@ -1,8 +1,10 @@
-"""``python -m i18n update | status | check | build``: the zh_CN edition's catalogues and build."""
+"""``python -m i18n update | status | check | build | export | apply | run-page``: the zh_CN edition's
+catalogues, its build, and the tools for translating a page."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import catalog
 
@@ -10,35 +12,32 @@ from . import catalog
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m i18n", description=__doc__)
     parser.add_argument("command", choices=["update", "status", "check", "build", "export", "apply", "run-page"])
-    parser.add_argument("po", nargs="?", help="export/apply: a page's catalogue (book/locale/zh_CN/LC_MESSAGES/...po)")
+    parser.add_argument("path", nargs="?", help="export/apply: a page's catalogue (book/locale/zh_CN/LC_MESSAGES/...po); "
+                        "run-page: a page (book/part1/ch03_cost.md)")
     parser.add_argument("blocks", nargs="?", help="apply: the file of translated blocks")
     args = parser.parse_args(argv)
     if args.command == "run-page":
-        from pathlib import Path
-
         from . import glued
-        if not args.po:
+        if not args.path:
             parser.error("run-page needs a page (book/part1/ch03_cost.md)")
-        nb = glued.run_page(Path(args.po))
+        nb = glued.run_page(Path(args.path))
         missing = glued.english_without_chinese(nb)
         for key, text in missing.items():
             print(f"{key}: glued English without {key}@{glued.ZH}: {text[:100]!r}")
-        print(f"{args.po}: {len(glued.glued(nb))} glued values, {len(missing)} in English words without a "
+        print(f"{args.path}: {len(glued.glued(nb))} glued values, {len(missing)} in English words without a "
               "Chinese form", file=sys.stderr)
         return 1 if missing else 0
     if args.command in ("export", "apply"):
-        from pathlib import Path
-
         from . import blocks
-        if not args.po or (args.command == "apply" and not args.blocks):
+        if not args.path or (args.command == "apply" and not args.blocks):
             parser.error(f"{args.command} needs a .po file" + (" and a blocks file" if args.command == "apply" else ""))
         if args.command == "export":
-            print(blocks.export(Path(args.po)))
+            print(blocks.export(Path(args.path)))
             return 0
-        problems = blocks.apply(Path(args.po), Path(args.blocks).read_text(encoding="utf-8"))
+        problems = blocks.apply(Path(args.path), Path(args.blocks).read_text(encoding="utf-8"))
         for line in problems:
             print(f"{args.blocks}: {line}")
-        print(f"{args.po}: " + (f"NOT written, {len(problems)} problem(s)" if problems else "written"), file=sys.stderr)
+        print(f"{args.path}: " + (f"NOT written, {len(problems)} problem(s)" if problems else "written"), file=sys.stderr)
         return 1 if problems else 0
     if args.command == "update":
         for path in catalog.update():

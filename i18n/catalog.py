@@ -14,7 +14,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
 from . import markup
-from .sphinx import BUILD, LANGUAGE, LOCALE_DIR, build
+from .sphinx import BUILD, LANGUAGE, LOCALE_DIR, ROOT, build
 
 POT_DIR = BUILD / "gettext"
 PO_DIR = LOCALE_DIR / LANGUAGE / "LC_MESSAGES"
@@ -87,5 +87,5 @@ def markup_problems() -> list[str]:
                 continue
             for problem in markup.problems(message.id, message.string):
                 line = message.lineno
-                out.append(f"{path.relative_to(LOCALE_DIR.parent.parent)}:{line}: {problem}")
+                out.append(f"{path.relative_to(ROOT)}:{line}: {problem}")
     return out

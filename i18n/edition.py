@@ -13,13 +13,13 @@ import sys
 from pathlib import Path
 
 from . import terms
-from .sphinx import BUILD, CACHE, LANGUAGE, ROOT, build
+from .sphinx import BUILD, CACHE, LANGUAGE, ROOT, build, under
 
 TITLE = "MobileNet：从原理到设备"
 
 
 def _records(root: Path) -> int:
-    db = root / CACHE.relative_to(ROOT) / "global.db"
+    db = under(root, CACHE) / "global.db"
     if not db.exists():
         return 0
     with sqlite3.connect(db) as con:
@@ -27,7 +27,7 @@ def _records(root: Path) -> int:
 
 
 def build_edition(root: Path = ROOT) -> int:
-    build_dir = root / BUILD.relative_to(ROOT)
+    build_dir = under(root, BUILD)
     before = _records(root)
     if before == 0:
         print("python -m i18n build: no executed pages in _build/.jupyter_cache; build the English book "

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from mnlib.display import ZH
 
+from .markup import prose
+
 _WORD = re.compile(r"(?<![\w./-])[a-z]{2,}(?![\w./-])")
 # Words a number may carry in both editions: units and names, not prose.
 _NOT_PROSE = {"ms", "mb", "kib", "mib", "gib", "macs", "flops", "int", "fp", "bf", "cpu", "gpu", "avx",
@@ -36,8 +38,8 @@ def glued(nb) -> dict[str, str]:
 
 
 def english_words(text: str) -> list[str]:
-    prose = re.sub(r"`[^`]*`|\$[^$]*\$|\{[^}]*\}`[^`]*`|https?://\S+", " ", text)
-    return [w for w in _WORD.findall(prose) if w not in _NOT_PROSE]
+    words = re.sub(r"https?://\S+", " ", prose(text))
+    return [w for w in _WORD.findall(words) if w not in _NOT_PROSE]
 
 
 def english_without_chinese(nb) -> dict[str, str]:

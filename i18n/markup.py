@@ -33,6 +33,15 @@ def protected(text: str) -> Counter:
     return found
 
 
+def prose(text: str, fill: str = " ") -> str:
+    """The text without its markup pieces (each replaced by ``fill``), link text kept: the words a
+    reader reads (the glossary check and the test of English left on Chinese pages look at these)."""
+    text = re.sub(r"(?<!\[)\[([^\]^][^\]]*)?\]\([^)]*\)", r"\1", text)     # [text](target) -> text
+    for _, pattern in _PATTERNS:
+        text = pattern.sub(fill, text)
+    return text
+
+
 # Sphinx parses each translation alone, as a document of its own: a translation that begins like a
 # Markdown block (a numbered heading "6. MobileNetV2" reads as a list starting at 6) is no longer a
 # title or a paragraph, and Sphinx silently keeps the English. Escaped ("6\\. ", "\\+ ") it stays text.

@@ -9,13 +9,20 @@ from pathlib import Path
 
 from jupyter_book.sphinx import build_sphinx
 
+from mnlib.display import ZH
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
 LOCALE_DIR = ROOT / "book" / "locale"
-LANGUAGE = "zh_CN"
+LANGUAGE = ZH   # the second edition (mnlib.display.ZH: the suffix of its glued forms too)
 # One jupyter-cache for every edition: myst-nb would otherwise put it beside the output folder,
 # and a build into _build/html/zh_CN would execute every page a second time.
 CACHE = BUILD / ".jupyter_cache"
+
+
+def under(root: Path, path: Path) -> Path:
+    """The same place in another book (a test's small one): ``under(tmp, CACHE)``."""
+    return root / path.relative_to(ROOT)
 
 
 def build(builder: str, outdir: Path, *, language: str | None = None, warningiserror: bool = False,
@@ -24,19 +31,19 @@ def build(builder: str, outdir: Path, *, language: str | None = None, warningise
     overrides = {
         "external_toc_path": str(root / "_toc.yml"),
         "latex_individualpages": False,
-        "nb_execution_cache_path": str(root / CACHE.relative_to(ROOT)),
+        "nb_execution_cache_path": str(under(root, CACHE)),
         "gettext_compact": False,      # one catalogue per page: book/part1/ch02_dsc.po
         "gettext_uuid": False,
         "gettext_location": True,
         "gettext_additional_targets": [],
     }
     if language:
-        overrides.update({"language": language, "locale_dirs": [str(root / LOCALE_DIR.relative_to(ROOT))]})
+        overrides.update({"language": language, "locale_dirs": [str(under(root, LOCALE_DIR))]})
     overrides.update(extra or {})
     tag = language or builder
     result = build_sphinx(
         root, outdir, noconfig=True, path_config=str(root / "_config.yml"), confoverrides=overrides,
-        doctreedir=str(root / BUILD.relative_to(ROOT) / f".doctrees-{tag}"), builder=builder,
+        doctreedir=str(under(root, BUILD) / f".doctrees-{tag}"), builder=builder,
         warningiserror=warningiserror, keep_going=keep_going, quiet=quiet)
     if isinstance(result, BaseException):
         raise result

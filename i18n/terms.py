@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .markup import _PATTERNS
+from .markup import prose
 
 GLOSSARY = Path(__file__).resolve().parent.parent / "book" / "glossary.md"
 
@@ -66,12 +66,6 @@ def chinese_terms(path: Path = GLOSSARY) -> list[str]:
     return sorted({z for _, zh in pairs(path) for z in zh if re.search(r"[\u4e00-\u9fff]", z)})
 
 
-def _prose(text: str) -> str:
-    for _, pattern in _PATTERNS:
-        text = pattern.sub(" ", text)
-    return re.sub(r"\]\([^)]*\)", "]", text)
-
-
 def _names(english: str, text: str) -> bool:
     words = r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", english))
     return re.search(r"(?<![\w-])" + words + r"(?:s|es)?(?![\w-])", text, re.IGNORECASE) is not None
@@ -80,10 +74,10 @@ def _names(english: str, text: str) -> bool:
 def problems(msgid: str, msgstr: str, known: list[Concept]) -> list[str]:
     if not msgstr:
         return []
-    prose = _prose(msgid)
+    words = prose(msgid)
     out = []
     for concept in known:
-        named = next((e for e in concept.english if _names(e, prose)), None)
+        named = next((e for e in concept.english if _names(e, words)), None)
         if named and not any(zh in msgstr for zh in concept.chinese):
             out.append(f"'{named}' is {' or '.join(concept.chinese)} in the glossary")
     return out

@@ -69,11 +69,18 @@ def show_editions(en, zh) -> None:
     from the one execution, and book/_ext/editions.py picks the edition's form when it renders.
     """
     from IPython.core.formatters import format_display_data
+
+    _publish_editions(format_display_data(en), format_display_data(zh))
+
+
+def _publish_editions(en, zh) -> None:
+    """Display the English form (data, metadata), carrying the Chinese one in its metadata."""
     from IPython.display import publish_display_data
 
-    data, metadata = format_display_data(en)
-    zh_data, zh_metadata = format_display_data(zh)
-    publish_display_data(data, metadata={**metadata, "editions": {ZH: {"data": zh_data, "metadata": zh_metadata}}})
+    data, metadata = en
+    if zh is not None:
+        metadata = {**metadata, "editions": {ZH: {"data": zh[0], "metadata": zh[1]}}}
+    publish_display_data(data, metadata=metadata)
 
 
 # Fonts that draw Simplified Chinese (Debian's fonts-wqy-microhei, which .ci/run installs, comes first).
@@ -98,16 +105,15 @@ def figure_editions(draw) -> None:
 
     import matplotlib.pyplot as plt
     from IPython.core.formatters import format_display_data
-    from IPython.display import publish_display_data
 
     en = draw(lambda english, chinese: english)
-    data, metadata = format_display_data(en)
+    english = format_display_data(en)
     plt.close(en)
     font = cjk_font()
     if font is None:
         print("no CJK font installed (Debian: fonts-wqy-microhei): the Chinese edition shows this figure "
               "with English labels", file=sys.stderr)
-        publish_display_data(data, metadata=metadata)
+        _publish_editions(english, None)
         return
     # matplotlib falls back glyph by glyph along font.family: Latin, digits and the minus sign from the
     # usual font, Chinese from the CJK one. Its maths renderer does not fall back: a label that mixes
@@ -139,7 +145,7 @@ def figure_editions(draw) -> None:
                 label = text.get_text()
                 if "$" in label and re.search(r"[\u3000-\u9fff\uff00-\uffef]", label):
                     text.set_fontfamily(font)
-            zh_data, zh_metadata = format_display_data(zh)
+            chinese = format_display_data(zh)
             plt.close(zh)
     finally:
         logger.removeHandler(logged)
@@ -147,4 +153,4 @@ def figure_editions(draw) -> None:
                      | {m for m in logged.messages if "does not have a glyph" in m})
     if missing:
         raise RuntimeError(f"the Chinese figure would draw boxes: {missing[:3]}")
-    publish_display_data(data, metadata={**metadata, "editions": {ZH: {"data": zh_data, "metadata": zh_metadata}}})
+    _publish_editions(english, chinese)

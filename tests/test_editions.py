@@ -6,6 +6,7 @@ every page exists in both editions and links to its twin, every glued value the 
 shows is the value the Chinese edition shows (or the Chinese form the same execution glued beside
 it), no glued English phrase lacks a Chinese form, and the Chinese search index holds Chinese words.
 """
+import functools
 import html
 import html.parser
 import json
@@ -128,7 +129,9 @@ def _pasted(path):
     return parser.values
 
 
+@functools.lru_cache(maxsize=1)
 def _latest_notebooks():
+    """The executed notebook of every page, from the build's jupyter-cache (read once per session)."""
     from jupyter_cache import get_cache
     cache = get_cache(ROOT / "_build" / ".jupyter_cache")
     latest = {}
@@ -375,7 +378,6 @@ def test_no_translated_sentence_is_shown_in_english():
     parses as a list, a table cell, a caption inserted after its Locale transform): the first six
     English words of every translated sentence must be absent from the Chinese page, unless the
     translation itself keeps them (a bibliographic part)."""
-    from i18n.markup import _PATTERNS
     _built()
     leaks, checked = [], 0
     for path in catalog.catalogues():
@@ -384,10 +386,7 @@ def test_no_translated_sentence_is_shown_in_english():
         for message in catalog.read(path):
             if not message.id or not message.string:
                 continue
-            prose = message.id
-            for _, pattern in _PATTERNS:
-                prose = pattern.sub("\0", prose)
-            prose = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", prose).replace("*", "")
+            prose = markup.prose(message.id, "\0").replace("*", "")
             runs = [r.strip() for r in prose.split("\0") if len(glued.english_words(r)) >= 5]
             if not runs:
                 continue

@@ -30,6 +30,7 @@ EDITIONS = {"en": ("English", ""), "zh_CN": ("中文", "zh_CN/")}
 HREFLANG = {"en": "en", "zh_CN": "zh-CN"}
 
 _RENDERERS: dict = {}   # docname -> the notebook renderer of the page now being read
+_LANGUAGE = {"now": "en"}   # the language of this build (one build per process), set when configured
 
 
 class _KeepRenderer(dict):
@@ -98,11 +99,6 @@ def _translate_captions():
     return TranslateCaptions
 
 
-def _language(document) -> str:
-    env = getattr(document.settings, "env", None)
-    return (env.config.language if env is not None else None) or "en"
-
-
 def _edition_lookup(retrieve):
     """Wrap MyST-NB's glue lookup: the page's notebook for translated messages, key@lang first."""
     from myst_nb.core.variables import RetrievalError
@@ -112,7 +108,7 @@ def _edition_lookup(retrieve):
         env = getattr(document.settings, "env", None)
         if "nb_renderer" not in document and env is not None and env.docname in _RENDERERS:
             page = {"nb_renderer": _RENDERERS[env.docname]}   # all retrieve_glue_data reads
-        language = _language(document)
+        language = _LANGUAGE["now"]
         if language != "en" and "@" not in key:
             try:
                 return retrieve(page, f"{key}@{language}")
@@ -149,9 +145,6 @@ def _tagging(run, key_of):
 def _role_key(role) -> str:
     key = role.text.split("::")[-1]
     return key.rsplit(":", 1)[0] if type(role).__name__ != "PasteRoleAny" else key
-
-
-_LANGUAGE = {"now": "en"}   # the language of this build (one per process)
 
 
 def _edition_outputs(outputs_of):
@@ -196,7 +189,7 @@ def _patch_glue():
 
 
 def _switch(app, pagename, templatename, context, doctree):
-    here = app.config.language or "en"
+    here = _LANGUAGE["now"]
     if here not in EDITIONS:
         return
     up = "../" * (pagename.count("/") + (1 if EDITIONS[here][1] else 0))
@@ -212,7 +205,7 @@ def _switch(app, pagename, templatename, context, doctree):
                        + context.get("body", ""))
 
 
-def _static(app, config):
+def _configured(app, config):
     from pathlib import Path
 
     _LANGUAGE["now"] = config.language or "en"
@@ -223,7 +216,7 @@ def _static(app, config):
 
 def setup(app):
     _patch_glue()
-    app.connect("config-inited", _static)
+    app.connect("config-inited", _configured)
     app.add_transform(_translate_captions())
     app.connect("doctree-read", _forget_page)
     app.connect("html-page-context", _switch)

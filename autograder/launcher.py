@@ -354,31 +354,40 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def kill_cgroup(path: pathlib.Path) -> None:
-    """SIGKILL every process in a cgroup until it is empty, then remove it."""
+def kill_cgroup(path: pathlib.Path, patience_s: float = 10.0) -> None:
+    """SIGKILL every process in a cgroup until it is empty, then remove it.
+
+    Until every process killed has finished exiting, the cgroup cannot be removed (EBUSY), and a
+    killed process can leave ``cgroup.procs`` before that: a few hundred of them (a fork bomb's) on a
+    loaded machine can take more than the second this waited before. Nobody removes the cgroup after
+    us, so keep trying for ``patience_s`` (the usual case takes one attempt)."""
     if not path.is_dir():
         return
-    for _ in range(100):
+    deadline, pause = time.monotonic() + patience_s, 0.001
+    while True:
         try:
             pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+        except FileNotFoundError:
+            return
         except OSError:
-            break
-        if not pids:
-            break
+            pids = []
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        time.sleep(0.02)
-    for _ in range(50):
-        try:
-            path.rmdir()
+        if not pids:
+            try:
+                path.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
             return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)
+        time.sleep(pause)  # a killed kernel is usually gone within milliseconds
+        pause = min(0.02, pause * 2)
 
 
 def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:

@@ -142,6 +142,23 @@ def main(argv=None) -> int:
         return exc.exit_status
 
 
+def _start_zygote(a) -> None:
+    """The kernels' zygote (autograder/zygote.py) imports torch in its own process, about 1.5 s: start
+    it before this process imports nbgrader (2.4 s), so that neither waits for the other. grade()
+    finds it started (the same preload) or starts its own."""
+    if a.unsafe or a.scheduler or not os.path.isdir(os.path.join(a.source, a.assignment)):
+        return
+    import pathlib
+
+    from . import kernel_probe, sandbox
+    names = sorted(p.name for p in pathlib.Path(a.source, a.assignment).glob("*.ipynb"))  # as release.notebook_names
+    try:
+        modules = kernel_probe.assignment_modules(a.source, a.assignment, names)
+    except (OSError, ValueError):  # grade() says what is wrong with the source
+        return
+    sandbox.start_zygote(sandbox.preload_for(modules))
+
+
 def _run(a) -> int:
     if a.cmd in ("collect", "export", "similarity", "watch"):  # submissions, rosters and marks: the owner's alone
         with private():
@@ -161,6 +178,7 @@ def _run_cmd(a) -> int:
                          file_times=a.file_times, replace=a.replace)
         print("\n".join(report.lines()))
     elif a.cmd == "grade":
+        _start_zygote(a)
         from .grade import grade
         if a.workers is not None and a.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {a.workers}")

@@ -8,23 +8,29 @@ wall-time limit, on top of nbgrader's per-cell timeout.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import pathlib
+import queue
 import re
 import signal
 import sys
 import tempfile
 import threading
 import time
+import uuid
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import ensure_async, run_sync
+from nbclient.exceptions import DeadKernelError
 import nbformat
 from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
+from traitlets import Type, default
+import zmq
 
-from . import kernel_probe, remote, sandbox
+from . import kernel_agent, kernel_probe, remote, sandbox
 
 # One thread per worker: N workers on N cores must not oversubscribe them (torch reads OMP_NUM_THREADS).
 from .launcher import THREAD_ENV  # noqa: E402,F401 - one home (the zygote's environment uses it too)
@@ -49,12 +55,75 @@ DIE_WITH_PARENT = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(1, 9, 0, 0, 
 PARTIAL = "autograder_partial"  # output metadata key: this number was written by the grader (partial credit)
 
 
+class PromptKernelClient(AsyncKernelClient):
+    """jupyter_client's kernel client with a ready-wait that ends as soon as the kernel is ready.
+
+    jupyter_client's ``wait_for_ready``, once the kernel has answered ``kernel_info``, reads IOPub
+    until it has been quiet for 0.2 s: every kernel start paid those 0.2 s doing nothing (half of a
+    warm kernel's start on a 2-core machine). Here the kernel is ready when a ``kernel_info`` request
+    has its reply on the shell channel *and* its ``idle`` status on IOPub. The status proves IOPub is
+    connected (one published before our subscription took hold is lost, and the request is sent
+    again, as jupyter_client does), and everything the kernel published before it has been read. The
+    executor reads only its own requests' messages (by parent id), so nothing left unread here can
+    reach a cell (tests/test_kernel_ready.py)."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        deadline = time.monotonic() + (math.inf if timeout is None else timeout)
+        sent: set[str] = set()
+
+        def reply(m):
+            return m.get("msg_type") == "kernel_info_reply" and m.get("parent_header", {}).get("msg_id") in sent
+
+        def idle(m):
+            return (m.get("msg_type") == "status" and m.get("content", {}).get("execution_state") == "idle"
+                    and m.get("parent_header", {}).get("msg_id") in sent)
+
+        while True:
+            sent.add(self.kernel_info())
+            answer = await self._first(self.shell_channel, reply, 1.0)
+            # IOPub not connected yet: its status was lost; ask again (a kernel_info costs ~1 ms)
+            if answer is not None and await self._first(self.iopub_channel, idle, 0.05) is not None:
+                self._handle_kernel_info_reply(answer)
+                return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+
+    @staticmethod
+    async def _first(channel, wanted, seconds: float):
+        """The first message on ``channel`` for which ``wanted`` holds, within ``seconds``; else None."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            try:
+                msg = await channel.get_msg(timeout=left)
+            except queue.Empty:
+                return None
+            if wanted(msg):
+                return msg
+        return None
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernel command goes through sandbox.wrap, with the limits and scratch
     folder of one :class:`Run`. nbclient creates it (``kernel_manager_class``); the client that
     creates it binds it to its run (:class:`RunsInSandbox`), before the kernel starts."""
 
     run: "Run | None" = None  # set by bind()
+    client_factory = Type(PromptKernelClient, klass=AsyncKernelClient)
+
+    @default("context")
+    def _context_default(self):
+        # The client connects before the kernel has bound its sockets (it is still being forked and
+        # confined), so the first attempts fail and ZeroMQ retries every RECONNECT_IVL (100 ms by
+        # default): up to 0.1 s lost per kernel start. 5 ms, on IPC sockets in the kernel's folder.
+        ctx = super()._context_default()
+        ctx.setsockopt(zmq.RECONNECT_IVL, 5)
+        return ctx
+
+    async def _async_wait(self, pollinterval: float = 0.1) -> None:
+        # jupyter_client looks every 0.1 s whether the kernel it stopped is gone; a killed kernel is gone at once
+        await super()._async_wait(pollinterval=min(pollinterval, 0.005))
 
     def bind(self, run: "Run") -> "SandboxedKernelManager":
         """Run the kernel in ``run``'s sandbox; returns self."""
@@ -106,6 +175,12 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
     """nbgrader's Execute with the output cap, a record of the cells whose execution finished, and
     hidden tests run in this process (autograder.remote) when the notebook's checks allow it."""
 
+    @default("shutdown_kernel")
+    def _kill_at_the_end(self):
+        # Nothing runs in the kernel after its last cell (atexit hooks are the learner's); the sandbox's
+        # cleanup kills its cgroups anyway. A graceful shutdown waited >= 0.1 s for the kernel to exit.
+        return "immediate"
+
     def __init__(self, *, output_limit=None, remote_scratch=None, preflight=None, **kw):
         super().__init__(**kw)
         self.output_limit = output_limit
@@ -113,19 +188,18 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         self.remote_scratch = remote_scratch  # the kernel's folder; None: every test runs in the kernel
         self.client = self.grader = None
         self._rpc_index = 0
+        self._comm_id: str | None = None  # the comm to the agent's listener, once opened
+        self.checks_s = 0.0  # the hidden checks' own work here, waiting for their requests excluded (benchmarks)
         self.preflight = preflight  # {module: folder the grader imports it from (or None)}; None: no probe
         self.timeouts: list[int] = []  # the per-cell limit, once per cell the limit stopped
         self.output_cell: int | None = None  # the index of the last cell that sent output
         self.cell_output_bytes: dict[int, int] = {}  # output size per cell index
 
-    def output(self, outs, msg, display_id, cell_index):
+    def count_output(self, msg, cell_index) -> None:
         """Count each cell's output (the cap itself is BoundedOutputs'): an overflow names its cell."""
-        content = msg.get("content", {})
-        text = content.get("text")
-        size = len(text) if isinstance(text, str) else len(json.dumps(content, default=str))
         self.output_cell = cell_index
-        self.cell_output_bytes[cell_index] = self.cell_output_bytes.get(cell_index, 0) + size
-        return super().output(outs, msg, display_id, cell_index)
+        self.cell_output_bytes[cell_index] = self.cell_output_bytes.get(cell_index, 0) + sandbox.output_size(msg)
+        super().count_output(msg, cell_index)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.timeouts.append(timeout)
@@ -153,7 +227,7 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         if self.remote_scratch is not None and remote.supports_remote(nb):
-            self.client = remote.Client(self._rpc_send, self.remote_scratch)
+            self.client = remote.Client(self._rpc_send, self.remote_scratch, ask=run_sync(self._async_rpc_ask))
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
@@ -208,10 +282,12 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         name, names = remote.check_call(hidden)
         self._rpc_index = index
         self._check = "your " + ", ".join(names) if names else "your code"
+        started, waited = time.perf_counter(), self.client.seconds
         try:
             values = [self.client.learner_global(n) for n in names]
             verdict = getattr(self.grader, name)(*values)
         except Exception as exc:  # the check's verdict, written by us into the cell
+            self.checks_s += time.perf_counter() - started - (self.client.seconds - waited)
             ename = getattr(exc, "ename", None) or type(exc).__name__
             evalue = str(exc).split(": ", 1)[-1] if isinstance(exc, remote.LearnerError) else str(exc)
             if isinstance(exc, CellTimeout):
@@ -219,6 +295,7 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
             cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                                        traceback=[f"{ename}: {evalue}"]))
         else:
+            self.checks_s += time.perf_counter() - started - (self.client.seconds - waited)
             cell.outputs.extend(partial_outputs(verdict, float(cell.metadata["nbgrader"]["points"])))
         return result
 
@@ -251,6 +328,55 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
                        if o.get("output_type") == "stream" and o.get("name") == "stdout")
         err = next((o for o in tmp.outputs if o.get("output_type") == "error"), None)
         return text, (err or {}).get("ename"), (err or {}).get("evalue")
+
+    async def _async_rpc_ask(self, request: str) -> tuple[str, bool]:
+        """Send one request to the agent's listener as a comm message (kernel_agent._ag_listen); (its
+        answer, as the agent's marked text, or "" when none came; whether the agent was gone). The same limits as a request sent as a cell: the per-cell time
+        limit (then the kernel is interrupted and CellTimeout raised), the outputs' cap (every output it
+        causes is counted, as a cell's), a dead kernel (DeadKernelError)."""
+        kc = self.kc
+        if self._comm_id is None:
+            self._comm_id = uuid.uuid4().hex
+            kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": self._comm_id, "data": {},
+                                                               "target_name": kernel_agent.TARGET}))
+        msg = kc.session.msg("comm_msg", {"comm_id": self._comm_id, "data": {"request": request}})
+        kc.shell_channel.send(msg)
+        msg_id = msg["header"]["msg_id"]
+        limit = self._get_timeout(None)
+        deadline = math.inf if limit is None else time.monotonic() + limit
+        stopped, answer, missing = False, "", False
+        while True:
+            try:
+                m = await kc.iopub_channel.get_msg(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+            except queue.Empty:
+                if not await ensure_async(kc.is_alive()):
+                    raise DeadKernelError("Kernel died") from None
+                if time.monotonic() < deadline:
+                    continue
+                if stopped:  # interrupted, and still no end: as nbgrader's raise_on_iopub_timeout
+                    break
+                stopped = True
+                self.timeouts.append(limit)
+                await ensure_async(self.km.interrupt_kernel())
+                deadline = time.monotonic() + self.iopub_timeout  # for the interrupted request to end
+                continue
+            if m["parent_header"].get("msg_id") != msg_id:
+                continue  # an earlier request's late messages (one that was interrupted)
+            kind, content = m["msg_type"], m["content"]
+            if kind == "status" and content.get("execution_state") == "idle":
+                break
+            if kind == "comm_msg" and content.get("comm_id") == self._comm_id:
+                data = content.get("data") or {}
+                missing = missing or data.get("missing") is True
+                if isinstance(data.get("answer"), str):
+                    answer = data["answer"]
+            elif kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
+                self.count_output(m, self._rpc_index)  # what the learner's code prints counts, and is capped
+        if stopped:
+            raise CellTimeout(f"stopped after {limit} s (the time limit of one cell) while the hidden check ran "
+                              f"{getattr(self, '_check', 'your code')}: look for an endless loop, or work that grows "
+                              "much faster than the inputs")
+        return answer, missing
 
 
 class Run:
@@ -329,7 +455,10 @@ class Run:
         client = getattr(getattr(self, "executor", None), "client", None)
         if client is None:
             return {"where": "kernel"}
-        return {"where": "grader", "requests": client.requests, "seconds": round(client.seconds, 3)}
+        ex = self.executor
+        return {"where": "grader", "requests": client.requests, "as_cells": client.cells,
+                "seconds": round(client.seconds, 3), "checks_s": round(ex.checks_s, 3),
+                "kernel_s": round(client.kernel_seconds, 3)}
 
     @property
     def output_overflow(self) -> bool:

@@ -410,9 +410,9 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
     n = max(1, min(workers or os.cpu_count() or 1, len(jobs) or 1))
     if jobs and not scheduler and not opts.unsafe:  # one process that imports what the notebook imports
         preload = sandbox.preload_for(kernel_modules(opts, info["notebooks"]))  # once; each kernel is its fork
-        sandbox.share_zygote(preload)
+        # the workers' own imports (preload_worker_modules) while the zygote imports its libraries
+        sandbox.share_zygote(preload, meanwhile=preload_worker_modules)
         log(sandbox.zygote_status(preload))
-        preload_worker_modules()
     bar = Progress(len(todo), n, progress_stream)
     try:
         if jobs and scheduler:

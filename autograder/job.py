@@ -24,7 +24,7 @@ from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateI
 from .execute import Run, cell_score
 from .files import atomic_write
 from .flags import flags as review_flags
-from .kernel_probe import needed_modules
+from .kernel_probe import assignment_modules
 from .options import Options, config, kernel_limits
 from .remote import GraderSetupError
 from .restore import RestoreCells
@@ -71,12 +71,7 @@ def foreign_notebook(nb, source: pathlib.Path, assignment: str, name: str) -> st
 
 def kernel_modules(opts: Options, notebooks: list[str]) -> list[str]:
     """The modules the assignment's own notebooks import (kernel_probe.needed_modules)."""
-    sources = []
-    for name in notebooks:
-        source_nb = pathlib.Path(opts.source) / opts.assignment / name
-        if source_nb.is_file():
-            sources += [c.source for c in nbformat.read(source_nb, as_version=4).cells if c.cell_type == "code"]
-    return needed_modules(sources)
+    return assignment_modules(opts.source, opts.assignment, notebooks)
 
 
 def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> StudentResult:

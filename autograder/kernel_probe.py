@@ -73,6 +73,23 @@ def compare(report: dict, grader: dict[str, str | None]) -> list[str]:
     return problems
 
 
+def assignment_modules(source, assignment: str, notebooks: list[str]) -> list[str]:
+    """What the assignment's own notebooks ``notebooks`` (in ``source/assignment``) import
+    (:func:`needed_modules`). Read as plain JSON: the grade command calls it before it imports
+    nbgrader, to start the zygote early."""
+    sources = []
+    for name in notebooks:
+        path = os.path.join(str(source), assignment, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                cells = json.load(f).get("cells", [])
+            for cell in cells:
+                if cell.get("cell_type") == "code":
+                    text = cell.get("source", "")
+                    sources.append(text if isinstance(text, str) else "".join(text))
+    return needed_modules(sources)
+
+
 def needed_modules(sources: list[str]) -> list[str]:
     """Top-level modules the assignment's own code imports (reference answers and checks included),
     plus mnlib when the assignment names it; only those the grader itself can import."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import base64
 import builtins
+import functools
 import inspect
 import itertools
 import json
@@ -46,6 +47,7 @@ OPT_IN = "RUNS_IN_GRADER = True"  # in an assignment's hidden setup: its checks 
 # request (and again whenever a request finds it gone). A notebook that replaces it can only make
 # its own answers wrong: what it sends back is data, checked here.
 AGENT = inspect.getsource(kernel_agent._ag_agent)
+LISTEN = inspect.getsource(kernel_agent._ag_listen) + "\n_ag_listen()\n"  # requests as comm messages after it
 
 
 class RemoteFailure(Exception):
@@ -146,19 +148,28 @@ class Method:
 
 
 class Client:
-    """Sends requests to the kernel through the executor (one hidden cell of its own per request)."""
+    """Sends requests to the kernel through the executor: the first as a hidden cell of its own, which
+    defines the agent and starts its listener; the others as comm messages to that listener (a cell
+    again whenever the notebook removed the agent or broke the listener)."""
 
     # the toolkit reaches these through its client, without importing autograder (its GraderClient Protocol)
     Remote, LearnerError, GuardHit, RemoteFailure = Remote, LearnerError, GuardHit, RemoteFailure
 
-    def __init__(self, send, scratch: pathlib.Path):
+    def __init__(self, send, scratch: pathlib.Path, ask=None):
         self._send = send  # code -> (stdout text, error name or None, error value)
+        # request (JSON) -> (the agent's answer text, whether the agent was gone): the request as a comm
+        # message to the listener that the first request (a cell) starts; None: every request is a cell
+        self._ask = ask
+        self._listening = False
         self.scratch = pathlib.Path(scratch)
         self._files = itertools.count()
         self.guard_files: tuple[str, ...] | None = None  # set by the toolkit's Guard while it watches
         self.requests = 0
+        self.cells = 0  # requests sent as a cell (the first, and those after the notebook broke the listener)
         self._agent_sent = False
         self.seconds = 0.0  # spent waiting for the kernel's answers
+        # of which, the kernel says, its work on them (its own clock: benchmarks read it, never grading)
+        self.kernel_seconds = 0.0
 
     # ---------------------------------------------------------------- encoding
     def encode(self, v, depth=0):
@@ -246,13 +257,28 @@ class Client:
     # ---------------------------------------------------------------- requests
     def request(self, req: dict):
         self.requests += 1
-        call = f"_ag_agent({json.dumps(json.dumps(req))})\n"
+        body = json.dumps(req)
         t0 = time.perf_counter()
-        # compiling the agent costs a cell ~30 ms, a call ~7 ms: define it once, again if it is gone
-        text, ename, evalue = self._send(call if self._agent_sent else AGENT + "\n" + call)
-        if ename == "NameError" and "_ag_agent" in str(evalue) and MARK not in text:
-            text, ename, evalue = self._send(AGENT + "\n" + call)
-        self._agent_sent = True
+        text, ename, evalue = None, None, None
+        if self._listening:
+            text, missing = self._ask(body)
+            if missing:  # the notebook deleted the agent: define it again, in a cell
+                text, self._agent_sent = None, False
+        if text is None:
+            call = f"_ag_agent({json.dumps(body)})\n"
+            # compiling the agent costs a cell ~30 ms, a call ~7 ms: define it once, again if it is gone;
+            # the listener last: if the notebook broke comms, the answer is printed all the same
+            define = AGENT + "\n" + call + (LISTEN if self._ask is not None else "")
+            defined = not self._agent_sent
+            self.cells += 1
+            text, ename, evalue = self._send(define if defined else call)
+            if ename == "NameError" and "_ag_agent" in str(evalue) and MARK not in text:
+                defined = True
+                self.cells += 1
+                text, ename, evalue = self._send(define)
+            self._agent_sent = True
+            if defined:  # later requests as comm messages, if the listener started
+                self._listening = self._ask is not None and ename is None and MARK in text
         self.seconds += time.perf_counter() - t0
         parts = text.split(MARK)
         if len(parts) < 3:
@@ -265,6 +291,9 @@ class Client:
             raise RemoteFailure("the kernel's answer was not readable") from None
         if not isinstance(payload, dict):
             raise RemoteFailure("the kernel's answer was not readable")
+        said = payload.get("s")
+        if type(said) is float and 0.0 <= said <= time.perf_counter() - t0:
+            self.kernel_seconds += said
         if "$err" in payload:
             raise remote_error(*[str(x) for x in payload["$err"][:2]])
         if "$cheat" in payload:
@@ -351,10 +380,17 @@ def supports_remote(nb) -> bool:
     return has_setup
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_setup(hidden: str):
+    """The setup's code object, compiled once per worker (the toolkit and the checks: ~20 ms a notebook);
+    it runs afresh, in a new namespace, for every notebook."""
+    return compile(hidden, "grader_setup", "exec")
+
+
 def run_setup(hidden: str, client: Client):
     """Execute the setup cell's hidden block here; return the grader namespace it builds."""
     ns = {"__name__": "grader_setup", "_AG_REMOTE": client}
-    exec(compile(hidden, "grader_setup", "exec"), ns)
+    exec(_compiled_setup(hidden), ns)
     if GRADER not in ns:
         raise RuntimeError("the grader setup did not define " + GRADER)
     return ns[GRADER]

@@ -278,20 +278,32 @@ def zygote_socket(preload: tuple[str, ...] = ()) -> str | None:
     """The socket of this process's zygote for ``preload`` (autograder/zygote.py), started on first
     use; None when switched off (``AUTOGRADER_ZYGOTE=0``) or when it cannot start here (then kernels
     start from scratch, as before: slower, same confinement; the reason is in ``zygote_status()``)."""
+    z = _spawn_zygote(preload)
+    return None if z is None else _await_zygote(z)
+
+
+def start_zygote(preload: tuple[str, ...] = ()) -> None:
+    """Start this process's zygote for ``preload`` without waiting for it: it imports its libraries
+    while this process imports its own (``zygote_socket`` or ``share_zygote`` later waits for it)."""
+    _spawn_zygote(preload)
+
+
+def _spawn_zygote(preload: tuple[str, ...]) -> dict | None:
+    """This process's zygote record for ``preload``, its process started if it has none; None: no zygote."""
     if os.environ.get(ZYGOTE_ENV, "1") == "0" or sys.platform != "linux":
         return None
     z = _ZYGOTES.setdefault(tuple(preload), {})
     if z.get("owner") == os.getpid():
         proc = z.get("proc")
-        if proc is not None and proc.poll() is None and os.path.exists(z["sock"]):
-            return z["sock"]
+        if proc is not None and proc.poll() is None and (z.get("starting") or os.path.exists(z["sock"])):
+            return z
         if proc is None:
             return None  # failed before, in this process: do not retry for every kernel
         if proc.poll() is None:  # its folder is gone (a test's temporary folder removed): a new one
             proc.kill()
             proc.wait()
     elif z.get("shared") and os.path.exists(z.get("sock", "")):
-        return z["sock"]  # a worker forked by a grader that shares its zygote (share_zygote)
+        return z  # a worker forked by a grader that shares its zygote (share_zygote)
     z.clear()  # else a forked worker starts its own
     z["owner"] = os.getpid()
     folder = pathlib.Path(tempfile.mkdtemp(prefix="ag-zygote-"))  # 0700: only this account reaches the socket
@@ -303,26 +315,39 @@ def zygote_socket(preload: tuple[str, ...] = ()) -> str | None:
     with open(folder / "zygote.log", "wb") as log:  # the zygote keeps writing it for its whole life
         proc = subprocess.Popen([sys.executable, script, sock, str(os.getpid()), *preload], cwd="/", env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + ZYGOTE_START_S
+    z.update(proc=proc, sock=sock, folder=folder, starting=time.monotonic() + ZYGOTE_START_S)
+    return z
+
+
+def _await_zygote(z: dict) -> str | None:
+    """Wait until the zygote ``_spawn_zygote`` started listens; its socket, or None (the reason recorded)."""
+    deadline = z.pop("starting", None)
+    if deadline is None:
+        return z["sock"]
+    proc, sock = z["proc"], z["sock"]
     while not os.path.exists(sock) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     if not os.path.exists(sock):
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        z["failed"] = (folder / "zygote.log").read_text(errors="replace").strip()[-500:] or \
+        z["failed"] = (z["folder"] / "zygote.log").read_text(errors="replace").strip()[-500:] or \
             f"exit status {proc.returncode}"
+        z["proc"] = None
         return None
-    z.update(proc=proc, sock=sock, folder=folder)
     return sock
 
 
-def share_zygote(preload: tuple[str, ...] = ()) -> str | None:
+def share_zygote(preload: tuple[str, ...] = (), meanwhile=None) -> str | None:
     """Start this process's zygote for ``preload`` now and let the workers it forks use it (one zygote
-    for a batch, or for a watch's whole life, instead of one per worker process); its socket, or None."""
-    sock = zygote_socket(preload)
+    for a batch, or for a watch's whole life, instead of one per worker process); its socket, or None.
+    ``meanwhile()`` runs while the zygote imports its libraries (both take a second or two)."""
+    z = _spawn_zygote(preload)
+    if meanwhile is not None:
+        meanwhile()
+    sock = None if z is None else _await_zygote(z)
     if sock is not None:
-        _ZYGOTES[tuple(preload)]["shared"] = True
+        z["shared"] = True
     return sock
 
 
@@ -417,6 +442,13 @@ def kill_tree(pid: int) -> None:
             pass
 
 
+def output_size(msg) -> int:
+    """What an output message counts against the outputs' cap: its text, or its content as JSON."""
+    content = msg.get("content", {})
+    text = content.get("text")
+    return len(text) if isinstance(text, str) else len(json.dumps(content, default=str))
+
+
 class BoundedOutputs:
     """Mixin for an nbclient.NotebookClient subclass (nbgrader's Execute): cap a notebook's outputs.
 
@@ -436,13 +468,15 @@ class BoundedOutputs:
         return self.output_limit is not None and self.__dict__.get("_outputs_used", 0) > self.output_limit
 
     def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(content["text"]) if isinstance(content.get("text"), str) else len(json.dumps(content, default=str))
-        used = self.__dict__["_outputs_used"] = self.__dict__.get("_outputs_used", 0) + size
+        self.count_output(msg, cell_index)
+        return super().output(outs, msg, display_id, cell_index)
+
+    def count_output(self, msg, cell_index) -> None:
+        """Count one output message of cell ``cell_index`` (also one a request of the grader caused)."""
+        used = self.__dict__["_outputs_used"] = self.__dict__.get("_outputs_used", 0) + output_size(msg)
         if self.output_limit is not None and used > self.output_limit:
             self._kill_kernel()
             raise OutputTooLarge(f"the notebook's outputs passed {self.output_limit} bytes; it was stopped there")
-        return super().output(outs, msg, display_id, cell_index)
 
     def preprocess_cell(self, cell, resources, index):
         # The kill is usually noticed first as a dead kernel: say why it died.

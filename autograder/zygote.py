@@ -32,7 +32,9 @@ import sys
 
 import launcher  # this folder (the script's own): standard library only
 
-PRELOAD = ("ipykernel.kernelapp",)  # every kernel imports it; the assignment's own heavy imports come in argv
+# every kernel imports them (the debugger module, 55 ms, when its kernel starts); the assignment's own heavy
+# imports come in argv
+PRELOAD = ("ipykernel.kernelapp", "ipykernel.debugger")
 KERNEL_MODULE = "ipykernel_launcher"
 
 
@@ -45,6 +47,7 @@ def start_kernel(argv: list[str], env: dict) -> None:
         return
     os.environ.clear()
     os.environ.update(env)
+    os.environ.update(SET_BY_IMPORTS)
     sys.argv = [argv[0], *argv[3:]]
     sys.path[0] = os.getcwd()  # as `python -m` puts it
     import random
@@ -116,9 +119,17 @@ def _read_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return json.loads(data), list(fds)
 
 
+# What importing the preloaded modules wrote into the environment (debugpy, imported with the debugger,
+# sets PYDEVD_USE_FRAME_EVAL): a kernel from scratch has it too, so each forked kernel gets it again
+# after its environment is replaced by jupyter_client's.
+SET_BY_IMPORTS: dict[str, str] = {}
+
+
 def serve(sock_path: str, parent: int, preload: list[str]) -> None:
+    before = dict(os.environ)
     for name in (*PRELOAD, *preload):
         __import__(name)
+    SET_BY_IMPORTS.update({k: v for k, v in os.environ.items() if before.get(k) != v})
     if _threads() != 1:
         raise SystemExit(f"zygote: {_threads()} threads after importing {', '.join((*PRELOAD, *preload))}: "
                          "forking is unsafe")

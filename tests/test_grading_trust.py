@@ -241,6 +241,12 @@ SCALE = {
     "half": "import torch\n\ndef scale(x, k):\n    return x * k if k < 3 else x * 2",
     "quarter": "import torch\n\ndef scale(x, k):\n    return x + k - 1",
     "loops": "import torch\n\ndef scale(x, k):\n    while k == 4:\n        pass\n    return x * k",
+    # the channel of the hidden checks' requests (autograder/remote.py): answers graded the same way
+    # when the notebook deletes the agent on every call, or breaks the kernel's comms before it starts
+    "deletes-agent": "import torch\n\ndef scale(x, k):\n    globals().pop('_ag_agent', None)\n    return x * k if k < 3 else x * 2",
+    "breaks-comms": ("import torch\nget_ipython().kernel.comm_manager.register_target = None\n\n"
+                     "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
+    "prints-in-check": "import torch\n\ndef scale(x, k):\n    if k == 4:\n        print('x' * (20 << 20))\n    return x * k",
     "forges": ("import torch\nip = get_ipython()\nip.events.register('post_run_cell', lambda result: "
                "ip.displayhook(4.0))\n\ndef scale(x, k):\n    return x * k if k < 3 else x * 2"),
 }
@@ -359,6 +365,33 @@ def test_timeout_in_a_hidden_check_says_so(cases_course):
     reason = res["cells"]["test_scale"]["reason"]
     assert reason.startswith("TimeoutError: stopped after 5 s") and "your scale" in reason, reason
     assert "KeyboardInterrupt" not in reason
+
+
+def test_requests_travel_as_comm_messages_and_fall_back_to_cells(cases_course):
+    """After the first request (a cell that defines the agent and starts its listener) a hidden check's
+    requests are comm messages. A notebook that deletes the agent, or breaks comms, is graded on its
+    answers all the same: its requests go as cells again (kernel_agent._ag_listen)."""
+    results = load_results(cases_course[2], "fx_cases")
+
+    def channel(student):
+        res = results[("fx_cases", student)]
+        return res["cells"]["test_scale"]["score"], res["hidden_tests"]["fx_cases"]
+
+    score, right = channel("right")
+    assert score == 4.0 and right["requests"] >= 5 and right["as_cells"] == 1, right
+    score, deletes = channel("deletes-agent")
+    assert score == 2.0 and deletes["as_cells"] == deletes["requests"] - 1, deletes  # each call deletes it
+    score, broken = channel("breaks-comms")
+    assert score == 2.0 and broken["as_cells"] == broken["requests"], broken
+
+
+def test_output_of_a_hidden_check_request_is_capped(cases_course):
+    """Printing past the outputs' limit while a hidden check runs the learner's function (its last
+    case) stops the kernel there, as it would in a cell: that case fails, saying why; the cases
+    before it keep their points."""
+    cell = load_results(cases_course[2], "fx_cases")[("fx_cases", "prints-in-check")]["cells"]["test_scale"]
+    assert cell["score"] == 3.0, cell
+    assert "failed: k = 4: OutputTooLarge: the notebook's outputs passed" in cell["reason"], cell
 
 
 def test_timeout_in_a_visible_line_names_the_line(tmp_path):

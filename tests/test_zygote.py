@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -116,3 +117,23 @@ def test_switched_off_every_kernel_starts_from_scratch(secret, monkeypatch):
     assert "from scratch" in sandbox.zygote_status()
     assert warm["env"] == r["env"]
     assert warm["parent_pid_known"] == r["parent_pid_known"] and warm["parent_handle"] == r["parent_handle"]
+
+
+def test_a_zygote_started_early_is_the_one_the_batch_waits_for():
+    """`grade` starts the zygote before it imports nbgrader (cli._start_zygote); grade() then waits for
+    that one, running its own imports meanwhile, and starts no second one."""
+    preload = ("numpy",)
+    sandbox.start_zygote(preload)
+    z = sandbox._ZYGOTES[preload]
+    proc, ran = z["proc"], []
+    assert proc.poll() is None and "starting" in z
+    sock = sandbox.share_zygote(preload, meanwhile=lambda: ran.append(os.path.exists(z["sock"])))
+    try:
+        assert ran == [False]  # it ran while the zygote was still importing
+        assert sock == z["sock"] and os.path.exists(sock) and sandbox._ZYGOTES[preload]["proc"] is proc
+        assert sandbox.zygote_socket(preload) == sock
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(z["folder"], ignore_errors=True)
+        sandbox._ZYGOTES.pop(preload, None)

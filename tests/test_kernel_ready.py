@@ -1,0 +1,75 @@
+"""The executor's kernel client (autograder.execute.PromptKernelClient) decides a kernel is ready when
+a kernel_info request has both its reply on the shell channel and its idle status on IOPub, without
+jupyter_client's fixed 0.2 s of listening to a quiet IOPub. These fakes stand for the kernel's two
+channels, so that the lost-status case (IOPub subscribed after the kernel published) can be made."""
+import asyncio
+import queue
+
+import pytest
+
+from autograder.execute import PromptKernelClient
+
+
+class Channel:
+    def __init__(self):
+        self.box = []
+
+    async def get_msg(self, timeout=None):
+        if self.box:
+            return self.box.pop(0)
+        await asyncio.sleep(min(timeout or 0.01, 0.01))
+        raise queue.Empty
+
+
+def _status(msg_id, state):
+    return {"msg_type": "status", "parent_header": {"msg_id": msg_id}, "content": {"execution_state": state}}
+
+
+def fake_kernel(lost: int = 0, answers: bool = True, alive: bool = True):
+    """A client whose kernel replies to every kernel_info, the first ``lost`` idle statuses never reaching
+    IOPub (published before the subscription took hold)."""
+    shell, iopub, sent = Channel(), Channel(), []
+
+    class Fake(PromptKernelClient):
+        shell_channel = property(lambda self: shell)
+        iopub_channel = property(lambda self: iopub)
+        got = None
+
+        def kernel_info(self):
+            msg_id = f"info-{len(sent)}"
+            sent.append(msg_id)
+            iopub.box.append({"msg_type": "stream", "parent_header": {"msg_id": "x"}, "content": {}})  # not ours
+            if answers:
+                shell.box.append({"msg_type": "kernel_info_reply", "parent_header": {"msg_id": msg_id}, "content": {}})
+                if len(sent) > lost:
+                    iopub.box += [_status(msg_id, "busy"), _status(msg_id, "idle")]
+            return msg_id
+
+        async def _async_is_alive(self):
+            return alive
+
+        def _handle_kernel_info_reply(self, msg):
+            self.got = msg
+
+    return Fake(), sent
+
+
+def test_ready_at_the_first_reply_and_status():
+    client, sent = fake_kernel()
+    asyncio.run(client.wait_for_ready(timeout=5))
+    assert sent == ["info-0"] and client.got["parent_header"]["msg_id"] == "info-0"
+
+
+def test_a_status_lost_before_iopub_was_connected_asks_again():
+    client, sent = fake_kernel(lost=2)
+    asyncio.run(client.wait_for_ready(timeout=5))
+    assert len(sent) == 3 and client.got is not None  # ready only once IOPub has carried a status
+
+
+def test_a_kernel_that_never_answers_or_dies_is_an_error():
+    client, _ = fake_kernel(answers=False)
+    with pytest.raises(RuntimeError, match="didn't respond"):
+        asyncio.run(client.wait_for_ready(timeout=0.3))
+    client, _ = fake_kernel(answers=False, alive=False)
+    with pytest.raises(RuntimeError, match="died"):
+        asyncio.run(client.wait_for_ready(timeout=5))

@@ -331,9 +331,10 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
 
     async def _async_rpc_ask(self, request: str) -> tuple[str, bool]:
         """Send one request to the agent's listener as a comm message (kernel_agent._ag_listen); (its
-        answer, as the agent's marked text, or "" when none came; whether the agent was gone). The same limits as a request sent as a cell: the per-cell time
-        limit (then the kernel is interrupted and CellTimeout raised), the outputs' cap (every output it
-        causes is counted, as a cell's), a dead kernel (DeadKernelError)."""
+        answer, the agent's marked text, or "" when none came; whether the agent was gone). The limits
+        of a request sent as a cell hold: the per-cell time limit (then the kernel is interrupted and
+        CellTimeout raised), the outputs' cap (every output it causes is counted, as a cell's), a dead
+        kernel (DeadKernelError)."""
         kc = self.kc
         if self._comm_id is None:
             self._comm_id = uuid.uuid4().hex
@@ -346,19 +347,20 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         deadline = math.inf if limit is None else time.monotonic() + limit
         stopped, answer, missing = False, "", False
         while True:
-            try:
-                m = await kc.iopub_channel.get_msg(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
-            except queue.Empty:
-                if not await ensure_async(kc.is_alive()):
-                    raise DeadKernelError("Kernel died") from None
-                if time.monotonic() < deadline:
-                    continue
+            left = deadline - time.monotonic()  # looked at on every message: other messages cannot hold it off
+            if left <= 0:
                 if stopped:  # interrupted, and still no end: as nbgrader's raise_on_iopub_timeout
                     break
                 stopped = True
                 self.timeouts.append(limit)
                 await ensure_async(self.km.interrupt_kernel())
                 deadline = time.monotonic() + self.iopub_timeout  # for the interrupted request to end
+                continue
+            try:
+                m = await kc.iopub_channel.get_msg(timeout=min(0.5, left))
+            except queue.Empty:
+                if not await ensure_async(kc.is_alive()):
+                    raise DeadKernelError("Kernel died") from None
                 continue
             if m["parent_header"].get("msg_id") != msg_id:
                 continue  # an earlier request's late messages (one that was interrupted)

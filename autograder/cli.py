@@ -8,7 +8,7 @@ import sys
 
 from .errors import GradingStopped
 from .gradebook import prepare
-from .nbgrader_config import RELEASE, SOURCE, course_config
+from .nbgrader_config import RELEASE, SOURCE, course_config, notebook_names
 from .options import Options
 from .wslock import private
 
@@ -146,14 +146,11 @@ def _start_zygote(a) -> None:
     """The kernels' zygote (autograder/zygote.py) imports torch in its own process, about 1.5 s: start
     it before this process imports nbgrader (2.4 s), so that neither waits for the other. grade()
     finds it started (the same preload) or starts its own."""
-    if a.unsafe or a.scheduler or not os.path.isdir(os.path.join(a.source, a.assignment)):
+    if a.unsafe or a.scheduler:
         return
-    import pathlib
-
     from . import kernel_probe, sandbox
-    names = sorted(p.name for p in pathlib.Path(a.source, a.assignment).glob("*.ipynb"))  # as release.notebook_names
     try:
-        modules = kernel_probe.assignment_modules(a.source, a.assignment, names)
+        modules = kernel_probe.assignment_modules(a.source, a.assignment, notebook_names(a.assignment, a.source))
     except (OSError, ValueError):  # grade() says what is wrong with the source
         return
     sandbox.start_zygote(sandbox.preload_for(modules))

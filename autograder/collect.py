@@ -49,8 +49,7 @@ from . import lmstimes
 from .course import submissions_file
 from .files import atomic_write, private_dirs
 from .roster import _names, _norm, read_roster, save_roster
-from .release import notebook_names
-from .nbgrader_config import SOURCE
+from .nbgrader_config import SOURCE, notebook_names
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,127}$")
 IGNORED = re.compile(r"(^|/)(__MACOSX|\.ipynb_checkpoints|\.DS_Store|Thumbs\.db)(/|$)|(^|/)\._")

@@ -195,11 +195,12 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         self.output_cell: int | None = None  # the index of the last cell that sent output
         self.cell_output_bytes: dict[int, int] = {}  # output size per cell index
 
-    def count_output(self, msg, cell_index) -> None:
+    def count_output(self, msg, cell_index, size=None) -> None:
         """Count each cell's output (the cap itself is BoundedOutputs'): an overflow names its cell."""
+        size = sandbox.output_size(msg) if size is None else size
         self.output_cell = cell_index
-        self.cell_output_bytes[cell_index] = self.cell_output_bytes.get(cell_index, 0) + sandbox.output_size(msg)
-        super().count_output(msg, cell_index)
+        self.cell_output_bytes[cell_index] = self.cell_output_bytes.get(cell_index, 0) + size
+        super().count_output(msg, cell_index, size)
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self.timeouts.append(timeout)
@@ -287,7 +288,6 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
             values = [self.client.learner_global(n) for n in names]
             verdict = getattr(self.grader, name)(*values)
         except Exception as exc:  # the check's verdict, written by us into the cell
-            self.checks_s += time.perf_counter() - started - (self.client.seconds - waited)
             ename = getattr(exc, "ename", None) or type(exc).__name__
             evalue = str(exc).split(": ", 1)[-1] if isinstance(exc, remote.LearnerError) else str(exc)
             if isinstance(exc, CellTimeout):
@@ -295,8 +295,9 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
             cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue,
                                                        traceback=[f"{ename}: {evalue}"]))
         else:
-            self.checks_s += time.perf_counter() - started - (self.client.seconds - waited)
             cell.outputs.extend(partial_outputs(verdict, float(cell.metadata["nbgrader"]["points"])))
+        finally:
+            self.checks_s += time.perf_counter() - started - (self.client.seconds - waited)
         return result
 
     def _setup_ran_cleanly(self, cell) -> None:
@@ -321,9 +322,7 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         finally:
             self.nb.cells[self._rpc_index] = keep  # nbclient stores the cell it ran at that index
         if len(self.timeouts) > stopped:
-            raise CellTimeout(f"stopped after {self.timeouts[-1]} s (the time limit of one cell) while the hidden "
-                              f"check ran {getattr(self, '_check', 'your code')}: look for an endless loop, or work "
-                              "that grows much faster than the inputs")
+            raise self._request_timeout(self.timeouts[-1])
         text = "".join(o.get("text", "") for o in tmp.outputs
                        if o.get("output_type") == "stream" and o.get("name") == "stdout")
         err = next((o for o in tmp.outputs if o.get("output_type") == "error"), None)
@@ -375,10 +374,14 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
             elif kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
                 self.count_output(m, self._rpc_index)  # what the learner's code prints counts, and is capped
         if stopped:
-            raise CellTimeout(f"stopped after {limit} s (the time limit of one cell) while the hidden check ran "
-                              f"{getattr(self, '_check', 'your code')}: look for an endless loop, or work that grows "
-                              "much faster than the inputs")
+            raise self._request_timeout(limit)
         return answer, missing
+
+    def _request_timeout(self, limit) -> CellTimeout:
+        """A request of a hidden check that the per-cell time limit stopped, in words the learner can act on."""
+        return CellTimeout(f"stopped after {limit} s (the time limit of one cell) while the hidden check ran "
+                           f"{getattr(self, '_check', 'your code')}: look for an endless loop, or work that grows "
+                           "much faster than the inputs")
 
 
 class Run:

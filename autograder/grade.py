@@ -38,9 +38,9 @@ from .files import atomic_write
 
 from .gradebook import prepare, record_retrying
 from .job import grade_one, kernel_modules
-from .nbgrader_config import RELEASE
+from .nbgrader_config import RELEASE, notebook_names
 from .options import Options, backstop_s, config, kernel_limits
-from .release import generate, notebook_names, same_tree, source_digest
+from .release import generate, same_tree, source_digest
 from .result import ResultFileError, StudentResult, grader_error
 from .result import load as load_results
 from .result import path_of as _result_path

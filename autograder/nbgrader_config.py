@@ -22,6 +22,18 @@ HIDDEN_BEGIN, HIDDEN_END = (f"### {d}" for d in HIDDEN_DELIMITERS)
 GRADER = "_ps_grader"         # the hidden object of every assignment's checks (assignments/build.py)
 
 
+def notebook_names(assignment: str, source=SOURCE) -> list[str]:
+    """File names of the assignment's notebooks (what a submission must contain). Here, not in
+    release.py, so that the grade command can read them before it imports nbgrader."""
+    folder = pathlib.Path(source) / assignment
+    if not folder.is_dir():
+        raise ValueError(f"assignment: no folder {folder}")
+    names = sorted(p.name for p in folder.glob("*.ipynb"))
+    if not names:
+        raise ValueError(f"assignment: no notebook in {folder}")
+    return names
+
+
 def course_config(workspace, *, source=SOURCE, release=RELEASE, db_url: str | None = None) -> Config:
     """nbgrader Config for a workspace (submitted/, autograded/, feedback/, gradebook.db)."""
     ws = pathlib.Path(workspace).resolve()

@@ -12,24 +12,13 @@ import nbformat
 from nbgrader.apps.api import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
-from .nbgrader_config import RELEASE, SOURCE, course_config
+from .nbgrader_config import RELEASE, SOURCE, course_config, notebook_names
 
 
 def assignment_ids(source=SOURCE) -> list[str]:
     """Every folder of ``source`` that holds a notebook, sorted."""
     source = pathlib.Path(source)
     return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
-
-
-def notebook_names(assignment: str, source=SOURCE) -> list[str]:
-    """File names of the assignment's notebooks (what a submission must contain)."""
-    folder = pathlib.Path(source) / assignment
-    if not folder.is_dir():
-        raise ValueError(f"assignment: no folder {folder}")
-    names = sorted(p.name for p in folder.glob("*.ipynb"))
-    if not names:
-        raise ValueError(f"assignment: no notebook in {folder}")
-    return names
 
 
 def source_digest(assignment: str, source=SOURCE) -> str:

@@ -471,9 +471,11 @@ class BoundedOutputs:
         self.count_output(msg, cell_index)
         return super().output(outs, msg, display_id, cell_index)
 
-    def count_output(self, msg, cell_index) -> None:
-        """Count one output message of cell ``cell_index`` (also one a request of the grader caused)."""
-        used = self.__dict__["_outputs_used"] = self.__dict__.get("_outputs_used", 0) + output_size(msg)
+    def count_output(self, msg, cell_index, size: int | None = None) -> None:
+        """Count one output message of cell ``cell_index`` (also one a request of the grader caused);
+        ``size``: its ``output_size``, when the caller has it already."""
+        size = output_size(msg) if size is None else size
+        used = self.__dict__["_outputs_used"] = self.__dict__.get("_outputs_used", 0) + size
         if self.output_limit is not None and used > self.output_limit:
             self._kill_kernel()
             raise OutputTooLarge(f"the notebook's outputs passed {self.output_limit} bytes; it was stopped there")

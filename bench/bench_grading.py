@@ -30,8 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from autograder.grade import Options, ensure_assignment  # noqa: E402
-from autograder.release import notebook_names  # noqa: E402
-from autograder.nbgrader_config import SOURCE  # noqa: E402
+from autograder.nbgrader_config import SOURCE, notebook_names  # noqa: E402
 
 SAMPLES = REPO / "autograder" / "samples"
 

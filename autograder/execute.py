@@ -14,6 +14,8 @@ import pathlib
 import queue
 import re
 import signal
+import socket
+import struct
 import sys
 import tempfile
 import threading
@@ -30,7 +32,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Type, default
 import zmq
 
-from . import kernel_agent, kernel_probe, remote, sandbox
+from . import kernel_probe, remote, sandbox
 
 # One thread per worker: N workers on N cores must not oversubscribe them (torch reads OMP_NUM_THREADS).
 from .launcher import THREAD_ENV  # noqa: E402,F401 - one home (the zygote's environment uses it too)
@@ -188,7 +190,14 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         self.remote_scratch = remote_scratch  # the kernel's folder; None: every test runs in the kernel
         self.client = self.grader = None
         self._rpc_index = 0
-        self._comm_id: str | None = None  # the comm to the agent's listener, once opened
+        # the agent's listener (kernel_agent._ag_listen): its answers' comm id on IOPub, its socket once
+        # connected, the number of the last request, the listeners started; dead: cells from then on
+        self._token = uuid.uuid4().hex[:12]
+        self._agent_sock: socket.socket | None = None
+        self._agent_path: pathlib.Path | None = None
+        self._asked = self._listens = 0
+        self._answered = -1  # the last request the listener answered
+        self._channel_dead = False
         self.checks_s = 0.0  # the hidden checks' own work here, waiting for their requests excluded (benchmarks)
         self.preflight = preflight  # {module: folder the grader imports it from (or None)}; None: no probe
         self.timeouts: list[int] = []  # the per-cell limit, once per cell the limit stopped
@@ -228,8 +237,14 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         if self.remote_scratch is not None and remote.supports_remote(nb):
-            self.client = remote.Client(self._rpc_send, self.remote_scratch, ask=run_sync(self._async_rpc_ask))
-        return super().preprocess(nb, resources, km)
+            # the listener's socket path must fit a sockaddr_un (108 bytes): if not, every request is a cell
+            fits = len(os.fsencode(str(self._socket_path(99)))) < 100
+            self.client = remote.Client(self._rpc_send, self.remote_scratch, ask=run_sync(self._async_rpc_ask),
+                                        listen=self._rpc_listen if fits else None)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._rpc_close(dead=True)
 
     def preprocess_cell(self, cell, resources, index):
         if self.preflight is not None and cell.cell_type == "code":
@@ -328,27 +343,82 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         err = next((o for o in tmp.outputs if o.get("output_type") == "error"), None)
         return text, (err or {}).get("ename"), (err or {}).get("evalue")
 
-    async def _async_rpc_ask(self, request: str) -> tuple[str, bool]:
-        """Send one request to the agent's listener as a comm message (kernel_agent._ag_listen); (its
-        answer, the agent's marked text, or "" when none came; whether the agent was gone). The limits
-        of a request sent as a cell hold: the per-cell time limit (then the kernel is interrupted and
-        CellTimeout raised), the outputs' cap (every output it causes is counted, as a cell's), a dead
-        kernel (DeadKernelError)."""
-        kc = self.kc
-        if self._comm_id is None:
-            self._comm_id = uuid.uuid4().hex
-            kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": self._comm_id, "data": {},
-                                                               "target_name": kernel_agent.TARGET}))
-        msg = kc.session.msg("comm_msg", {"comm_id": self._comm_id, "data": {"request": request}})
-        kc.shell_channel.send(msg)
-        msg_id = msg["header"]["msg_id"]
+    def _socket_path(self, number: int) -> pathlib.Path:
+        return pathlib.Path(self.remote_scratch) / f".ag-{self._token}-{number}.sock"
+
+    def _rpc_listen(self) -> str | None:
+        """The code that starts the agent's listener in the kernel (kernel_agent._ag_listen) at a fresh
+        socket path; "" while the one connected before still serves; None once the channel failed
+        (from then on, every request is a cell)."""
+        if self._channel_dead:
+            return None
+        if self._agent_sock is not None:
+            return ""
+        self._listens += 1
+        self._agent_path = self._socket_path(self._listens)
+        return remote.LISTEN + f"\n_ag_listen({str(self._agent_path)!r}, {self._token!r})\n"
+
+    def _rpc_close(self, dead: bool) -> None:
+        if self._agent_sock is not None:
+            self._agent_sock.close()
+            self._agent_sock = None
+        self._channel_dead = self._channel_dead or dead
+
+    async def _async_rpc_ask(self, request: str) -> str | None:
+        """Send one request to the agent's listener on its socket; its answer (the agent's marked text, or
+        "" when it gave none), or None when the request must go as a cell: the agent was gone, or the
+        listener failed (then for good). The limits of a request sent as a cell hold: the per-cell time
+        limit (then the kernel is interrupted and CellTimeout raised), the outputs' cap (every output the
+        kernel sends meanwhile is counted, as a cell's), a dead kernel (DeadKernelError)."""
+        if self._agent_sock is None:
+            if self._agent_path is None or not await self._async_rpc_connect():
+                self._rpc_close(dead=True)
+                return None
+        self._asked += 1
+        data = request.encode()
         limit = self._get_timeout(None)
+        try:
+            self._agent_sock.settimeout(limit)  # a listener that stops reading cannot hold the grader
+            self._agent_sock.sendall(struct.pack("<II", self._asked, len(data)) + data)
+        except OSError:
+            self._rpc_close(dead=True)
+            return None
+        try:
+            reply = await self._async_rpc_reply(self._asked, limit, interrupt=True)
+        except CellTimeout:
+            if self._answered != self._asked:  # not even the interrupt made it answer: the listener is broken
+                self._rpc_close(dead=True)
+            raise
+        if reply is None or reply.get("missing") is True:
+            return None
+        answer = reply.get("answer")
+        return answer if isinstance(answer, str) else ""
+
+    async def _async_rpc_connect(self) -> bool:
+        """Connect to the listener the last cell started; True when it says it accepted (within 3 s:
+        the kernel is idle then, so it answers at once unless the notebook broke it)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(2)
+            sock.connect(str(self._agent_path))
+        except OSError:
+            sock.close()
+            return False
+        self._agent_sock = sock
+        self._answered = -1
+        return await self._async_rpc_reply(0, 3, interrupt=False) is not None
+
+    async def _async_rpc_reply(self, number: int, limit, *, interrupt: bool) -> dict | None:
+        """Read IOPub until the listener's answer to request ``number``, counting every output on the way;
+        past ``limit`` seconds, interrupt the kernel (and raise CellTimeout once the interrupted request
+        ended, or did not within the IOPub timeout), or with ``interrupt`` False give None."""
+        kc = self.kc
         deadline = math.inf if limit is None else time.monotonic() + limit
-        stopped, answer, missing = False, "", False
+        stopped = False
         while True:
             left = deadline - time.monotonic()  # looked at on every message: other messages cannot hold it off
             if left <= 0:
-                if stopped:  # interrupted, and still no end: as nbgrader's raise_on_iopub_timeout
+                if stopped or not interrupt:  # interrupted, and still no end: as nbgrader's raise_on_iopub_timeout
                     break
                 stopped = True
                 self.timeouts.append(limit)
@@ -361,21 +431,19 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
                 if not await ensure_async(kc.is_alive()):
                     raise DeadKernelError("Kernel died") from None
                 continue
-            if m["parent_header"].get("msg_id") != msg_id:
-                continue  # an earlier request's late messages (one that was interrupted)
             kind, content = m["msg_type"], m["content"]
-            if kind == "status" and content.get("execution_state") == "idle":
-                break
-            if kind == "comm_msg" and content.get("comm_id") == self._comm_id:
-                data = content.get("data") or {}
-                missing = missing or data.get("missing") is True
-                if isinstance(data.get("answer"), str):
-                    answer = data["answer"]
+            if kind == "comm_msg" and content.get("comm_id") == self._token:
+                data = content.get("data")
+                if isinstance(data, dict) and data.get("id") == number:
+                    self._answered = number
+                    if stopped:
+                        break
+                    return data
             elif kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
                 self.count_output(m, self._rpc_index)  # what the learner's code prints counts, and is capped
         if stopped:
             raise self._request_timeout(limit)
-        return answer, missing
+        return None
 
     def _request_timeout(self, limit) -> CellTimeout:
         """A request of a hidden check that the per-cell time limit stopped, in words the learner can act on."""

@@ -29,8 +29,9 @@ from nbgrader import utils as nbutils
 PATTERNS: dict[str, re.Pattern] = {name: re.compile(rx, re.MULTILINE) for name, rx in {
     "IPython internals": r"\bget_ipython\b|\binput_transformers|\bast_transformers|\brun_cell\b|"
                          r"\bshowtraceback\b|\bdisplay_pub\b|\bdo_execute\b|\bexecution_count\b|"
-                         r"\b_ag_\w+|"  # the grader's requests (autograder/remote.py), and the kernel's comms
-                         r"\bcomm_manager\b|\bregister_target\b|^\s*(?:from|import)\s+comm\b",  # that carry them
+                         r"\b_ag_\w+|"  # the grader's requests (autograder/remote.py), the kernel's event loop
+                         r"\bIOLoop\b|\b(?:add|remove)_handler\b|\biopub_socket\b|"  # and comms that carry them
+                         r"\bcomm_manager\b|\bregister_target\b|^\s*(?:from|import)\s+comm\b",
     "frames or tracing": r"\b_getframe\b|\bsettrace\b|\bsetprofile\b|\bcurrentframe\b|\bf_back\b|"
                          r"\bf_locals\b|\bf_globals\b|\bsys\.audit",
     "garbage-collector walk": r"\bgc\s*\.\s*get_(?:objects|referrers|referents)\b",

@@ -47,7 +47,7 @@ OPT_IN = "RUNS_IN_GRADER = True"  # in an assignment's hidden setup: its checks 
 # request (and again whenever a request finds it gone). A notebook that replaces it can only make
 # its own answers wrong: what it sends back is data, checked here.
 AGENT = inspect.getsource(kernel_agent._ag_agent)
-LISTEN = inspect.getsource(kernel_agent._ag_listen) + "\n_ag_listen()\n"  # requests as comm messages after it
+LISTEN = inspect.getsource(kernel_agent._ag_listen)  # then _ag_listen(path, token): requests on a socket
 
 
 class RemoteFailure(Exception):
@@ -149,17 +149,19 @@ class Method:
 
 class Client:
     """Sends requests to the kernel through the executor: the first as a hidden cell of its own, which
-    defines the agent and starts its listener; the others as comm messages to that listener (a cell
-    again whenever the notebook removed the agent or broke the listener)."""
+    defines the agent and starts its listener; the others on the listener's socket (a cell again
+    whenever the notebook removed the agent or broke the listener)."""
 
     # the toolkit reaches these through its client, without importing autograder (its GraderClient Protocol)
     Remote, LearnerError, GuardHit, RemoteFailure = Remote, LearnerError, GuardHit, RemoteFailure
 
-    def __init__(self, send, scratch: pathlib.Path, ask=None):
+    def __init__(self, send, scratch: pathlib.Path, ask=None, listen=None):
         self._send = send  # code -> (stdout text, error name or None, error value)
-        # request (JSON) -> (the agent's answer text, whether the agent was gone): the request as a comm
-        # message to the listener that the first request (a cell) starts; None: every request is a cell
-        self._ask = ask
+        # request (JSON) -> the agent's answer text, or None to send it as a cell (the agent or the
+        # listener is gone): the request to the listener that the first request (a cell) starts;
+        # listen() -> the code that starts it ("" while the one started before still serves).
+        # None: every request is a cell
+        self._ask, self._listen = (ask, listen) if ask is not None and listen is not None else (None, None)
         self._listening = False
         self.scratch = pathlib.Path(scratch)
         self._files = itertools.count()
@@ -261,14 +263,15 @@ class Client:
         t0 = time.perf_counter()
         text, ename, evalue = None, None, None
         if self._listening:
-            text, missing = self._ask(body)
-            if missing:  # the notebook deleted the agent: define it again, in a cell
-                text, self._agent_sent = None, False
+            text = self._ask(body)
+            if text is None:  # the notebook deleted the agent, or broke the listener: a cell, defining both
+                self._agent_sent = False
         if text is None:
             call = f"_ag_agent({json.dumps(body)})\n"
             # compiling the agent costs a cell ~30 ms, a call ~7 ms: define it once, again if it is gone;
-            # the listener last: if the notebook broke comms, the answer is printed all the same
-            define = AGENT + "\n" + call + (LISTEN if self._ask is not None else "")
+            # the listener last: if the notebook broke it, the answer is printed all the same
+            listen = self._listen() if self._listen is not None and not self._agent_sent else None
+            define = AGENT + "\n" + call + (listen or "")
             defined = not self._agent_sent
             self.cells += 1
             text, ename, evalue = self._send(define if defined else call)
@@ -277,8 +280,8 @@ class Client:
                 self.cells += 1
                 text, ename, evalue = self._send(define)
             self._agent_sent = True
-            if defined:  # later requests as comm messages, if the listener started
-                self._listening = self._ask is not None and ename is None and MARK in text
+            if defined:  # later requests on the listener's socket, if it started
+                self._listening = listen is not None and ename is None and MARK in text
         self.seconds += time.perf_counter() - t0
         parts = text.split(MARK)
         if len(parts) < 3:

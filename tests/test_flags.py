@@ -61,6 +61,8 @@ def test_ordinary_code_is_not_flagged(source):
     ("_ag_handles.clear()", "IPython internals"),
     ("from comm import create_comm", "IPython internals"),  # the channel of the grader's requests
     ("kernel.comm_manager.register_target('autograder-agent', answer)", "IPython internals"),
+    ("from tornado.ioloop import IOLoop", "IPython internals"),  # the loop that serves them
+    ("loop.remove_handler(fd)", "IPython internals"),
     ("import builtins\nbuiltins.abs = lambda x: 0", "builtins or code objects"),
     ("f.__code__ = g.__code__", "builtins or code objects"),
     ("import gc\nobjs = gc.get_objects()", "garbage-collector walk"),

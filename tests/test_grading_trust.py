@@ -242,10 +242,14 @@ SCALE = {
     "quarter": "import torch\n\ndef scale(x, k):\n    return x + k - 1",
     "loops": "import torch\n\ndef scale(x, k):\n    while k == 4:\n        pass\n    return x * k",
     # the channel of the hidden checks' requests (autograder/remote.py): answers graded the same way
-    # when the notebook deletes the agent on every call, or breaks the kernel's comms before it starts
+    # when the notebook deletes the agent on every call, breaks the listener's socket before it starts,
+    # or lets it start but never serve (the kernel's event loop ignores its handlers)
     "deletes-agent": "import torch\n\ndef scale(x, k):\n    globals().pop('_ag_agent', None)\n    return x * k if k < 3 else x * 2",
-    "breaks-comms": ("import torch\nget_ipython().kernel.comm_manager.register_target = None\n\n"
-                     "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
+    "breaks-listener": ("import socket\nimport torch\nsocket.socket.listen = None\n\n"
+                        "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
+    "stalls-listener": ("import torch\nfrom tornado.ioloop import IOLoop\n"
+                        "type(IOLoop.current()).add_handler = lambda *args: None\n\n"
+                        "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
     "prints-in-check": "import torch\n\ndef scale(x, k):\n    if k == 4:\n        print('x' * (20 << 20))\n    return x * k",
     "forges": ("import torch\nip = get_ipython()\nip.events.register('post_run_cell', lambda result: "
                "ip.displayhook(4.0))\n\ndef scale(x, k):\n    return x * k if k < 3 else x * 2"),
@@ -367,10 +371,11 @@ def test_timeout_in_a_hidden_check_says_so(cases_course):
     assert "KeyboardInterrupt" not in reason
 
 
-def test_requests_travel_as_comm_messages_and_fall_back_to_cells(cases_course):
+def test_requests_travel_on_the_listeners_socket_and_fall_back_to_cells(cases_course):
     """After the first request (a cell that defines the agent and starts its listener) a hidden check's
-    requests are comm messages. A notebook that deletes the agent, or breaks comms, is graded on its
-    answers all the same: its requests go as cells again (kernel_agent._ag_listen)."""
+    requests go on the listener's socket. A notebook that deletes the agent, breaks the listener before
+    it starts, or lets it start but never serve, is graded on its answers all the same: its requests go
+    as cells again (kernel_agent._ag_listen)."""
     results = load_results(cases_course[2], "fx_cases")
 
     def channel(student):
@@ -381,8 +386,9 @@ def test_requests_travel_as_comm_messages_and_fall_back_to_cells(cases_course):
     assert score == 4.0 and right["requests"] >= 5 and right["as_cells"] == 1, right
     score, deletes = channel("deletes-agent")
     assert score == 2.0 and deletes["as_cells"] == deletes["requests"] - 1, deletes  # each call deletes it
-    score, broken = channel("breaks-comms")
-    assert score == 2.0 and broken["as_cells"] == broken["requests"], broken
+    for student in ("breaks-listener", "stalls-listener"):
+        score, broken = channel(student)
+        assert score == 2.0 and broken["as_cells"] == broken["requests"], (student, broken)
 
 
 def test_output_of_a_hidden_check_request_is_capped(cases_course):

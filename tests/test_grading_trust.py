@@ -244,6 +244,8 @@ SCALE = {
     # the channel of the hidden checks' requests (autograder/remote.py): answers graded the same way
     # when the notebook deletes the agent on every call, breaks the listener's socket before it starts,
     # or lets it start but never serve (the kernel's event loop ignores its handlers)
+    "rebinds-exec": ("import torch\nexec = compile = None  # names a learner may well reuse\n\n"
+                     "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
     "deletes-agent": "import torch\n\ndef scale(x, k):\n    globals().pop('_ag_agent', None)\n    return x * k if k < 3 else x * 2",
     "breaks-listener": ("import socket\nimport torch\nsocket.socket.listen = None\n\n"
                         "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
@@ -384,6 +386,8 @@ def test_requests_travel_on_the_listeners_socket_and_fall_back_to_cells(cases_co
 
     score, right = channel("right")
     assert score == 4.0 and right["requests"] >= 5 and right["as_cells"] == 1, right
+    score, rebinds = channel("rebinds-exec")  # the agent's one-line definition fails: the plain source
+    assert score == 2.0 and rebinds["as_cells"] == 2, rebinds
     score, deletes = channel("deletes-agent")
     assert score == 2.0 and deletes["as_cells"] == deletes["requests"] - 1, deletes  # each call deletes it
     for student in ("breaks-listener", "stalls-listener"):

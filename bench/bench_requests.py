@@ -4,15 +4,22 @@ The hidden checks run in the grader and reach the learner's objects by requests 
 This starts one plain IPython kernel (no sandbox: the channel alone is measured) and times ``--n``
 round trips of a trivial request each way: as a cell run by nbclient (how every request travelled
 before), as an ``execute_request`` read straight off the channels, and as a comm message answered by a
-print or on the comm (kernel_agent._ag_listen answers on the comm). Printed, not asserted.
+print or on the comm, and as the grader sends them now: on the Unix socket of the agent's listener
+(kernel_agent._ag_listen), answered on IOPub. Printed, not asserted.
 
     .venv/bin/python bench/bench_requests.py [--n 300]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import pathlib
 import queue
+import socket
+import struct
+import sys
+import tempfile
 import time
 
 import nbformat
@@ -20,6 +27,9 @@ from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from autograder import remote  # noqa: E402
 
 KERNEL_SIDE = '''
 import json
@@ -88,6 +98,33 @@ def main() -> None:
         for how, label in (("print", "a comm message, answered by a print"),
                            ("send", "a comm message, answered on the comm")):
             ms[label] = run_sync(comms)(how)
+
+        async def listener(path: str, token: str):
+            """The grader's channel: the agent's listener, a request on its socket, the answer on IOPub."""
+            async def answer(number):
+                while True:
+                    m = await kc.iopub_channel.get_msg(timeout=10)
+                    data = m["content"].get("data") if m["msg_type"] == "comm_msg" else None
+                    if m["content"].get("comm_id") == token and data and data.get("id") == number:
+                        return data
+
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(path)
+            await answer(0)  # the listener accepted
+            body = json.dumps({"op": "forget"}).encode()
+            t0 = time.perf_counter()
+            for i in range(1, n + 1):
+                sock.sendall(struct.pack("<II", i, len(body)) + body)
+                assert remote.MARK in (await answer(i))["answer"]
+            sock.close()
+            return (time.perf_counter() - t0) / n * 1000
+
+        with tempfile.TemporaryDirectory(prefix="bench-requests-") as folder:
+            path, token = os.path.join(folder, "agent.sock"), "bench-agent"
+            cell = nbformat.v4.new_code_cell(remote.defining("", remote.LISTEN + f"\n_ag_listen({path!r}, {token!r})\n"))
+            nb.cells[0] = cell
+            client.execute_cell(cell, 0, store_history=False)
+            ms["the agent's socket, answered on IOPub"] = run_sync(listener)(path, token)
         try:
             while True:
                 run_sync(kc.iopub_channel.get_msg)(timeout=0.1)

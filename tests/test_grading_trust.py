@@ -249,8 +249,8 @@ SCALE = {
     "deletes-agent": "import torch\n\ndef scale(x, k):\n    globals().pop('_ag_agent', None)\n    return x * k if k < 3 else x * 2",
     "breaks-listener": ("import socket\nimport torch\nsocket.socket.listen = None\n\n"
                         "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
-    "stalls-listener": ("import torch\nfrom tornado.ioloop import IOLoop\n"
-                        "type(IOLoop.current()).add_handler = lambda *args: None\n\n"
+    "stalls-listener": ("import torch\nfrom tornado.ioloop import IOLoop\nheld = []  # handlers kept, never run\n"
+                        "type(IOLoop.current()).add_handler = lambda self, *args: held.append(args)\n\n"
                         "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
     "prints-in-check": "import torch\n\ndef scale(x, k):\n    if k == 4:\n        print('x' * (20 << 20))\n    return x * k",
     "forges": ("import torch\nip = get_ipython()\nip.events.register('post_run_cell', lambda result: "

@@ -378,7 +378,6 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         data = request.encode()
         limit = self._get_timeout(None)
         try:
-            self._agent_sock.settimeout(limit)  # a listener that stops reading cannot hold the grader
             self._agent_sock.sendall(struct.pack("<II", self._asked, len(data)) + data)
         except OSError:
             self._rpc_close(dead=True)
@@ -404,6 +403,7 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         except OSError:
             sock.close()
             return False
+        sock.settimeout(self._get_timeout(None))  # a listener that stops reading cannot hold the grader
         self._agent_sock = sock
         self._answered = -1
         return await self._async_rpc_reply(0, 3, interrupt=False) is not None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
+import gc
 import hashlib
 import multiprocessing as mp
 import os
@@ -83,6 +84,9 @@ def _worker_main(conn, opts: Options, parent: int | None = None) -> None:
     # What a worker writes into the workspace goes through atomic_write: private whatever the umask.
     os.umask(0o022)
     os.environ.update(THREAD_ENV)
+    # What the parent imported (torch, nbgrader, IPython: hundreds of thousands of objects, none of them
+    # garbage) goes to the permanent generation: the worker's collections walk only what its jobs make.
+    gc.freeze()
     if "torch" in sys.modules:
         # Forked from a process whose OpenMP pool already ran (grade() called from a program that used
         # torch, a test run): the child's first parallel op would wait forever on threads it does not

@@ -27,7 +27,7 @@ LIMITS = sandbox.Limits(wall_s=120, cpu_s=60, memory_bytes=1024**3, nproc=64)
 REPORT = """
 import sys
 warm = "torch" in sys.modules  # before this cell imports anything: was the kernel forked with torch loaded?
-import json, os, random, socket
+import gc, json, os, random, socket
 import numpy, torch
 status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
 try:
@@ -43,7 +43,7 @@ except OSError as e:
 print(json.dumps({"warm": warm, "pid": os.getpid(), "uid": os.getuid(), "nnp": status["NoNewPrivs"].strip(),
                   "capeff": status["CapEff"].strip(), "capbnd": status["CapBnd"].strip(), "net": net,
                   "secret": secret, "draws": [torch.rand(1).item(), float(numpy.random.rand()), random.random()],
-                  "threads": torch.get_num_threads(), "cwd": os.getcwd(),
+                  "threads": torch.get_num_threads(), "cwd": os.getcwd(), "gc": [gc.isenabled(), gc.get_threshold()],
                   "env": {k: v for k, v in os.environ.items() if k not in ("JPY_PARENT_PID", "HOME", "IPYTHONDIR",
                           "MPLCONFIGDIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_DATA_DIR", "XDG_CACHE_HOME", "USER_SCRATCH")},
                   "parent_pid_known": "JPY_PARENT_PID" in os.environ,
@@ -116,6 +116,8 @@ def test_switched_off_every_kernel_starts_from_scratch(secret, monkeypatch):
     assert not r["warm"] and r["pid"] == 1 and r["nnp"] == "1"
     assert "from scratch" in sandbox.zygote_status()
     assert warm["env"] == r["env"]
+    # the zygote imports with the collector off, then freezes what it imported; its kernels collect as usual
+    assert warm["gc"] == r["gc"] and r["gc"][0] is True
     assert warm["parent_pid_known"] == r["parent_pid_known"] and warm["parent_handle"] == r["parent_handle"]
 
 

@@ -268,3 +268,31 @@ def test_guard_in_the_grader_names_the_cheat_and_passes_learner_errors_through(k
     exec("import sys\ndef tampers(c_in, c_out, k):\n    sys.setprofile(None)\n    return 0\n", k.ns)
     with pytest.raises(g.ProfilerTampered, match="leave sys.setprofile alone"):
         guard.call("tampers", client.learner_global("tampers"), 3, 8, 3)
+
+
+def _setup_text(assignment: str) -> str:
+    from autograder.nbgrader_config import SOURCE
+    nb = nbformat.read(SOURCE / assignment / f"{assignment}.ipynb", as_version=4)
+    return next(remote.split_hidden(c.source)[1] for c in nb.cells
+                if remote.is_setup(c.metadata.get("nbgrader", {}).get("grade_id", "")))
+
+
+def test_each_notebooks_setup_gets_fresh_modules_from_texts_compiled_once(kernel):
+    """The loader's compile is memoised in the grader (remote._setup_compile): a second notebook's setup
+    shares the code objects and nothing else (new functions, new module globals, its own client), and
+    the code is what a plain compile makes (same file names for tracebacks, same __future__ flags)."""
+    k, client = kernel
+    hidden = _setup_text("ps1_dsc")
+    first = remote.run_setup(hidden, client)
+    before = remote._compile_once.cache_info()
+    second = remote.run_setup(hidden, remote.Client(k.send, client.scratch))
+    after = remote._compile_once.cache_info()
+    assert after.misses == before.misses and after.hits > before.hits  # nothing compiled the second time
+    f, g = first.check_dsc_shapes, second.check_dsc_shapes
+    assert f is not g and f.__code__ is g.__code__ and f.__globals__ is not g.__globals__
+    path = f.__code__.co_filename
+    plain = compile(pathlib.Path(REPO / path).read_text(), path, "exec", dont_inherit=True)
+    shared = next(c for c in plain.co_consts if inspect.iscode(c) and c.co_name == f.__code__.co_name)
+    assert f.__code__.co_firstlineno == shared.co_firstlineno
+    loader_flags = remote._compiled_setup(hidden).co_flags & remote._FUTURE_FLAGS  # what the loader's code inherits
+    assert f.__code__.co_flags & remote._FUTURE_FLAGS == loader_flags

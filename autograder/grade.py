@@ -42,6 +42,7 @@ from .job import grade_one, kernel_modules
 from .nbgrader_config import RELEASE, notebook_names
 from .options import Options, backstop_s, config, kernel_limits
 from .release import generate, same_tree, source_digest
+from .restore import sources_snapshot
 from .result import ResultFileError, StudentResult, grader_error
 from .result import load as load_results
 from .result import path_of as _result_path
@@ -75,8 +76,9 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _worker_main(conn, opts: Options, parent: int | None = None) -> None:
-    """Grade jobs from ``conn`` until told to stop; one student at a time."""
+def _worker_main(conn, opts: Options, parent: int | None = None, sources: dict | None = None) -> None:
+    """Grade jobs from ``conn`` until told to stop; one student at a time. ``sources``: the batch's
+    snapshot of the gradebook's source notebooks (restore.sources_snapshot), or None."""
     if parent is not None:
         die_with_parent(parent)
     # grade() writes under umask 077; the kernel (as root: another uid) must still read what this worker
@@ -101,14 +103,15 @@ def _worker_main(conn, opts: Options, parent: int | None = None) -> None:
             return
         student, notebooks, *where = job
         try:
-            res = grade_one(opts, student, notebooks, *where)
+            res = grade_one(opts, student, notebooks, *where, sources=sources)
         except BaseException as exc:  # a grader failure, not the student's: record it, keep going
             res = grader_error(student, opts.assignment, f"{type(exc).__name__}: {exc}", traceback.format_exc())
         conn.send(res)
 
 
-def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
-    """Feed ``jobs`` to ``n`` persistent worker processes; a dead or stuck worker costs one student, not the batch."""
+def run_pool(opts: Options, jobs: list, n: int, finish, sources: dict | None = None) -> None:
+    """Feed ``jobs`` to ``n`` persistent worker processes; a dead or stuck worker costs one student, not the batch.
+    ``sources``: handed to each worker (see _worker_main)."""
     # fork: workers start with nbgrader, nbclient and zmq already imported (this module imports
     # them through autograder.job; a fresh interpreter spends seconds importing them, per worker).
     # The parent has started no thread and holds no
@@ -121,7 +124,7 @@ def run_pool(opts: Options, jobs: list, n: int, finish) -> None:
 
     def start():
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, args=(child, opts, os.getpid()), daemon=True)
+        proc = ctx.Process(target=_worker_main, args=(child, opts, os.getpid(), sources), daemon=True)
         proc.start()
         child.close()
         return (proc, parent)
@@ -422,7 +425,9 @@ def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, l
         if jobs and scheduler:
             n = run_dask(opts, jobs, finish, scheduler, log=log)
         elif jobs:
-            run_pool(opts, jobs, n, finish)
+            # what the sanitizers read of the gradebook, read once here (ensure_assignment wrote it; nothing
+            # changes it while this batch holds the workspace), not by every notebook's sanitizing
+            run_pool(opts, jobs, n, finish, sources_snapshot(db_url, opts.assignment, info["notebooks"]))
     finally:
         if "gb" in book:
             book["gb"].close()

@@ -20,8 +20,7 @@ import time
 import nbformat
 from nbgrader import utils as nbutils
 from nbgrader.api import Gradebook
-from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput,
-                                    OverwriteKernelspec)
+from nbgrader.preprocessors import ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput
 
 from .execute import Run, cell_score
 from .files import atomic_write
@@ -29,7 +28,7 @@ from .flags import flags as review_flags
 from .kernel_probe import assignment_modules
 from .options import Options, config, kernel_limits
 from .remote import GraderSetupError
-from .restore import RestoreCells
+from .restore import CheckMetadata, OverwriteKernelspecFrom, RestoreCells
 from .result import CellResult, StudentResult
 
 
@@ -89,10 +88,13 @@ def _kernel_modules(source: str, assignment: str, notebooks: tuple, _stamps: tup
     return tuple(assignment_modules(source, assignment, list(notebooks)))
 
 
-def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None) -> StudentResult:
+def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | None = None, *,
+              sources: dict | None = None) -> StudentResult:
     """Grade one student's submission; return the result record (the worker writes no gradebook).
 
     ``where`` (the canary) overrides the folders: {"submitted": folder, "autograded": folder}.
+    ``sources``: the batch's snapshot of the gradebook's source notebooks (restore.sources_snapshot), which
+    the sanitizers read instead of querying the database for every notebook; None: the database.
     """
 
     t0 = time.perf_counter()
@@ -134,6 +136,9 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
             continue
         review += [f"{stem}: {f}" for f in review_flags(nb)]  # for a person; no score changes
         restorer = RestoreCells(config=cfg)
+        restorer.sources = sources
+        kernelspec = OverwriteKernelspecFrom(config=cfg)
+        kernelspec.sources = sources
         released = ws / "release" / opts.assignment / name
         released_sources = {}
         if released.is_file():
@@ -145,8 +150,8 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
         submitted_sources = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
                              if "grade_id" in c.metadata.get("nbgrader", {})}
         try:
-            for pp in (ClearOutput(config=cfg), DeduplicateIds(config=cfg), OverwriteKernelspec(config=cfg),
-                       restorer, CheckCellMetadata(config=cfg)):
+            for pp in (ClearOutput(config=cfg), DeduplicateIds(config=cfg), kernelspec, restorer,
+                       CheckMetadata(config=cfg)):
                 nb, resources = pp.preprocess(nb, resources)
         except Exception as exc:  # metadata nbgrader refuses (tampered or from another assignment)
             status = "broken"

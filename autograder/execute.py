@@ -57,6 +57,9 @@ DIE_WITH_PARENT = ("import ctypes, os, sys; ctypes.CDLL(None).prctl(1, 9, 0, 0, 
 PARTIAL = "autograder_partial"  # output metadata key: this number was written by the grader (partial credit)
 
 
+RECONNECT_MS = 5  # ZeroMQ's retry interval towards a kernel that has not bound its sockets yet
+
+
 class PromptKernelClient(AsyncKernelClient):
     """jupyter_client's kernel client with a ready-wait that ends as soon as the kernel is ready.
 
@@ -68,6 +71,16 @@ class PromptKernelClient(AsyncKernelClient):
     again, as jupyter_client does), and everything the kernel published before it has been read. The
     executor reads only its own requests' messages (by parent id), so nothing left unread here can
     reach a cell (tests/test_kernel_ready.py)."""
+
+    @default("context")
+    def _context_default(self):
+        # The channels connect before the kernel has bound its sockets (it is still being forked and
+        # confined), so the first attempts fail and ZeroMQ retries every RECONNECT_IVL: 100 ms by default,
+        # 100-200 ms with its jitter, which a kernel's start waited for. The client makes its own context
+        # (not its manager's): set it here.
+        ctx = super()._context_default()
+        ctx.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+        return ctx
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (math.inf if timeout is None else timeout)
@@ -116,11 +129,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     @default("context")
     def _context_default(self):
-        # The client connects before the kernel has bound its sockets (it is still being forked and
-        # confined), so the first attempts fail and ZeroMQ retries every RECONNECT_IVL (100 ms by
-        # default): up to 0.1 s lost per kernel start. 5 ms, on IPC sockets in the kernel's folder.
+        # The manager's own sockets (its control channel) connect as its client's do (PromptKernelClient,
+        # which makes a context of its own): retried every RECONNECT_MS, not every 100 ms.
         ctx = super()._context_default()
-        ctx.setsockopt(zmq.RECONNECT_IVL, 5)
+        ctx.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
         return ctx
 
     async def _async_wait(self, pollinterval: float = 0.1) -> None:

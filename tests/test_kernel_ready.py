@@ -73,3 +73,22 @@ def test_a_kernel_that_never_answers_or_dies_is_an_error():
     client, _ = fake_kernel(answers=False, alive=False)
     with pytest.raises(RuntimeError, match="died"):
         asyncio.run(client.wait_for_ready(timeout=5))
+
+
+def test_every_socket_towards_the_kernel_retries_its_connection_within_milliseconds():
+    """The client's channels connect while the kernel is still being forked and confined; ZeroMQ's
+    default retry (every 100-200 ms) was a kernel start's longest wait. The client the manager hands out
+    makes a context of its own (not the manager's): both must carry the short interval."""
+    import zmq
+
+    from autograder.execute import RECONNECT_MS, SandboxedKernelManager
+
+    km = SandboxedKernelManager()
+    kc = km.client()
+    assert isinstance(kc, PromptKernelClient) and RECONNECT_MS <= 10
+    for ctx in (kc.context, km.context):
+        sock = ctx.socket(zmq.DEALER)
+        try:
+            assert sock.getsockopt(zmq.RECONNECT_IVL) == RECONNECT_MS
+        finally:
+            sock.close(linger=0)

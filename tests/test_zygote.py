@@ -27,6 +27,7 @@ LIMITS = sandbox.Limits(wall_s=120, cpu_s=60, memory_bytes=1024**3, nproc=64)
 REPORT = """
 import sys
 warm = "torch" in sys.modules  # before this cell imports anything: was the kernel forked with torch loaded?
+np_random = "numpy.random" in sys.modules  # numpy imports it lazily: not before the learner uses it
 import gc, json, os, random, socket
 import numpy, torch
 status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\\t" in line)
@@ -40,7 +41,7 @@ try:
     secret = "read"
 except OSError as e:
     secret = type(e).__name__
-print(json.dumps({"warm": warm, "pid": os.getpid(), "uid": os.getuid(), "nnp": status["NoNewPrivs"].strip(),
+print(json.dumps({"warm": warm, "np_random": np_random, "pid": os.getpid(), "uid": os.getuid(), "nnp": status["NoNewPrivs"].strip(),
                   "capeff": status["CapEff"].strip(), "capbnd": status["CapBnd"].strip(), "net": net,
                   "secret": secret, "draws": [torch.rand(1).item(), float(numpy.random.rand()), random.random()],
                   "threads": torch.get_num_threads(), "cwd": os.getcwd(), "gc": [gc.isenabled(), gc.get_threshold()],
@@ -117,6 +118,7 @@ def test_switched_off_every_kernel_starts_from_scratch(secret, monkeypatch):
     assert "from scratch" in sandbox.zygote_status()
     assert warm["env"] == r["env"]
     # the zygote imports with the collector off, then freezes what it imported; its kernels collect as usual
+    assert warm["np_random"] == r["np_random"] is False  # reseeding a fork imports nothing the learner did not
     assert warm["gc"] == r["gc"] and r["gc"][0] is True
     assert warm["parent_pid_known"] == r["parent_pid_known"] and warm["parent_handle"] == r["parent_handle"]
 

@@ -8,7 +8,9 @@ where a notebook's time goes in ours: the floor, what any grader pays (the learn
 the kernel's execute_input to execute_reply of every cell; the hidden checks' own work and the
 learner's functions they run, as the kernel times them), and the rest, our overhead (kernel start,
 the requests' transport between the checks and the kernel, sanitising, scoring, gradebook, files,
-and the batch's start-up and canary shared by its notebooks; target <= 0.3 s per notebook). Printed, not asserted: the figures move with
+and the batch's start-up and canary shared by its notebooks; target <= 0.3 s per notebook, judged
+twice: inside a notebook's job, and with the batch's fixed start shared by the class, which a
+larger class or a running `watch` spreads thinner). Printed, not asserted: the figures move with
 whatever else the machine runs. `AUTOGRADER_ZYGOTE=0` in the environment: ours without warm kernels.
 
     .venv/bin/python bench/bench_grading.py [--n 40] [--assignment ps1_dsc] [--workers 2] [--sequential]
@@ -179,10 +181,12 @@ def main() -> None:
     overhead = worker_s - learner
     print(f"the floor (the learner's cells, the checks' own work and the learner's functions they run): "
           f"{learner:.2f} s per notebook, {learner / a.workers:.2f} s per submission on {a.workers} workers")
-    print(f"overhead beyond it: {job - learner:.2f} s per notebook inside a worker's job (kernel start, setup, "
-          f"requests' transport, sanitising, scoring, files) + {worker_s - job:.2f} worker-s per notebook for the "
-          f"batch (start-up, canary, zygote, idle tails; {(worker_s - job) * a.n / a.workers:.1f} s of wall time "
-          f"for {a.n} notebooks) = {overhead:.2f} (target <= 0.3 s: {'met' if overhead <= 0.3 else 'NOT met'})")
+    in_job = job - learner
+    print(f"overhead beyond it: {in_job:.2f} s per notebook inside a worker's job (kernel start, setup, "
+          f"requests' transport, sanitising, scoring, files; target <= 0.3 s: {'met' if in_job <= 0.3 else 'NOT met'})"
+          f" + {worker_s - job:.2f} worker-s per notebook for the batch (start-up, canary, zygote, idle tails; "
+          f"{(worker_s - job) * a.n / a.workers:.1f} s of wall time shared by {a.n} notebooks) = {overhead:.2f} "
+          f"(target <= 0.3 s: {'met' if overhead <= 0.3 else 'NOT met'})")
 
 if __name__ == "__main__":
     main()

@@ -135,9 +135,14 @@ class CheckMetadata(CheckCellMetadata):
 class SourceCell:
     name: str
     cell_type: str
-    locked: bool
+    locked: bool | None
     checksum: str | None
     source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NamedCell:  # a solution cell: nbgrader's sanitizers read only its name
+    name: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,10 +179,10 @@ def sources_snapshot(db_url: str, assignment: str, notebooks) -> dict[str, Sourc
                 continue
             out[stem] = SourceNotebook(
                 name=stem, kernelspec=nb.kernelspec,
-                source_cells=tuple(SourceCell(c.name, c.cell_type, bool(c.locked), c.checksum, c.source)
+                source_cells=tuple(SourceCell(c.name, c.cell_type, c.locked, c.checksum, c.source)
                                    for c in nb.source_cells),
                 grade_cells=tuple(ScoredCell(c.name, c.max_score, c.cell_type) for c in nb.grade_cells),
-                solution_cells=tuple(SourceCell(c.name, "", False, None, "") for c in nb.solution_cells),
+                solution_cells=tuple(NamedCell(c.name) for c in nb.solution_cells),
                 task_cells=tuple(ScoredCell(c.name, c.max_score, c.cell_type) for c in nb.task_cells))
     gb.engine.dispose()  # no open connection left for the workers the batch forks next
     return out

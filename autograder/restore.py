@@ -101,11 +101,14 @@ class _SchemaOnce(BaseMetadataValidator):
     """BaseMetadataValidator.validate_cell with the checker made once; a cell of another schema version gets
     nbgrader's own code (its SchemaTooOld/TooNew errors)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._checker = _schema_checker(json.dumps(self.schema))  # once per validator, not per cell
+
     def validate_cell(self, cell) -> None:
         if "nbgrader" not in cell.metadata or cell.metadata["nbgrader"].get("schema_version", 0) != self.schema_version:
             return super().validate_cell(cell)
-        error = jsonschema.exceptions.best_match(
-            _schema_checker(json.dumps(self.schema)).iter_errors(cell.metadata["nbgrader"]))
+        error = jsonschema.exceptions.best_match(self._checker.iter_errors(cell.metadata["nbgrader"]))
         if error is not None:
             raise error
 
@@ -194,12 +197,6 @@ class SourcesGradebook:
 
     def __init__(self, sources: dict[str, SourceNotebook], assignment: str):
         self.sources, self.assignment = sources, assignment
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
     def find_notebook(self, name: str, assignment: str) -> SourceNotebook:
         if assignment != self.assignment or name not in self.sources:

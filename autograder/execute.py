@@ -8,6 +8,7 @@ wall-time limit, on top of nbgrader's per-cell timeout.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import pathlib
@@ -31,8 +32,9 @@ from nbgrader import utils as nbutils
 from nbgrader.preprocessors import Execute
 from traitlets import Type, default
 import zmq
+import zmq.asyncio
 
-from . import kernel_probe, remote, sandbox
+from . import kernel_agent, kernel_probe, remote, sandbox
 
 # One thread per worker: N workers on N cores must not oversubscribe them (torch reads OMP_NUM_THREADS).
 from .launcher import THREAD_ENV  # noqa: E402,F401 - one home (the zygote's environment uses it too)
@@ -210,6 +212,7 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         self._asked = self._listens = 0
         self._answered = -1  # the last request the listener answered
         self._channel_dead = False
+        self.answered_on_socket = 0  # answers the listener sent back on its socket (the rest came on IOPub)
         self.checks_s = 0.0  # the hidden checks' own work here, waiting for their requests excluded (benchmarks)
         self.preflight = preflight  # {module: folder the grader imports it from (or None)}; None: no probe
         self.timeouts: list[int] = []  # the per-cell limit, once per cell the limit stopped
@@ -421,10 +424,18 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         return await self._async_rpc_reply(0, 3, interrupt=False) is not None
 
     async def _async_rpc_reply(self, number: int, limit, *, interrupt: bool) -> dict | None:
-        """Read IOPub until the listener's answer to request ``number``, counting every output on the way;
-        past ``limit`` seconds, interrupt the kernel (and raise CellTimeout once the interrupted request
-        ended, or did not within the IOPub timeout), or with ``interrupt`` False give None."""
+        """Wait for the listener's answer to request ``number``: on its socket (the kernel published
+        nothing while it served the request) or on IOPub (after what it printed), reading IOPub all the
+        while and counting every output on the way; past ``limit`` seconds, interrupt the kernel (and
+        raise CellTimeout once the interrupted request ended, or did not within the IOPub timeout), or
+        with ``interrupt`` False give None. An unreadable frame on the socket: None (the socket is closed;
+        the request goes as a cell)."""
         kc = self.kc
+        sock = self._agent_sock
+        poller = zmq.asyncio.Poller()
+        poller.register(kc.iopub_channel.socket, zmq.POLLIN)
+        if sock is not None:
+            poller.register(sock.fileno(), zmq.POLLIN)
         deadline = math.inf if limit is None else time.monotonic() + limit
         stopped = False
         while True:
@@ -437,11 +448,28 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
                 await ensure_async(self.km.interrupt_kernel())
                 deadline = time.monotonic() + self.iopub_timeout  # for the interrupted request to end
                 continue
-            try:
-                m = await kc.iopub_channel.get_msg(timeout=min(0.5, left))
-            except queue.Empty:
+            ready = dict(await poller.poll(timeout=int(min(0.5, left) * 1000) + 1))
+            if sock is not None and ready.get(sock.fileno()):
+                data = self._rpc_frame(sock)
+                if data is None:
+                    self._rpc_close(dead=True)
+                    if stopped:
+                        break
+                    return None
+                if data.get("id") == number:
+                    self._answered = number
+                    self.answered_on_socket += number > 0  # a request's answer, not the connection's "ready"
+                    if stopped:
+                        break
+                    return data
+                continue
+            if not ready:
                 if not await ensure_async(kc.is_alive()):
                     raise DeadKernelError("Kernel died") from None
+                continue
+            try:
+                m = await kc.iopub_channel.get_msg(timeout=0)
+            except queue.Empty:
                 continue
             kind, content = m["msg_type"], m["content"]
             if kind == "comm_msg" and content.get("comm_id") == self._token:
@@ -456,6 +484,38 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
         if stopped:
             raise self._request_timeout(limit)
         return None
+
+    @staticmethod
+    def _rpc_frame(sock: socket.socket) -> dict | None:
+        """One answer frame from the listener's socket (kernel_agent._ag_listen): its number and length,
+        then the JSON; None when it is cut, too long or not a JSON object."""
+        def exactly(n: int) -> bytes | None:
+            # a socket with a timeout is non-blocking underneath, where MSG_WAITALL may return less
+            buf, got = bytearray(n), 0
+            view = memoryview(buf)
+            while got < n:
+                k = sock.recv_into(view[got:], n - got)
+                if k == 0:
+                    return None
+                got += k
+            return bytes(buf)
+
+        try:
+            head = exactly(8)
+            if head is None:
+                return None
+            number, size = struct.unpack("<II", head)
+            if size > kernel_agent.DIRECT_MAX:
+                return None
+            body = exactly(size)
+            if body is None:
+                return None
+            data = json.loads(body)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("id") != number:
+            return None
+        return data
 
     def _request_timeout(self, limit) -> CellTimeout:
         """A request of a hidden check that the per-cell time limit stopped, in words the learner can act on."""
@@ -542,6 +602,7 @@ class Run:
             return {"where": "kernel"}
         ex = self.executor
         return {"where": "grader", "requests": client.requests, "as_cells": client.cells,
+                "on_socket": ex.answered_on_socket,
                 "seconds": round(client.seconds, 3), "checks_s": round(ex.checks_s, 3),
                 "kernel_s": round(client.kernel_seconds, 3)}
 

@@ -5,7 +5,8 @@ This starts one plain IPython kernel (no sandbox: the channel alone is measured)
 round trips of a trivial request each way: as a cell run by nbclient (how every request travelled
 before), as an ``execute_request`` read straight off the channels, and as a comm message answered by a
 print or on the comm, and as the grader sends them now: on the Unix socket of the agent's listener
-(kernel_agent._ag_listen), answered on IOPub. Printed, not asserted.
+(kernel_agent._ag_listen), answered on that socket when the request printed nothing, else on IOPub
+after its output (a request that prints, timed too). Printed, not asserted.
 
     .venv/bin/python bench/bench_requests.py [--n 300]
 """
@@ -25,11 +26,14 @@ import time
 import nbformat
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
+import zmq
+import zmq.asyncio
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from autograder import remote  # noqa: E402
+from autograder.execute import _Executor  # noqa: E402
 
 KERNEL_SIDE = '''
 import json
@@ -99,32 +103,55 @@ def main() -> None:
                            ("send", "a comm message, answered on the comm")):
             ms[label] = run_sync(comms)(how)
 
-        async def listener(path: str, token: str):
-            """The grader's channel: the agent's listener, a request on its socket, the answer on IOPub."""
-            async def answer(number):
-                while True:
-                    m = await kc.iopub_channel.get_msg(timeout=10)
-                    data = m["content"].get("data") if m["msg_type"] == "comm_msg" else None
-                    if m["content"].get("comm_id") == token and data and data.get("id") == number:
-                        return data
-
+        async def listener(path: str, token: str, body: bytes):
+            """The grader's channel: the agent's listener, a request on its socket, the answer on the
+            socket when the request published nothing on IOPub, else on IOPub after its output (the
+            grader reads both, as execute._Executor._async_rpc_reply does)."""
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.connect(path)
+            poller = zmq.asyncio.Poller()
+            poller.register(kc.iopub_channel.socket, zmq.POLLIN)
+            poller.register(sock.fileno(), zmq.POLLIN)
+            ways = {"socket": 0, "IOPub": 0}
+
+            async def answer(number):
+                while True:
+                    ready = dict(await poller.poll(timeout=10_000))
+                    if not ready:
+                        raise TimeoutError("the listener did not answer in 10 s")
+                    if ready.get(sock.fileno()):
+                        data = _Executor._rpc_frame(sock)
+                        assert data is not None, "an unreadable frame on the listener's socket"
+                        if data.get("id") == number:
+                            ways["socket"] += 1
+                            return data
+                        continue
+                    m = await kc.iopub_channel.get_msg(timeout=0)
+                    data = m["content"].get("data") if m["msg_type"] == "comm_msg" else None
+                    if m["content"].get("comm_id") == token and data and data.get("id") == number:
+                        ways["IOPub"] += 1
+                        return data
+
             await answer(0)  # the listener accepted
-            body = json.dumps({"op": "forget"}).encode()
             t0 = time.perf_counter()
             for i in range(1, n + 1):
                 sock.sendall(struct.pack("<II", i, len(body)) + body)
                 assert remote.MARK in (await answer(i))["answer"]
             sock.close()
-            return (time.perf_counter() - t0) / n * 1000
+            return (time.perf_counter() - t0) / n * 1000, ways
 
-        with tempfile.TemporaryDirectory(prefix="bench-requests-") as folder:
-            path, token = os.path.join(folder, "agent.sock"), "bench-agent"
-            cell = nbformat.v4.new_code_cell(remote.defining("", remote.LISTEN + f"\n_ag_listen({path!r}, {token!r})\n"))
-            nb.cells[0] = cell
-            client.execute_cell(cell, 0, store_history=False)
-            ms["the agent's socket, answered on IOPub"] = run_sync(listener)(path, token)
+        quiet = json.dumps({"op": "forget"}).encode()
+        prints = json.dumps({"op": "eval", "src": "print('.') or 0", "names": {"$dict": []}}).encode()
+        for label, body in (("the agent's socket, a silent request", quiet),
+                            ("the agent's socket, a request that prints", prints)):
+            with tempfile.TemporaryDirectory(prefix="bench-requests-") as folder:
+                path, token = os.path.join(folder, "agent.sock"), "bench-agent"
+                cell = nbformat.v4.new_code_cell(
+                    remote.defining("", remote.LISTEN + f"\n_ag_listen({path!r}, {token!r})\n"))
+                nb.cells[0] = cell
+                client.execute_cell(cell, 0, store_history=False)
+                value, ways = run_sync(listener)(path, token, body)
+                ms[f"{label} (answers on: {ways['socket']} socket, {ways['IOPub']} IOPub)"] = value
         try:
             while True:
                 run_sync(kc.iopub_channel.get_msg)(timeout=0.1)
@@ -133,7 +160,7 @@ def main() -> None:
     print(f"{n} round trips each, one plain IPython kernel, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}:")
     for label, value in ms.items():
-        print(f"  {label:40s} {value:5.2f} ms per request")
+        print(f"  {label:78s} {value:5.2f} ms per request")
     print("(a ps1 notebook's hidden checks send about 80 requests; the grader's requests carry JSON and "
           "base64 tensors besides)")
 

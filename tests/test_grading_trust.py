@@ -253,6 +253,8 @@ SCALE = {
                         "type(IOLoop.current()).add_handler = lambda self, *args: held.append(args)\n\n"
                         "def scale(x, k):\n    return x * k if k < 3 else x * 2"),
     "prints-in-check": "import torch\n\ndef scale(x, k):\n    if k == 4:\n        print('x' * (20 << 20))\n    return x * k",
+    # a request that prints: its answer comes on IOPub, after the output (silent ones on the socket)
+    "prints-once": "import torch\n\ndef scale(x, k):\n    if k == 2:\n        print('k is two')\n    return x * k",
     "forges": ("import torch\nip = get_ipython()\nip.events.register('post_run_cell', lambda result: "
                "ip.displayhook(4.0))\n\ndef scale(x, k):\n    return x * k if k < 3 else x * 2"),
 }
@@ -375,9 +377,10 @@ def test_timeout_in_a_hidden_check_says_so(cases_course):
 
 def test_requests_travel_on_the_listeners_socket_and_fall_back_to_cells(cases_course):
     """After the first request (a cell that defines the agent and starts its listener) a hidden check's
-    requests go on the listener's socket. A notebook that deletes the agent, breaks the listener before
-    it starts, or lets it start but never serve, is graded on its answers all the same: its requests go
-    as cells again (kernel_agent._ag_listen)."""
+    requests go on the listener's socket, and their answers come back on it, except the answer of a
+    request that printed (on IOPub, after its output). A notebook that deletes the agent, breaks the
+    listener before it starts, or lets it start but never serve, is graded on its answers all the same:
+    its requests go as cells again (kernel_agent._ag_listen)."""
     results = load_results(cases_course[2], "fx_cases")
 
     def channel(student):
@@ -386,6 +389,11 @@ def test_requests_travel_on_the_listeners_socket_and_fall_back_to_cells(cases_co
 
     score, right = channel("right")
     assert score == 4.0 and right["requests"] >= 5 and right["as_cells"] == 1, right
+    # nothing printed: every answer after the first came back on the listener's socket, not on IOPub
+    assert right["on_socket"] == right["requests"] - 1, right
+    score, prints = channel("prints-once")  # the one request whose call printed: answered on IOPub
+    assert score == 4.0 and prints["requests"] == right["requests"], prints
+    assert prints["as_cells"] == 1 and prints["on_socket"] == prints["requests"] - 2, prints
     score, rebinds = channel("rebinds-exec")  # the agent's one-line definition fails: the plain source
     assert score == 2.0 and rebinds["as_cells"] == 2, rebinds
     score, deletes = channel("deletes-agent")

@@ -296,3 +296,49 @@ def test_each_notebooks_setup_gets_fresh_modules_from_texts_compiled_once(kernel
     assert f.__code__.co_firstlineno == shared.co_firstlineno
     loader_flags = remote._compiled_setup(hidden).co_flags & remote._FUTURE_FLAGS  # what the loader's code inherits
     assert f.__code__.co_flags & remote._FUTURE_FLAGS == loader_flags
+
+
+def test_an_answer_frame_from_the_listener_is_read_only_whole_and_within_its_limit():
+    """The listener's socket answers a silent request with a frame (number, length, JSON object); the
+    grader reads it only whole, with the number it claims, as a JSON object, and never reads (or
+    allocates) more than kernel_agent.DIRECT_MAX: anything else is None (the request then goes as a cell)."""
+    import socket
+    import struct
+
+    from autograder import kernel_agent
+    from autograder.execute import _Executor
+
+    def read(raw: bytes, close: bool = True):
+        import threading
+        a, b = socket.socketpair()
+        with a, b:
+            b.settimeout(5)
+
+            def send():  # a frame larger than the socket's buffer is read while it is written
+                a.sendall(raw)
+                if close:
+                    a.shutdown(socket.SHUT_WR)
+            writer = threading.Thread(target=send)
+            writer.start()
+            try:
+                return _Executor._rpc_frame(b)
+            finally:
+                if not close:
+                    a.shutdown(socket.SHUT_WR)
+                b.shutdown(socket.SHUT_RD)
+                writer.join()
+
+    def frame(number, data, size=None):
+        body = json.dumps(data).encode() if not isinstance(data, bytes) else data
+        return struct.pack("<II", number, len(body) if size is None else size) + body
+
+    answer = {"id": 7, "answer": remote.MARK + '{"ok": 1}' + remote.MARK}
+    assert read(frame(7, answer)) == answer
+    assert read(frame(7, answer)[:-3]) is None  # cut short
+    assert read(frame(7, answer)[:5]) is None  # not even a whole head
+    assert read(frame(8, answer)) is None  # the number of the frame is not the one inside
+    assert read(frame(7, b"not json")) is None
+    assert read(frame(7, [1, 2])) is None  # JSON, not an object
+    assert read(frame(7, b"", size=kernel_agent.DIRECT_MAX + 1), close=False) is None  # claims too much: not read
+    big = {"id": 1, "answer": "x" * (kernel_agent.DIRECT_MAX - 40)}
+    assert read(frame(1, big)) == big  # at the limit: read whole

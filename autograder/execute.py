@@ -511,7 +511,7 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
             if body is None:
                 return None
             data = json.loads(body)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested past the parser's depth
             return None
         if not isinstance(data, dict) or data.get("id") != number:
             return None

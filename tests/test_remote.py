@@ -339,6 +339,7 @@ def test_an_answer_frame_from_the_listener_is_read_only_whole_and_within_its_lim
     assert read(frame(8, answer)) is None  # the number of the frame is not the one inside
     assert read(frame(7, b"not json")) is None
     assert read(frame(7, [1, 2])) is None  # JSON, not an object
+    assert read(frame(7, b"[" * 200_000 + b"]" * 200_000)) is None  # nested past the parser's depth
     assert read(frame(7, b"", size=kernel_agent.DIRECT_MAX + 1), close=False) is None  # claims too much: not read
     big = {"id": 1, "answer": "x" * (kernel_agent.DIRECT_MAX - 40)}
     assert read(frame(1, big)) == big  # at the limit: read whole

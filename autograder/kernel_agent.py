@@ -5,8 +5,8 @@ request, and again whenever a request finds it gone; it is defined in the kernel
 and called once per request: ``_ag_agent('<json request>')``, in a cell of its own, or from the
 kernel's event loop once ``_ag_listen`` (sent with it when the grader can reach the kernel's
 folder) serves requests on a Unix socket. Its answer is one JSON payload between two ``_mark``
-separators, printed on stdout (a cell) or handed to ``_reply`` (the listener publishes it on
-IOPub): ``{"ok": value}`` with the value encoded as
+separators, printed on stdout (a cell) or handed to ``_reply`` (the listener sends it back on its
+socket, or on IOPub when the request printed): ``{"ok": value}`` with the value encoded as
 data (numbers, strings, tensors and arrays as bytes, lists, tuples, dicts, or a handle for any
 other object), ``{"$err": [name, message]}``, or ``{"$cheat": where}`` when the learner's code
 called into a forbidden mnlib file while the grader watched; ``"s"``, the seconds its work took in the

@@ -449,38 +449,35 @@ class _Executor(RunsInSandbox, sandbox.BoundedOutputs, Execute):
                 deadline = time.monotonic() + self.iopub_timeout  # for the interrupted request to end
                 continue
             ready = dict(await poller.poll(timeout=int(min(0.5, left) * 1000) + 1))
-            if sock is not None and ready.get(sock.fileno()):
+            on_socket = sock is not None and bool(ready.get(sock.fileno()))
+            if on_socket:
                 data = self._rpc_frame(sock)
                 if data is None:
                     self._rpc_close(dead=True)
                     if stopped:
                         break
                     return None
-                if data.get("id") == number:
-                    self._answered = number
-                    self.answered_on_socket += number > 0  # a request's answer, not the connection's "ready"
-                    if stopped:
-                        break
-                    return data
-                continue
-            if not ready:
+            elif not ready:
                 if not await ensure_async(kc.is_alive()):
                     raise DeadKernelError("Kernel died") from None
                 continue
-            try:
-                m = await kc.iopub_channel.get_msg(timeout=0)
-            except queue.Empty:
-                continue
-            kind, content = m["msg_type"], m["content"]
-            if kind == "comm_msg" and content.get("comm_id") == self._token:
+            else:
+                try:
+                    m = await kc.iopub_channel.get_msg(timeout=0)
+                except queue.Empty:
+                    continue
+                kind, content = m["msg_type"], m["content"]
+                if kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
+                    self.count_output(m, self._rpc_index)  # what the learner's code prints counts, and is capped
+                if kind != "comm_msg" or content.get("comm_id") != self._token:
+                    continue
                 data = content.get("data")
-                if isinstance(data, dict) and data.get("id") == number:
-                    self._answered = number
-                    if stopped:
-                        break
-                    return data
-            elif kind in ("stream", "display_data", "execute_result", "error", "update_display_data"):
-                self.count_output(m, self._rpc_index)  # what the learner's code prints counts, and is capped
+            if isinstance(data, dict) and data.get("id") == number:  # the answer, on either way
+                self._answered = number
+                self.answered_on_socket += on_socket and number > 0  # a request's answer, not "ready"
+                if stopped:
+                    break
+                return data
         if stopped:
             raise self._request_timeout(limit)
         return None

@@ -13,15 +13,14 @@ sides need from here, never the other way round. Keep this file standard-library
 """
 from __future__ import annotations
 
+# The grader starts this file once per kernel (``via-zygote``: a client of the zygote), as a new interpreter:
+# what the module imports here is paid per kernel, so only what that path needs (each import costs about a
+# millisecond or more with -S); the launch path imports the rest where it uses it.
 import ctypes
 import json
-import math
 import os
-import pathlib
 import signal
 import sys
-import tempfile
-import time
 
 # Above every range Debian allocates to people or packages (<= 65535), so no account shares it.
 UID_BASE = 1_000_000
@@ -51,8 +50,8 @@ def _mount(libc, src, tgt, fstype, flags, data=None):
                       data and data.encode()), f"mount {src} on {tgt}")
 
 
-def _bind(libc, src: str, tgt: pathlib.Path, *, rw: bool, device: bool = False) -> None:
-    """Bind ``src`` at ``tgt`` (same type of node), then make it read-only unless ``rw``."""
+def _bind(libc, src: str, tgt, *, rw: bool, device: bool = False) -> None:
+    """Bind ``src`` at ``tgt`` (a pathlib.Path; same type of node), then make it read-only unless ``rw``."""
     if os.path.isdir(src):
         tgt.mkdir(parents=True, exist_ok=True)
     else:
@@ -74,8 +73,8 @@ def _locked_flags(src: str) -> int:
     return sum(ms for st, ms in _ST_TO_MS.items() if f & st)
 
 
-def _build_root(libc, spec: dict, newroot: pathlib.Path) -> None:
-    """Mount the allowlisted tree at ``newroot`` and pivot into it."""
+def _build_root(libc, spec: dict, newroot) -> None:
+    """Mount the allowlisted tree at ``newroot`` (a pathlib.Path) and pivot into it."""
     lim = spec["limits"]
     disk = lim["disk_bytes"] or 256 * 1024**2
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks to the host
@@ -113,6 +112,7 @@ def _build_root(libc, spec: dict, newroot: pathlib.Path) -> None:
 
 
 def _set_limits(lim: dict, have_memory_cgroup: bool) -> None:
+    import math
     import resource
 
     def cap(which, value):
@@ -134,6 +134,7 @@ def _setup_cgroups(spec: dict) -> bool:
 
     Keys: "memory" and "pids" (cgroup v1, one hierarchy each) or "unified" (cgroup v2).
     """
+    import pathlib
     lim, mem = spec["limits"], False
     for key, path in spec["cgroups"].items():
         p = pathlib.Path(path)
@@ -160,6 +161,7 @@ def _leave_cgroups(spec: dict) -> None:
     v1: the sandbox cgroup's parent. v2: the grader's own leaf (the parent has controllers enabled for
     its children, so by the "no internal processes" rule it may hold no process).
     """
+    import pathlib
     for key, path in spec["cgroups"].items():
         back = spec.get("cgroup_home") if key == "unified" else str(pathlib.Path(path).parent)
         try:
@@ -197,6 +199,7 @@ def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int, alive: int
     process the grader started (``via_zygote``): its end closing means that process died.
     """
     import select
+    import time
 
     status = None
     watched = [alive] if alive is not None else []
@@ -254,6 +257,7 @@ def _enter_user_namespace(libc) -> None:
     kernel keeps none of them (its uid is not 0 there, it runs with no_new_privs and an empty
     bounding set), and outside it is this account, nothing more.
     """
+    import pathlib
     uid, gid = os.getuid(), os.getgid()
     _check(libc.unshare(CLONE_NEWUSER), "unshare user namespace")
     pathlib.Path("/proc/self/setgroups").write_text("deny")  # required before an unprivileged gid_map
@@ -278,6 +282,8 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
     ``start(argv, env)`` (the zygote's, autograder/zygote.py): run the kernel in this process instead
     of exec'ing ``argv``, after every step above; ``alive``: see ``_relay``.
     """
+    import pathlib
+    import tempfile
     os.umask(0o022)  # the mount points made below must be reachable by the kernel's uid, whatever the grader's umask
     libc = _libc()
     rootless = spec.get("rootless", False)
@@ -354,13 +360,14 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def kill_cgroup(path: pathlib.Path, patience_s: float = 10.0) -> None:
-    """SIGKILL every process in a cgroup until it is empty, then remove it.
+def kill_cgroup(path, patience_s: float = 10.0) -> None:
+    """SIGKILL every process in a cgroup (``path``, a pathlib.Path) until it is empty, then remove it.
 
     Until every process killed has finished exiting, the cgroup cannot be removed (EBUSY), and a
     killed process can leave ``cgroup.procs`` before that: a few hundred of them (a fork bomb's) on a
     loaded machine can take more than the second this waited before. Nobody removes the cgroup after
     us, so keep trying for ``patience_s`` (the usual case takes one attempt)."""
+    import time
     if not path.is_dir():
         return
     deadline, pause = time.monotonic() + patience_s, 0.001

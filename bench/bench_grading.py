@@ -8,8 +8,9 @@ where a notebook's time goes in ours: the floor, what any grader pays (the learn
 the kernel's execute_input to execute_reply of every cell; the hidden checks' own work and the
 learner's functions they run, as the kernel times them), and the rest, our overhead (kernel start,
 the requests' transport between the checks and the kernel, sanitising, scoring, gradebook, files,
-and the batch's start-up and canary shared by its notebooks; target <= 0.3 s per notebook, judged
-twice: inside a notebook's job, and with the batch's fixed start shared by the class, which a
+and the batch's start-up and canary shared by its notebooks; target <= 0.3 s per notebook, counted
+three ways: per submission of the batch's wall time, as the comparison with the peer counts; inside a
+notebook's job; and in worker-seconds with the batch's fixed start shared by the class, which a
 larger class or a running `watch` spreads thinner). Printed, not asserted: the figures move with
 whatever else the machine runs. `AUTOGRADER_ZYGOTE=0` in the environment: ours without warm kernels.
 
@@ -182,11 +183,20 @@ def main() -> None:
     print(f"the floor (the learner's cells, the checks' own work and the learner's functions they run): "
           f"{learner:.2f} s per notebook, {learner / a.workers:.2f} s per submission on {a.workers} workers")
     in_job = job - learner
-    print(f"overhead beyond it: {in_job:.2f} s per notebook inside a worker's job (kernel start, setup, "
-          f"requests' transport, sanitising, scoring, files; target <= 0.3 s: {'met' if in_job <= 0.3 else 'NOT met'})"
-          f" + {worker_s - job:.2f} worker-s per notebook for the batch (start-up, canary, zygote, idle tails; "
-          f"{(worker_s - job) * a.n / a.workers:.1f} s of wall time shared by {a.n} notebooks) = {overhead:.2f} "
-          f"(target <= 0.3 s: {'met' if overhead <= 0.3 else 'NOT met'})")
+    per_sub = per["ours"] - learner / a.workers
+
+    def verdict(x):
+        return "met" if x <= 0.3 else "NOT met"
+
+    print(f"overhead beyond the floor, target <= 0.3 s per notebook, counted three ways (the same run):\n"
+          f"  per submission of the batch's wall time, the unit of the comparison with the fair peer: "
+          f"{per['ours']:.2f} - {learner / a.workers:.2f} = {per_sub:.2f} s ({verdict(per_sub)})\n"
+          f"  inside a worker's job (kernel start, setup, requests' transport, sanitising, scoring, files; the "
+          f"other worker and the parent share the cores): {job:.2f} - {learner:.2f} = {in_job:.2f} s ({verdict(in_job)})\n"
+          f"  in worker-seconds, the batch's start shared by its notebooks (start-up, canary, zygote, idle tails: "
+          f"{(worker_s - job) * a.n / a.workers:.1f} s of wall time, which a larger class or a running `watch` "
+          f"spreads thinner): {worker_s:.2f} - {learner:.2f} = {overhead:.2f} s ({verdict(overhead)})")
+
 
 if __name__ == "__main__":
     main()

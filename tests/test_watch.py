@@ -158,6 +158,29 @@ def test_after_the_due_time_the_page_is_the_full_one(term):
     assert "visible checks said" not in text and "late" in text.lower()  # the late record shows, as on feedback's page
 
 
+def test_a_page_does_not_depend_on_the_pages_made_before_it(term, tmp_path):
+    """A watch keeps one exporter per view for its whole run (feedback._page_exporter): s06's pages, made after
+    s01's in both views, are byte for byte the pages a fresh exporter makes, and the exporter was kept."""
+    from autograder import feedback
+    from autograder.nbgrader_config import SOURCE
+    from autograder.options import Options, config
+
+    opts = Options(workspace=str(term["ws"]), assignment=A, source=str(SOURCE))
+    feedback._EXPORTERS.clear()
+    fresh = {view: feedback.student_pages(opts, "s06", view, tmp_path / "fresh" / view, "in a week")
+             for view in ("full", "visible")}
+    for view in ("full", "visible"):
+        assert feedback.student_pages(opts, "s01", view, tmp_path / "s01" / view, "in a week")
+    kept = {view: feedback.student_pages(opts, "s06", view, tmp_path / "kept" / view, "in a week")
+            for view in ("full", "visible")}
+    for view in ("full", "visible"):
+        assert [p.name for p in kept[view]] == [p.name for p in fresh[view]] == [f"{A}.html"]
+        assert kept[view][0].read_bytes() == fresh[view][0].read_bytes(), view
+    assert "Score" in _text(kept["full"][0]) and "Score" not in _text(kept["visible"][0])  # two views, two exporters
+    cfg = config(opts)
+    assert len(feedback._EXPORTERS) == 2 and feedback._page_exporter(cfg, "full") is feedback._page_exporter(cfg, "full")
+
+
 def test_a_grading_lock_refuses_a_second_grader_beside_the_watch(tmp_path):
     """While watch runs, ``grade`` on the same workspace and assignment is refused, naming the watch."""
     ws, inbox = tmp_path / "ws", tmp_path / "inbox"

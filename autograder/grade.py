@@ -227,7 +227,8 @@ def refreshed(ws, res: StudentResult, policy, lms: dict) -> StudentResult | None
 class Progress:
     """A progress bar with ETA on stderr (one line per step when stderr is not a terminal)."""
 
-    def __init__(self, total: int, workers: int, stream=sys.stderr):
+    def __init__(self, total: int, workers: int, stream=None):
+        stream = sys.stderr if stream is None else stream  # looked up now: a stream captured since import works
         self.total, self.done, self.workers, self.stream = total, 0, workers, stream
         self.t0 = time.perf_counter()
         self.tty = hasattr(stream, "isatty") and stream.isatty()
@@ -317,12 +318,13 @@ def preload_worker_modules() -> None:
 
 @wslock.holding("grade")  # one grader per workspace and assignment; a second one is refused, naming the first
 def grade(opts: Options, *, workers: int | None = None, regrade: bool = False, log=console.stderr,
-          progress_stream=sys.stderr, scheduler: str | None = None, only: set[str] | None = None,
+          progress_stream=None, scheduler: str | None = None, only: set[str] | None = None,
           probe: sandbox.Probe | None = None) -> dict:
     """Grade what is missing or stale (everything with ``regrade``); return a summary dict.
 
     ``only``: these students alone (``watch`` grades one arrival at a time); ``probe``: the sandbox
-    probed already by the caller (``watch``, once for its life), else probed here.
+    probed already by the caller (``watch``, once for its life), else probed here. ``progress_stream``: where
+    the progress bar goes; None: the standard error stream as it is when grading starts.
 
     ``scheduler`` (tcp://HOST:PORT): grade the students on that Dask cluster (autograder/cluster.py)
     instead of ``workers`` local processes; this process still writes everything.

@@ -382,3 +382,13 @@ def test_no_sandbox_stops_grading_with_a_named_error(tmp_path, monkeypatch, caps
     assert cli.main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: grading runs student code with your rights") and "--unsafe" in err
+
+
+def test_the_progress_bar_writes_to_standard_error_as_it_is_now(capsys):
+    """grade's progress goes to sys.stderr as it is when grading starts, not as it was when the module was
+    imported: a caller that replaced it since (a test's capture, a notebook) got 'I/O operation on closed file'
+    from every grade once that old stream was closed (tests/test_lms.py failed when run alone)."""
+    from autograder.grade import Progress
+
+    Progress(2, 1).step("student042: graded 10/10")
+    assert "student042: graded 10/10" in capsys.readouterr().err

@@ -40,7 +40,11 @@ def test_fit_learns_a_separable_task_and_is_reproducible():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, 1, 8, 8, generator=g)
     t = (x.mean(dim=(1, 2, 3)) > 0).long()                     # a label the network can read off
-    a = training.fit(training.tiny_mobilenet(width=(8, 8, 8), last=16, num_classes=2), x, t, epochs=8, seed=3)
+    # The model's initial weights come from torch's global generator, seeded here: unseeded, the test depended on
+    # what ran before it (it failed 2 runs in 3 alone). 16 epochs: every one of 16 initial seeds reaches 1.0
+    # (8 epochs left 6 of them at 0.73-0.90), so the bound does not hang on a lucky seed.
+    torch.manual_seed(0)
+    a = training.fit(training.tiny_mobilenet(width=(8, 8, 8), last=16, num_classes=2), x, t, epochs=16, seed=3)
     assert not a.training
     assert training.accuracy(a, x, t) > 0.9
     torch.manual_seed(0)

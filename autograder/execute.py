@@ -14,7 +14,6 @@ import os
 import pathlib
 import queue
 import re
-import signal
 import socket
 import struct
 import sys
@@ -161,9 +160,23 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         kw.setdefault("env", dict(os.environ))
         kw["env"].update(THREAD_ENV)
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-        process = getattr(self.provisioner, "process", None)
-        self.run.kernel_pid = process.pid if process is not None else None
+        # A warm kernel: this process asks the zygote itself and the provisioner holds the answer as its
+        # process (sandbox.WarmKernel), instead of starting a client interpreter that would ask for us.
+        # Output redirected by the caller, or a provisioner that holds no process, go the usual way.
+        warm = None
+        if kw.get("stdout") is None and kw.get("stderr") is None and hasattr(self.provisioner, "process"):
+            env = dict(kw["env"])
+            if not kw.get("independent"):
+                env["JPY_PARENT_PID"] = str(os.getpid())  # as jupyter_client's launch_kernel gives a kernel
+            warm = sandbox.start_warm(kernel_cmd, env)
+        if warm is not None:
+            p = self.provisioner
+            p.process, p.pid, p.pgid = warm, warm.pid, None  # no group: its signals go through the handle
+            p.cwd = kw.get("cwd", os.getcwd())
+            self._reconcile_connection_info(p.connection_info)
+        else:
+            await super()._async_launch_kernel(sandbox.cold_command(kernel_cmd), **kw)
+        self.run.kernel_process = getattr(self.provisioner, "process", None)
 
 
 class RunsInSandbox:
@@ -528,22 +541,17 @@ class Run:
         self.scratch = pathlib.Path(tempfile.mkdtemp(prefix="ag-"))
         self.limits, self.unsafe, self.readable = limits, unsafe, list(readable)
         self.wall_s = wall_s
-        self.kernel_pid: int | None = None
+        self.kernel_process = None  # what the kernel manager's provisioner holds: a Popen or a sandbox.WarmKernel
         self.cwd: pathlib.Path | None = None  # the kernel's working folder; the scratch folder by default
         self.preflight: list[str] | None = None  # modules the kernel must import before any cell (grade sets it)
         self.timed_out = False
         self._stop = threading.Event()
 
     def kill_kernel(self) -> None:
-        """Kill the kernel's process group (launch_kernel starts it in its own session)."""
-        if self.kernel_pid is None:
-            return
-        kill_tree = getattr(sandbox, "kill_tree", None)
+        """Kill the kernel: its launcher's process group (launch_kernel starts it in its own session), or
+        the lifeline of a kernel forked by the zygote."""
         try:
-            if kill_tree is not None:
-                kill_tree(self.kernel_pid)
-            else:
-                os.killpg(self.kernel_pid, signal.SIGKILL)
+            sandbox.kill_process(self.kernel_process)
         except (ProcessLookupError, PermissionError, TypeError):
             pass
 

@@ -13,9 +13,9 @@ sides need from here, never the other way round. Keep this file standard-library
 """
 from __future__ import annotations
 
-# The grader starts this file once per kernel (``via-zygote``: a client of the zygote), as a new interpreter:
-# what the module imports here is paid per kernel, so only what that path needs (each import costs about a
-# millisecond or more with -S); the launch path imports the rest where it uses it.
+# Started as a new interpreter per kernel (``launch``; ``via-zygote`` where a caller starts kernels as
+# commands): what the module imports here is paid per start, so only what that path needs (each import costs
+# about a millisecond or more with -S); the launch path imports the rest where it uses it.
 import ctypes
 import json
 import os
@@ -195,8 +195,9 @@ def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int, alive: int
     """Copy the kernel's raw stdout/stderr to ours (at most ``budget`` bytes) until it exits.
 
     If our parent (the grader) dies, we are re-parented: kill the kernel then, so a grader killed
-    with SIGKILL leaves no kernel running. Started by the zygote, ``alive`` is the connection to the
-    process the grader started (``via_zygote``): its end closing means that process died.
+    with SIGKILL leaves no kernel running. Started by the zygote, ``alive`` is the connection to whoever
+    asked for the kernel (``ask_zygote``: the grader's worker itself, or the ``via_zygote`` command): its
+    end closing means that process died or killed the kernel.
     """
     import select
     import time
@@ -397,24 +398,25 @@ def kill_cgroup(path, patience_s: float = 10.0) -> None:
         pause = min(0.02, pause * 2)
 
 
-def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
-    """Ask the zygote (autograder/zygote.py) at ``sock_path`` to launch ``argv`` as ``launch`` would, in
-    a process it forks with torch already imported; stand for that process until it ends: forward
-    signals to it, exit with its status. Our stdin/stdout/stderr travel with the request, so the
-    kernel's output reaches the grader as from ``launch``. If we die (SIGKILL included), our end of the
-    connection closes and that process kills the kernel."""
-    import select
+class ZygoteRefused(ValueError):
+    """The zygote answered a kernel's request with something other than its launcher's pid."""
+
+
+def ask_zygote(sock_path: str, spec: dict, argv: list[str], env, fds) -> tuple:
+    """Ask the zygote (autograder/zygote.py) at ``sock_path`` for a kernel, ``argv`` launched as ``launch``
+    would in a process it forks with torch already imported. ``fds``: the kernel's stdin, stdout and
+    stderr, sent with the request; ``env``: the environment jupyter_client gives a kernel (its safe part
+    travels). Returns (connection, that process's pid, what came after its first answer): the connection
+    is the kernel's lifeline (its end closing, SIGKILL of the asker included, makes that process kill the
+    kernel), and brings ``{"status": n}`` when the kernel has ended (``zygote_status``). Raises OSError or
+    ValueError when nobody answered, ZygoteRefused when the zygote would not."""
     import socket
 
-    parent = os.getppid()
-    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the worker dies: so do we, and the kernel
-    if not _alive(spec.get("parent")) or os.getppid() != parent:  # with us (its launcher sees our end close)
-        return 128 + signal.SIGKILL
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(sock_path)
-        env = {k: v for k, v in os.environ.items() if k in SAFE_ENV or k.startswith("JPY_")}  # as _child_env keeps
-        socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv, "env": env}).encode() + b"\n"], [0, 1, 2])
+        env = {k: v for k, v in env.items() if k in SAFE_ENV or k.startswith("JPY_")}  # as _child_env keeps
+        socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv, "env": env}).encode() + b"\n"], list(fds))
         buf = b""
         while b"\n" not in buf:
             more = conn.recv(4096)
@@ -423,17 +425,42 @@ def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
             buf += more
         line, buf = buf.split(b"\n", 1)
         first = json.loads(line)
+        pid = first.get("pid") if isinstance(first, dict) else None
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            raise ZygoteRefused(first.get("error", first) if isinstance(first, dict) else first)
+    except BaseException:
+        conn.close()
+        raise
+    return conn, pid, buf
+
+
+def zygote_status(buf: bytes) -> int:
+    """The kernel's exit status from what its launcher sent after its pid (``ask_zygote``), read to the
+    end of the connection: 128 + SIGKILL when it closed without one (that process was killed)."""
+    try:
+        return int(json.loads(buf.split(b"\n", 1)[0])["status"])
+    except (ValueError, KeyError, TypeError):
+        return 128 + signal.SIGKILL
+
+
+def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
+    """The command form of ``ask_zygote`` (what ``sandbox.wrap(warm=True)`` returns, for a caller that
+    starts kernels as processes; the grader's own kernel manager asks the zygote itself,
+    ``sandbox.WarmKernel``): ask for the kernel with our stdin, stdout and stderr, then stand for it until
+    it ends: forward signals to it, exit with its status. If we die (SIGKILL included), our end of the
+    connection closes and the kernel is killed."""
+    import select
+
+    parent = os.getppid()
+    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the worker dies: so do we, and the kernel
+    if not _alive(spec.get("parent")) or os.getppid() != parent:  # with us (its launcher sees our end close)
+        return 128 + signal.SIGKILL
+    try:
+        conn, pid, buf = ask_zygote(sock_path, spec, argv, os.environ, [0, 1, 2])
     except (OSError, ValueError) as exc:  # no zygote after all: start the kernel from scratch, same steps
-        print(f"sandbox: the zygote at {sock_path} did not answer ({exc}); starting the kernel from scratch",
+        said = "refused" if isinstance(exc, ZygoteRefused) else "did not answer"
+        print(f"sandbox: the zygote at {sock_path} {said} ({exc}); starting the kernel from scratch",
               file=sys.stderr)
-        conn.close()
-        _libc().prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)  # as a launcher we must outlive the worker to clean up
-        return launch(spec, argv)
-    pid = first.get("pid")
-    if not isinstance(pid, int):
-        print(f"sandbox: the zygote refused ({first.get('error', first)}); starting the kernel from scratch",
-              file=sys.stderr)
-        conn.close()
         _libc().prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)  # as a launcher we must outlive the worker to clean up
         return launch(spec, argv)
 
@@ -456,10 +483,7 @@ def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
             continue
     if os.getppid() != parent:
         return 128 + signal.SIGKILL
-    try:
-        return int(json.loads(buf.split(b"\n", 1)[0])["status"])
-    except (ValueError, KeyError, TypeError):
-        return 128 + signal.SIGKILL  # the connection closed without a status: that process was killed
+    return zygote_status(buf)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from . import launcher
@@ -256,6 +257,127 @@ def wrap(argv: list[str], *, scratch: pathlib.Path, readable: list[pathlib.Path]
     if sock is not None:  # the same steps, in a fork of a process that has imported torch already
         return [*here, "via-zygote", sock, json.dumps(spec), "--", *argv]
     return [*here, "launch", json.dumps(spec), "--", *argv]
+
+
+class WarmKernel:
+    """A kernel the zygote forked at this process's own request (``start_warm``), held the way
+    jupyter_client's provisioner holds a ``subprocess.Popen``: ``pid``, ``poll``, ``wait``,
+    ``send_signal``, ``kill``, ``terminate``, ``stdin``. No process of ours stands between: ``pid`` is
+    the zygote's launcher for this kernel (not our child, never waited for), and the connection to it
+    is the kernel's lifeline. Closing our side (``kill``, or this process's end, SIGKILL included)
+    makes that launcher kill the kernel, its cgroups emptied and removed, as the client process
+    ``launcher.via_zygote`` did when it was killed; a kernel that ends by itself is reported on the
+    connection with its status."""
+
+    stdout = stderr = None  # the kernel writes to this process's own, as a Popen that inherits them
+
+    def __init__(self, conn, pid: int, buf: bytes, stdin):
+        self.pid, self.stdin, self.returncode = pid, stdin, None
+        self._conn, self._buf = conn, buf
+        conn.setblocking(False)
+        # the watchdog's thread may kill while the event loop polls: kill only shuts the connection and sets
+        # the status, under the lock; the connection is closed only where it is read (the polling thread)
+        self._lock = threading.Lock()
+        self._read(0)
+
+    def _read(self, timeout: float) -> None:
+        import select
+        if self.returncode is not None:
+            return
+        try:
+            if not select.select([self._conn], [], [], timeout)[0]:
+                return
+        except (OSError, ValueError):
+            pass
+        with self._lock:
+            ended = self.returncode is not None
+            while not ended and b"\n" not in self._buf:
+                try:
+                    more = self._conn.recv(4096)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    more = b""
+                if not more:
+                    break
+                self._buf += more
+            if not ended:
+                self.returncode = launcher.zygote_status(self._buf)
+            self._conn.close()
+
+    def poll(self) -> int | None:
+        self._read(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        end = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"kernel (launcher {self.pid})", timeout)
+            self._read(0.2 if left is None else min(left, 0.2))
+        self._conn.close()
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        """SIGINT reaches the kernel (its launcher passes it on); any other signal kills it."""
+        if signum != signal.SIGINT:
+            self.kill()
+        elif self.returncode is None:
+            try:
+                os.kill(self.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        """Kill the kernel: our side of the lifeline shuts now; its launcher finishes the kill and removes its
+        cgroups after that, as it did when the client process was killed (``cleanup`` waits for them too)."""
+        import socket
+        with self._lock:
+            if self.returncode is None:
+                try:
+                    self._conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self.returncode = 128 + signal.SIGKILL
+
+    terminate = kill
+
+
+def start_warm(cmd: list[str], env: dict) -> WarmKernel | None:
+    """Start the kernel of ``cmd``, an argv from ``wrap(warm=True)``, by asking the zygote from this process
+    (no client process: a new interpreter per kernel, ~25 ms of CPU); None when ``cmd`` is not that form
+    or the zygote did not take the request (the caller then runs a from-scratch ``launch`` command,
+    ``cold_command``: the client's own fallback, said on stderr as it said it)."""
+    if len(cmd) < 9 or cmd[4:5] != ["via-zygote"] or cmd[7] != "--":
+        return None
+    sock, spec, argv = cmd[5], json.loads(cmd[6]), cmd[8:]
+    stdin_r, stdin_w = os.pipe()  # the kernel's stdin: a pipe whose writer we keep, as Popen(stdin=PIPE)
+    try:
+        conn, pid, buf = launcher.ask_zygote(sock, spec, argv, env, [stdin_r, 1, 2])
+    except (OSError, ValueError) as exc:
+        os.close(stdin_w)
+        said = "refused" if isinstance(exc, launcher.ZygoteRefused) else "did not answer"
+        print(f"sandbox: the zygote at {sock} {said} ({exc}); starting the kernel from scratch", file=sys.stderr)
+        return None
+    finally:
+        os.close(stdin_r)
+    return WarmKernel(conn, pid, buf, open(stdin_w, "wb"))
+
+
+def cold_command(cmd: list[str]) -> list[str]:
+    """``cmd`` from ``wrap``, as the from-scratch ``launch`` command (the same confinement, no zygote)."""
+    if len(cmd) >= 9 and cmd[4:5] == ["via-zygote"] and cmd[7] == "--":
+        return [*cmd[:4], "launch", cmd[6], *cmd[7:]]
+    return cmd
+
+
+def kill_process(process) -> None:
+    """Kill a kernel the provisioner holds: a ``WarmKernel``, or the launcher's process group (``kill_tree``)."""
+    if isinstance(process, WarmKernel):
+        process.kill()
+    elif process is not None and getattr(process, "pid", None):
+        kill_tree(process.pid)
 
 
 # --------------------------------------------------------------------------- the zygote (warm kernels)
@@ -493,8 +615,5 @@ class BoundedOutputs:
             raise
 
     def _kill_kernel(self) -> None:
-        km = getattr(self, "km", None)
-        pid = getattr(getattr(km, "provisioner", None), "pid", None) or \
-            getattr(getattr(getattr(km, "provisioner", None), "process", None), "pid", None)
-        if pid:
-            kill_tree(pid)
+        process = getattr(getattr(getattr(self, "km", None), "provisioner", None), "process", None)
+        kill_process(process)

@@ -17,7 +17,8 @@ every allocation the learner makes). Must stay single-threaded: ``fork`` copies 
 and a user namespace (rootless) can only be entered by a single-threaded process; it refuses to
 serve otherwise, and the sandbox falls back to starting each kernel from scratch.
 
-Protocol, one connection per kernel (the client is ``launcher.via_zygote``): the client sends a JSON
+Protocol, one connection per kernel (``launcher.ask_zygote``; the grader's kernel manager asks itself,
+``sandbox.start_warm``, and ``launcher.via_zygote`` is the same as a command): the client sends a JSON
 line ``{"spec": ..., "argv": [...]}`` with its stdin, stdout and stderr as SCM_RIGHTS; the zygote
 forks the launcher, answers ``{"pid": launcher}``, and that launcher answers ``{"status": n}`` when
 the kernel has ended. Standard library and the preloaded modules only; runs as a script.

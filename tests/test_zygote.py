@@ -141,3 +141,144 @@ def test_a_zygote_started_early_is_the_one_the_batch_waits_for():
         proc.wait()
         shutil.rmtree(z["folder"], ignore_errors=True)
         sandbox._ZYGOTES.pop(preload, None)
+
+
+def _run_cells(sources, *, timeout=60, during=None):
+    """Run ``sources`` as one notebook in a warm kernel through the grader's executor; ``during(run)`` runs
+    in a thread while the cells run. Returns (notebook, run, the error preprocess raised or None); the run is
+    not closed yet (the caller looks at what its kernel left, then closes it)."""
+    import threading
+
+    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
+    run = Run(limits=LIMITS, unsafe=False, wall_s=120)
+    run.preflight = ["torch"]
+    ex = _Exec(run=run)
+    ex.timeout = timeout
+    seen = threading.Thread(target=during, args=(run,), daemon=True) if during else None
+    if seen:
+        seen.start()
+    error = None
+    try:
+        ex.preprocess(nb, {"metadata": {"path": str(run.scratch)}})
+    except Exception as exc:  # noqa: BLE001 - returned for the test to look at
+        error = exc
+    if seen:
+        seen.join(30)
+    return nb, run, error
+
+
+def _children_running(pattern: str) -> list[str]:
+    out = []
+    for d in pathlib.Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if pattern in cmd:
+                    out.append(cmd)
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _gone(path: str, seconds: float = 10.0) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while os.path.exists(path) and time.monotonic() < end:
+        time.sleep(0.02)
+    return not os.path.exists(path)
+
+
+def test_the_worker_asks_the_zygote_itself_and_a_kill_leaves_nothing():
+    """No client process stands between the grader and a warm kernel (a new interpreter per kernel, ~25 ms
+    of CPU): the kernel manager holds the zygote's answer (sandbox.WarmKernel), whose pid is the zygote's
+    launcher. The end of the notebook kills the kernel through that connection; the launcher then empties
+    and removes the kernel's cgroups and exits, before the grader's own cleanup looks."""
+    looked = {}
+
+    def during(run):
+        import time
+
+        end = time.monotonic() + 20
+        while run.kernel_process is None and time.monotonic() < end:
+            time.sleep(0.01)
+        time.sleep(0.3)  # the first cell sleeps 2 s: the kernel is alive now
+        looked["process"] = run.kernel_process
+        looked["clients"] = _children_running("via-zygote")
+        looked["launcher_parent"] = pathlib.Path(f"/proc/{run.kernel_process.pid}/stat").read_text() \
+            .rsplit(")", 1)[1].split()[1]
+
+    nb, run, error = _run_cells(["import time; time.sleep(2)", "import os; print(open('/proc/self/cgroup').read())"],
+                                during=during)
+    try:
+        assert error is None, error
+        process = looked["process"]
+        assert isinstance(process, sandbox.WarmKernel), type(process)
+        assert looked["clients"] == []  # no `launcher.py via-zygote` process of ours
+        zygote = sandbox._ZYGOTES[tuple(sandbox.preload_for(["torch"]))]["proc"]
+        assert int(looked["launcher_parent"]) == zygote.pid  # the zygote's launcher, not a child of ours
+        assert process.returncode is not None  # killed at the end of the notebook
+        assert _gone(f"/proc/{process.pid}"), "the kernel's launcher outlived the kill"
+        cgroups = sandbox._cgroup_paths(run.scratch).values()
+        assert cgroups and all(_gone(str(p)) for p in cgroups), "the kernel's cgroups outlived the kill"
+        text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
+        assert sandbox.cgroup_name(run.scratch) in text  # the kernel ran in those cgroups
+    finally:
+        run.close()
+
+
+def test_a_warm_kernel_that_ends_by_itself_reports_its_status():
+    nb, run, error = _run_cells(["import os; os._exit(3)", "print('never')"])
+    try:
+        assert error is not None  # the kernel died under the executor
+        assert isinstance(run.kernel_process, sandbox.WarmKernel)
+        assert run.kernel_process.wait(timeout=10) == 3  # its exit status, from its launcher
+        assert not nb.cells[1].get("outputs")
+    finally:
+        run.close()
+
+
+def test_a_cell_timeout_interrupts_a_warm_kernel_and_the_next_cell_runs():
+    """The per-cell limit interrupts (SIGINT through the zygote's launcher), it does not kill: the cell
+    ends with KeyboardInterrupt and the next cell runs in the same kernel."""
+    nb, run, error = _run_cells(["import time\nx = 41\ntime.sleep(60)", "print(x + 1)"], timeout=3)
+    try:
+        assert isinstance(run.kernel_process, sandbox.WarmKernel)
+        names = [o.get("ename") for o in nb.cells[0].outputs if o.get("output_type") == "error"]
+        assert "KeyboardInterrupt" in names, nb.cells[0].outputs
+        assert "42" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    finally:
+        run.close()
+
+
+def test_without_an_answer_from_the_zygote_the_kernel_starts_from_scratch(secret, monkeypatch, capfd):
+    """A zygote that is gone (its socket no longer answers): the kernel starts from scratch, as confined,
+    and the grader's log says why."""
+    missing = str(pathlib.Path(str(secret)).parent / "no-zygote.sock")
+    monkeypatch.setattr(sandbox, "zygote_socket", lambda preload=(): missing)
+    r = _report(secret)
+    assert not r["warm"] and r["pid"] == 1 and r["nnp"] == "1" and r["net"] != "reached"
+    assert r["secret"] in ("FileNotFoundError", "PermissionError")
+    assert f"the zygote at {missing} did not answer" in capfd.readouterr().err
+
+
+def test_a_kill_alone_ends_a_warm_kernel(tmp_path):
+    """``WarmKernel.kill`` (what the wall-time watchdog and the outputs' cap call, from another thread, while
+    the executor may still wait on a cell) ends the kernel by itself, with nobody waiting for it after."""
+    import sys
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    cmd = sandbox.wrap([sys.executable, "-m", "ipykernel_launcher", "-f", str(scratch / "kernel.json")],
+                       scratch=scratch, readable=[], limits=LIMITS, warm=True, preload=("torch",))
+    process = sandbox.start_warm(cmd, dict(os.environ))
+    assert isinstance(process, sandbox.WarmKernel)
+    try:
+        assert process.poll() is None and os.path.exists(f"/proc/{process.pid}")
+        process.kill()
+        assert process.poll() == 128 + 9
+        assert _gone(f"/proc/{process.pid}"), "the kernel's launcher outlived the kill"
+        assert all(_gone(str(p)) for p in sandbox._cgroup_paths(scratch).values())
+    finally:
+        process.wait(timeout=10)
+        sandbox.cleanup(scratch)

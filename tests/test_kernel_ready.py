@@ -92,3 +92,68 @@ def test_every_socket_towards_the_kernel_retries_its_connection_within_milliseco
             assert sock.getsockopt(zmq.RECONNECT_IVL) == RECONNECT_MS
         finally:
             sock.close(linger=0)
+
+
+class _Manager:
+    """What jupyter_client's ``in_pending_state`` wrapper uses of a kernel manager."""
+
+    def __init__(self, owns=True):
+        import logging
+
+        self._attempted_start, self._ready, self.owns_kernel = True, None, owns
+        self.log = logging.getLogger("test_kernel_ready")
+
+
+def _outcome(wrapped, owns, *args):
+    """(returned or raised, the manager's ready future: done, its result or exception) after ``wrapped``."""
+    km = _Manager(owns)
+
+    async def go():
+        try:
+            got = ("returned", await wrapped(km, *args))
+        except Exception as e:  # noqa: BLE001 - compared between the two wrappers
+            got = ("raised", repr(e))
+        fut = km._ready
+        state = (fut.done(), repr(fut.exception()) if fut.done() and fut.exception() else
+                 (fut.result() if fut.done() else "pending"))
+        return got, state
+
+    return asyncio.run(go())
+
+
+def test_start_and_shutdown_keep_jupyter_clients_ready_future_without_its_pause(monkeypatch):
+    """jupyter_client's ``in_pending_state`` sleeps 10 ms after a kernel's start and after its shutdown ("so
+    tests can capture the state"); the grader's manager does the same bookkeeping of its ``ready`` future
+    without that pause: the same outcomes as jupyter_client's own wrapper for a method that returns or
+    raises, owned kernel or not, and no 10 ms sleep."""
+    from jupyter_client import manager as jc_manager
+
+    from autograder.execute import SandboxedKernelManager, _without_pause
+
+    async def method(self, x):
+        return 2 * x
+
+    async def failing(self):
+        raise ValueError("no kernel")
+
+    slept = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay, *args):
+        slept.append(delay)
+        return await real_sleep(0, *args)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    for fn, args in ((method, (21,)), (failing, ())):
+        theirs = jc_manager.in_pending_state(fn)
+        for owns in (True, False):
+            slept.clear()
+            want = _outcome(theirs, owns, *args)
+            if fn is method:  # jupyter_client's pause after a method that returned (else it is gone upstream)
+                assert 0.01 in slept
+            slept.clear()
+            assert _outcome(_without_pause(theirs), owns, *args) == want
+            assert slept == []
+    for name in ("start_kernel", "shutdown_kernel"):  # the grader's manager uses it for both
+        ours, base = getattr(SandboxedKernelManager, name), getattr(jc_manager.AsyncKernelManager, name)
+        assert ours is not base and ours.__wrapped__ is base.__wrapped__

@@ -200,16 +200,11 @@ def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int, alive: int
     end closing means that process died or killed the kernel.
     """
     import select
-    import time
 
     status = None
     watched = [alive] if alive is not None else []
+    gone = False
     while pipes or status is None:
-        gone = False
-        if watched:
-            ready, _, _ = select.select(watched, [], [], 0)
-            if ready and not os.read(alive, 1):
-                gone, watched = True, []
         # started by the zygote, only the connection counts: the zygote's own end must not kill a kernel
         if status is None and (gone or (alive is None and os.getppid() != parent)):
             try:
@@ -220,14 +215,22 @@ def _relay(pipes: dict[int, int], pid: int, budget: int, parent: int, alive: int
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
                 status = st
-        if not pipes:
-            time.sleep(0.05)
-            continue
+                continue
+        # the connection is watched with the pipes, so its end wakes this loop at once: a kill through it
+        # does not wait for the kernel's next output or the select's timeout (up to 0.1 s)
         try:
-            ready, _, _ = select.select(list(pipes), [], [], 0.1)
+            ready, _, _ = select.select([*pipes, *watched], [], [], 0.1 if pipes else 0.05)
         except InterruptedError:
             continue
         for fd in ready:
+            if fd == alive:
+                try:
+                    more = os.read(alive, 1)
+                except OSError:  # ECONNRESET: the asker died before it read our answer (its pid)
+                    more = b""
+                if not more:
+                    gone, watched = True, []
+                continue
             chunk = os.read(fd, 65536)
             if not chunk:
                 os.close(fd)
@@ -296,68 +299,84 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
         return 128 + signal.SIGKILL
     scratch = spec["scratch"]
     have_mem = _setup_cgroups(spec)
-    if not rootless:
-        for dirpath, dirnames, filenames in os.walk(scratch):
-            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
-                os.lchown(name, uid, uid)
-    os.chmod(scratch, 0o700)
-    cwd = os.getcwd()
-    newroot = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-root-"))
-    if rootless:
-        _enter_user_namespace(libc)
-    _check(libc.unshare(CLONE_NEWPID), "unshare pid")  # applies to the child forked below
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # PID 1 of the new namespace
-        try:
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            for fd in (out_r, out_w, err_r, err_w) + ((alive,) if alive is not None else ()):
-                os.close(fd)  # the kernel never holds the zygote's connection: it could answer in our name
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            # own process group: jupyter_client signals the launcher's group, and the launcher
-            # forwards; in one group the kernel would get each SIGINT twice and lose its reply
-            os.setpgid(0, 0)
-            # the launcher stays in the host mount namespace so it can remove newroot afterwards
-            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-            _build_root(libc, spec, newroot)
-            inside = cwd == scratch or cwd.startswith(scratch + "/")
-            os.chdir(cwd if inside else scratch)
-            _set_limits(spec["limits"], have_mem)
-            _drop_capabilities(libc)
-            if not rootless:  # rootless, the uid is already this account's, and setgroups is denied
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-            _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change clears it
-            if start is not None:
-                start(argv, _child_env(spec, uid))  # returns only if it could not start the kernel here
-            os.execvpe(argv[0], argv, _child_env(spec, uid))
-        except BaseException as e:  # noqa: BLE001 - report and never return into the launcher
-            os.write(2, f"sandbox: cannot start {argv[0]}: {e}\n".encode())
-        os._exit(127)
-    for fd in (out_w, err_w):
-        os.close(fd)
-    _leave_cgroups(spec)  # the final kill sweep must not hit the launcher itself
-    def forward(signum, _frame):
-        try:
-            os.kill(pid, signum if signum == signal.SIGINT else signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    # From here on, whatever happens (an error, the asker gone before it read our answer), the kernel is
+    # killed and its cgroups and root removed before we return: nobody else removes them once the grader
+    # is gone.
+    newroot = pid = status = None
+    try:
+        if not rootless:
+            for dirpath, dirnames, filenames in os.walk(scratch):
+                for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                    os.lchown(name, uid, uid)
+        os.chmod(scratch, 0o700)
+        cwd = os.getcwd()
+        newroot = pathlib.Path(tempfile.mkdtemp(prefix="nbsandbox-root-"))
+        if rootless:
+            _enter_user_namespace(libc)
+        _check(libc.unshare(CLONE_NEWPID), "unshare pid")  # applies to the child forked below
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # PID 1 of the new namespace
+            try:
+                os.dup2(out_w, 1)
+                os.dup2(err_w, 2)
+                for fd in (out_r, out_w, err_r, err_w) + ((alive,) if alive is not None else ()):
+                    os.close(fd)  # the kernel never holds the zygote's connection: it could answer in our name
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+                # own process group: jupyter_client signals the launcher's group, and the launcher
+                # forwards; in one group the kernel would get each SIGINT twice and lose its reply
+                os.setpgid(0, 0)
+                # the launcher stays in the host mount namespace so it can remove newroot afterwards
+                _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+                _build_root(libc, spec, newroot)
+                inside = cwd == scratch or cwd.startswith(scratch + "/")
+                os.chdir(cwd if inside else scratch)
+                _set_limits(spec["limits"], have_mem)
+                _drop_capabilities(libc)
+                if not rootless:  # rootless, the uid is already this account's, and setgroups is denied
+                    os.setgroups([])
+                    os.setresgid(uid, uid, uid)
+                    os.setresuid(uid, uid, uid)
+                _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # a uid change clears it
+                if start is not None:
+                    start(argv, _child_env(spec, uid))  # returns only if it could not start the kernel here
+                os.execvpe(argv[0], argv, _child_env(spec, uid))
+            except BaseException as e:  # noqa: BLE001 - report and never return into the launcher
+                os.write(2, f"sandbox: cannot start {argv[0]}: {e}\n".encode())
+            os._exit(127)
+        for fd in (out_w, err_w):
+            os.close(fd)
+        _leave_cgroups(spec)  # the final kill sweep must not hit the launcher itself
+        def forward(signum, _frame):
+            try:
+                os.kill(pid, signum if signum == signal.SIGINT else signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(s, forward)
-    if spec["limits"]["wall_s"]:
-        signal.signal(signal.SIGALRM, lambda *_: forward(signal.SIGKILL, None))
-        signal.setitimer(signal.ITIMER_REAL, float(spec["limits"]["wall_s"]))
-    # no threads after unshare(CLONE_NEWPID) (clone fails), so relay output in this loop
-    status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent, alive)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    for path in spec["cgroups"].values():
-        kill_cgroup(pathlib.Path(path))
-    os.rmdir(newroot)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(s, forward)
+        if spec["limits"]["wall_s"]:
+            signal.signal(signal.SIGALRM, lambda *_: forward(signal.SIGKILL, None))
+            signal.setitimer(signal.ITIMER_REAL, float(spec["limits"]["wall_s"]))
+        # no threads after unshare(CLONE_NEWPID) (clone fails), so relay output in this loop
+        status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent, alive)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _leave_cgroups(spec)  # again, if an error came before: the kill sweep must not hit the launcher
+        if pid and status is None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for path in spec["cgroups"].values():
+            kill_cgroup(pathlib.Path(path))
+        if newroot is not None:
+            try:
+                os.rmdir(newroot)
+            except OSError:
+                pass
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 

@@ -282,3 +282,42 @@ def test_a_kill_alone_ends_a_warm_kernel(tmp_path):
     finally:
         process.wait(timeout=10)
         sandbox.cleanup(scratch)
+
+
+def test_an_asker_that_dies_before_reading_its_answer_leaves_nothing(tmp_path):
+    """The grader's worker killed between the zygote's answer (its launcher's pid) and reading it: the
+    launcher then reads a reset connection, not an end. It must still kill the kernel and remove its
+    cgroups and root (the worker that would have cleaned up is gone); it used to fail there and leave
+    them (seen in the SIGKILL test: an empty cgroup left behind)."""
+    import json
+    import select
+    import socket
+    import sys
+    import time
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    cmd = sandbox.wrap([sys.executable, "-m", "ipykernel_launcher", "-f", str(scratch / "kernel.json")],
+                       scratch=scratch, readable=[], limits=LIMITS, warm=True, preload=("torch",))
+    assert cmd[4] == "via-zygote"
+    sock_path, spec, argv = cmd[5], json.loads(cmd[6]), cmd[8:]
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.connect(sock_path)
+    with open(os.devnull, "r+b") as null:
+        socket.send_fds(conn, [json.dumps({"spec": spec, "argv": argv, "env": {}}).encode() + b"\n"],
+                        [null.fileno()] * 3)
+    try:
+        assert select.select([conn], [], [], 30)[0], "the zygote did not answer"
+        pid = json.loads(conn.recv(4096, socket.MSG_PEEK).split(b"\n")[0])["pid"]  # left unread
+        cgroups = list(sandbox._cgroup_paths(scratch).values())
+        deadline = time.monotonic() + 30
+        while not all(p.is_dir() for p in cgroups) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the launcher has made the kernel's cgroups
+        assert cgroups and all(p.is_dir() for p in cgroups)
+    finally:
+        conn.close()  # with the answer unread: the launcher's next read is a reset
+    try:
+        assert _gone(f"/proc/{pid}"), "the launcher outlived its asker"
+        assert all(_gone(str(p)) for p in cgroups), "the kernel's cgroups outlived its asker"
+    finally:
+        sandbox.cleanup(scratch)

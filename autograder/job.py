@@ -167,37 +167,40 @@ def grade_one(opts: Options, student: str, notebooks: list[str], where: dict | N
         for extra in (pathlib.Path(opts.source) / opts.assignment).iterdir():  # data files the notebook reads
             if extra.is_file() and extra.suffix != ".ipynb":
                 shutil.copy(extra, run.scratch / extra.name)
+        # closed once the notebook is scored and written: its killed kernel exits (a torch-sized process,
+        # 10-15 ms) meanwhile, instead of the sandbox's cleanup waiting for that first
         try:
-            execute_s += run.execute(nb, resources, cfg, opts.timeout_cell)
-        except Exception as exc:  # DeadKernelError and friends: score what ran, record why
-            if isinstance(exc, GraderSetupError):
-                raise  # recorded as the grader's error (status "error"), retried on the next run
-            if run.timed_out:
-                status = "timeout"
-                messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")
-            elif run.output_overflow:
-                status = "broken"
-                messages.append(f"{name}: stopped: {run.overflow_message()}")
-            else:
-                status = "broken"
-                messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")
+            try:
+                execute_s += run.execute(nb, resources, cfg, opts.timeout_cell)
+            except Exception as exc:  # DeadKernelError and friends: score what ran, record why
+                if isinstance(exc, GraderSetupError):
+                    raise  # recorded as the grader's error (status "error"), retried on the next run
+                if run.timed_out:
+                    status = "timeout"
+                    messages.append(f"{name}: stopped at the {opts.timeout_notebook:g} s wall-time limit")
+                elif run.output_overflow:
+                    status = "broken"
+                    messages.append(f"{name}: stopped: {run.overflow_message()}")
+                else:
+                    status = "broken"
+                    messages.append(f"{name}: the kernel died ({type(exc).__name__}: {str(exc)[:200]})")
+            hidden[stem] = run.hidden_tests
+            for pp in (IgnorePattern(config=cfg), LimitOutput(config=cfg)):
+                nb, resources = pp.preprocess(nb, resources)
+            for cell in nb.cells:
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+                if gid is None:  # OverwriteCells drops ids the gradebook does not know
+                    continue
+                if nbutils.is_grade(cell):
+                    score, max_score, reason = cell_score(cell)
+                    cells[gid] = CellResult(notebook=stem, score=score, max_score=max_score, reason=reason)
+                if nbutils.is_solution(cell) or nbutils.is_task(cell):
+                    unchanged = cell.metadata.nbgrader.get("checksum") == nbutils.compute_checksum(cell)
+                    comments[gid] = "No response." if unchanged and not nbutils.is_task(cell) else None
+            note_discarded(nb, discarded)
+            atomic_write(out_dir / name, nbformat.writes(nb).encode())
         finally:
             run.close()
-        hidden[stem] = run.hidden_tests
-        for pp in (IgnorePattern(config=cfg), LimitOutput(config=cfg)):
-            nb, resources = pp.preprocess(nb, resources)
-        for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid is None:  # OverwriteCells drops ids the gradebook does not know
-                continue
-            if nbutils.is_grade(cell):
-                score, max_score, reason = cell_score(cell)
-                cells[gid] = CellResult(notebook=stem, score=score, max_score=max_score, reason=reason)
-            if nbutils.is_solution(cell) or nbutils.is_task(cell):
-                unchanged = cell.metadata.nbgrader.get("checksum") == nbutils.compute_checksum(cell)
-                comments[gid] = "No response." if unchanged and not nbutils.is_task(cell) else None
-        note_discarded(nb, discarded)
-        atomic_write(out_dir / name, nbformat.writes(nb).encode())
     if restored:
         messages.append("restored test cells: " + ", ".join(restored))
     if discarded_all:

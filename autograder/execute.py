@@ -583,7 +583,7 @@ class Run:
         the lifeline of a kernel forked by the zygote."""
         try:
             sandbox.kill_process(self.kernel_process)
-        except (ProcessLookupError, PermissionError, TypeError):
+        except (ProcessLookupError, PermissionError):
             pass
 
     def _watch(self) -> None:

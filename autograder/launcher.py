@@ -303,6 +303,7 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
     # killed and its cgroups and root removed before we return: nobody else removes them once the grader
     # is gone.
     newroot = pid = status = None
+    left = False  # the launcher has left the kernel's cgroups (before relaying, so they bound the kernel alone)
     try:
         if not rootless:
             for dirpath, dirnames, filenames in os.walk(scratch):
@@ -349,6 +350,7 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
         for fd in (out_w, err_w):
             os.close(fd)
         _leave_cgroups(spec)  # the final kill sweep must not hit the launcher itself
+        left = True
         def forward(signum, _frame):
             try:
                 os.kill(pid, signum if signum == signal.SIGINT else signal.SIGKILL)
@@ -364,7 +366,8 @@ def launch(spec: dict, argv: list[str], start=None, alive: int | None = None) ->
         status = _relay({out_r: 1, err_r: 2}, pid, spec["limits"]["output_bytes"] or 1 << 62, parent, alive)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        _leave_cgroups(spec)  # again, if an error came before: the kill sweep must not hit the launcher
+        if not left:  # an error came before: the kill sweep must not hit the launcher
+            _leave_cgroups(spec)
         if pid and status is None:
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -453,6 +456,12 @@ def ask_zygote(sock_path: str, spec: dict, argv: list[str], env, fds) -> tuple:
     return conn, pid, buf
 
 
+def from_scratch_because(sock_path: str, exc: Exception) -> str:
+    """What the log says when ``ask_zygote`` raised ``exc`` and the kernel starts from scratch instead."""
+    said = "refused" if isinstance(exc, ZygoteRefused) else "did not answer"
+    return f"sandbox: the zygote at {sock_path} {said} ({exc}); starting the kernel from scratch"
+
+
 def zygote_status(buf: bytes) -> int:
     """The kernel's exit status from what its launcher sent after its pid (``ask_zygote``), read to the
     end of the connection: 128 + SIGKILL when it closed without one (that process was killed)."""
@@ -477,9 +486,7 @@ def via_zygote(sock_path: str, spec: dict, argv: list[str]) -> int:
     try:
         conn, pid, buf = ask_zygote(sock_path, spec, argv, os.environ, [0, 1, 2])
     except (OSError, ValueError) as exc:  # no zygote after all: start the kernel from scratch, same steps
-        said = "refused" if isinstance(exc, ZygoteRefused) else "did not answer"
-        print(f"sandbox: the zygote at {sock_path} {said} ({exc}); starting the kernel from scratch",
-              file=sys.stderr)
+        print(from_scratch_because(sock_path, exc), file=sys.stderr)
         _libc().prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)  # as a launcher we must outlive the worker to clean up
         return launch(spec, argv)
 

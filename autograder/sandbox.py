@@ -349,27 +349,34 @@ def start_warm(cmd: list[str], env: dict) -> WarmKernel | None:
     (no client process: a new interpreter per kernel, ~25 ms of CPU); None when ``cmd`` is not that form
     or the zygote did not take the request (the caller then runs a from-scratch ``launch`` command,
     ``cold_command``: the client's own fallback, said on stderr as it said it)."""
-    if len(cmd) < 9 or cmd[4:5] != ["via-zygote"] or cmd[7] != "--":
+    parts = _warm_parts(cmd)
+    if parts is None:
         return None
-    sock, spec, argv = cmd[5], json.loads(cmd[6]), cmd[8:]
+    sock, spec, argv = parts
     stdin_r, stdin_w = os.pipe()  # the kernel's stdin: a pipe whose writer we keep, as Popen(stdin=PIPE)
     try:
         conn, pid, buf = launcher.ask_zygote(sock, spec, argv, env, [stdin_r, 1, 2])
     except (OSError, ValueError) as exc:
         os.close(stdin_w)
-        said = "refused" if isinstance(exc, launcher.ZygoteRefused) else "did not answer"
-        print(f"sandbox: the zygote at {sock} {said} ({exc}); starting the kernel from scratch", file=sys.stderr)
+        print(launcher.from_scratch_because(sock, exc), file=sys.stderr)
         return None
     finally:
         os.close(stdin_r)
     return WarmKernel(conn, pid, buf, open(stdin_w, "wb"))
 
 
+def _warm_parts(cmd: list[str]) -> tuple[str, dict, list[str]] | None:
+    """(the zygote's socket, the spec, the kernel's argv) of a command ``wrap(warm=True)`` made, else None."""
+    if len(cmd) < 9 or cmd[4:5] != ["via-zygote"] or cmd[7] != "--":
+        return None
+    return cmd[5], json.loads(cmd[6]), cmd[8:]
+
+
 def cold_command(cmd: list[str]) -> list[str]:
     """``cmd`` from ``wrap``, as the from-scratch ``launch`` command (the same confinement, no zygote)."""
-    if len(cmd) >= 9 and cmd[4:5] == ["via-zygote"] and cmd[7] == "--":
-        return [*cmd[:4], "launch", cmd[6], *cmd[7:]]
-    return cmd
+    if _warm_parts(cmd) is None:
+        return cmd
+    return [*cmd[:4], "launch", cmd[6], *cmd[7:]]
 
 
 def kill_process(process) -> None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from jupyter_core.utils import run_sync  # noqa: E402
 
-from autograder import sandbox  # noqa: E402
+from autograder import launcher, sandbox  # noqa: E402
 from autograder.execute import Run, SandboxedKernelManager  # noqa: E402
 
 LIMITS = sandbox.Limits(wall_s=120, cpu_s=60, memory_bytes=1024**3, nproc=64)
@@ -52,14 +52,6 @@ def life(preload: tuple[str, ...]) -> dict[str, float]:
             "cleanup": t4 - t3, "whole life": t4 - t0}
 
 
-def _ended(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def kill_latency(preload: tuple[str, ...]) -> float | None:
     """From ``WarmKernel.kill`` until the kernel's launcher has exited; None without a zygote."""
     from jupyter_client.connect import write_connection_file
@@ -76,7 +68,7 @@ def kill_latency(preload: tuple[str, ...]) -> float | None:
         time.sleep(0.5)  # started, and quiet: nothing it prints wakes its launcher
         t0 = time.perf_counter()
         process.kill()
-        while not _ended(process.pid):
+        while launcher._alive(process.pid):  # a zombie counts as gone
             time.sleep(0.0005)
         return time.perf_counter() - t0
     finally:
